@@ -1,0 +1,1 @@
+"""Analysis over the SQL views: correlations, confidence intervals, reports."""

@@ -1,0 +1,160 @@
+"""Database URLs and engines: SQLite (WAL, busy timeout, foreign keys) and PostgreSQL (psycopg 3)."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import NullPool
+
+from proxystore.errors import DatabaseError
+
+ENV_VAR = "PROXYSTORE_DB"
+DEFAULT_FILE = "proxystore.db"
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def resolve_url(db: str | None = None) -> str:
+    """Return the database URL: `db`, else $PROXYSTORE_DB, else ./proxystore.db as SQLite.
+
+    A bare path (no ``://``) is taken as a SQLite file.
+    """
+    raw = db or os.environ.get(ENV_VAR) or f"sqlite:///{Path.cwd() / DEFAULT_FILE}"
+    if "://" not in raw:
+        raw = f"sqlite:///{Path(raw).expanduser().resolve()}"
+    return raw
+
+
+def parse_url(raw: str) -> URL:
+    """Parse and normalize a URL: `postgresql://` and `postgres://` use psycopg 3."""
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise DatabaseError(f"not a database URL: {raw!r} (expected sqlite:///PATH or "
+                            "postgresql://USER@HOST:PORT/DB)") from None
+    backend = url.get_backend_name()
+    if backend == "postgres":
+        url = url.set(drivername="postgresql+psycopg")
+    elif backend == "postgresql":
+        if url.get_driver_name() not in ("psycopg", "psycopg2", ""):
+            url = url.set(drivername="postgresql+psycopg")
+        elif url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+    elif backend != "sqlite":
+        raise DatabaseError(
+            f"unknown database URL scheme {url.drivername!r} in {safe_url(raw)}: "
+            "proxystore works with sqlite:///PATH and postgresql://USER@HOST:PORT/DB"
+        )
+    return url
+
+
+def safe_url(url: str | URL) -> str:
+    """Return the URL with any password hidden, for messages."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """Return the file of a SQLite URL, or None for an in-memory database."""
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    if database.startswith("file:"):
+        database = database[len("file:"):].split("?", 1)[0]
+    return Path(database)
+
+
+def register_sqlite_functions(dbapi_connection: sqlite3.Connection) -> None:
+    """Give SQLite the math functions the analysis views use (it may lack sqrt, and lacks corr).
+
+    Users of the plain ``sqlite3`` shell get them from SQLite's own math extension where it is
+    compiled in; docs/sql.md explains.
+    """
+    def _sqrt(x: float | None) -> float | None:
+        if x is None or x < 0:
+            return None
+        return math.sqrt(x)
+
+    dbapi_connection.create_function("sqrt", 1, _sqrt, deterministic=True)
+    dbapi_connection.create_function(
+        "power", 2, lambda x, y: None if x is None or y is None else float(x) ** float(y),
+        deterministic=True,
+    )
+
+
+def _configure_sqlite(engine: Engine, read_only: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event (below) emit BEGIN, so claims can use BEGIN IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if read_only:
+            cursor.execute("PRAGMA query_only = ON")
+        else:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+        register_sqlite_functions(dbapi_connection)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "")
+        conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Naive timestamps are UTC everywhere, whatever the server's time zone.
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+        dbapi_connection.commit()
+
+
+def create(url: str, *, read_only: bool = False, pool: bool = True) -> Engine:
+    """Create an engine for `url`, checking what can be checked before connecting.
+
+    Args:
+        url: a SQLite or PostgreSQL URL (see `resolve_url`).
+        read_only: open SQLite read-only (mode=ro, query_only); PostgreSQL read-only
+            transactions are set per query by the caller.
+        pool: pool connections (off for short-lived CLI processes and forked workers).
+    """
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_path(parsed)
+        if path is not None:
+            path = path.expanduser().resolve()
+            if not path.parent.is_dir():
+                raise DatabaseError(
+                    f"cannot open SQLite database {path}: directory {path.parent} does not exist"
+                )
+            if read_only:
+                if not path.exists():
+                    raise DatabaseError(f"no database at {path}")
+                parsed = parsed.set(database=f"file:{path}?mode=ro", query={"uri": "true"})
+            else:
+                parsed = parsed.set(database=str(path))
+        engine = create_engine(
+            parsed,
+            poolclass=NullPool if not pool else None,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
+        _configure_sqlite(engine, read_only)
+        return engine
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if not pool:
+        kwargs["poolclass"] = NullPool
+    engine = create_engine(parsed, connect_args={"connect_timeout": 10}, **kwargs)
+    _configure_postgresql(engine)
+    return engine

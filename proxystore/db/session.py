@@ -1,0 +1,81 @@
+"""The one session helper every store module uses, and translation of driver errors."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from proxystore.db import engine as engines
+from proxystore.errors import DatabaseError
+
+
+def describe_driver_error(error: BaseException, url: str) -> str:
+    """Return one readable line for a driver error (connection refused, bad password, ...)."""
+    orig = getattr(error, "orig", None) or error
+    text = " ".join(str(orig).split())
+    lowered = text.lower()
+    where = engines.safe_url(url)
+    if "password authentication failed" in lowered or "no password supplied" in lowered:
+        return f"cannot connect to {where}: authentication failed (check user and password)"
+    if "connection refused" in lowered or "could not connect" in lowered or (
+        "connection failed" in lowered
+    ):
+        return f"cannot connect to {where}: the server refused the connection or is not running"
+    if "does not exist" in lowered and "database" in lowered:
+        return f"cannot connect to {where}: {text}"
+    if "unable to open database file" in lowered:
+        return f"cannot open SQLite database {where}: unable to open the file"
+    if "database is locked" in lowered:
+        return f"SQLite database {where} stayed locked past the busy timeout: {text}"
+    if "readonly" in lowered or "read-only" in lowered or "read only" in lowered:
+        return f"the database refused a write (read-only): {text}"
+    return f"database error on {where}: {text}"
+
+
+@dataclass
+class Database:
+    """An open database: its URL, engine and session factory."""
+
+    url: str
+    engine: Engine
+    _factory: sessionmaker[Session] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._factory = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return self.engine.dialect.name
+
+    @contextlib.contextmanager
+    def session(self, *, immediate: bool = False) -> Iterator[Session]:
+        """Yield a session that commits on success, rolls back on error, and always closes.
+
+        Args:
+            immediate: on SQLite, take the write lock at BEGIN (BEGIN IMMEDIATE) so a
+                read-then-write transaction can't fail half-way on a lock upgrade.
+        """
+        session = self._factory()
+        if immediate and self.dialect == "sqlite":
+            session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        try:
+            yield session
+            session.commit()
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as error:
+            session.rollback()
+            raise DatabaseError(describe_driver_error(error, self.url)) from error
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        """Close every pooled connection (call before forking workers)."""
+        self.engine.dispose()

@@ -1,0 +1,35 @@
+"""proxystore's exceptions: each carries one line that tells the user what is wrong and where."""
+
+from __future__ import annotations
+
+
+class ProxystoreError(Exception):
+    """Base of every error proxystore reports to a user; the CLI prints it on one line, exit 2."""
+
+
+class DatabaseError(ProxystoreError):
+    """The database can't be reached, refused a statement, or is unusable."""
+
+
+class SchemaVersionError(DatabaseError):
+    """The database schema is not at the revision this proxystore expects."""
+
+
+class SpecError(ProxystoreError, ValueError):
+    """A study spec (or part of one) is malformed; the message names the field's path."""
+
+
+class GenomeError(ProxystoreError, ValueError):
+    """An architecture genome breaks a rule of its design space."""
+
+
+class DataError(ProxystoreError):
+    """A dataset or subset can't be found, read or built as declared."""
+
+
+class NotFoundError(ProxystoreError, LookupError):
+    """A named object (dataset, subset, architecture, study, run) is not in the database."""
+
+
+class TrainingError(ProxystoreError):
+    """A training run failed (diverged, ran out of memory); the run is recorded as failed."""

@@ -1,0 +1,1 @@
+"""Workers that claim cells from the database and train them."""

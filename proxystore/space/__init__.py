@@ -1,0 +1,1 @@
+"""Architecture design spaces: AnyNetX genomes, their complexity, sampling, and timm models."""

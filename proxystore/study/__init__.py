@@ -1,0 +1,1 @@
+"""Study specs: validation, expansion into cells, registration."""

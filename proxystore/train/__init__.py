@@ -1,0 +1,1 @@
+"""The trainer: one cell (architecture, subset, recipe, seed) from data to metrics."""
