@@ -22,12 +22,17 @@ def describe_driver_error(error: BaseException, url: str) -> str:
     where = engines.safe_url(url)
     if "password authentication failed" in lowered or "no password supplied" in lowered:
         return f"cannot connect to {where}: authentication failed (check user and password)"
+    if "fatal:" in lowered:  # the server answered and refused: role or database missing, ...
+        reason = text[lowered.index("fatal:") + len("fatal:"):].strip()
+        return f"cannot connect to {where}: {reason}"
     if "connection refused" in lowered or "could not connect" in lowered or (
         "connection failed" in lowered
     ):
         return f"cannot connect to {where}: the server refused the connection or is not running"
-    if "does not exist" in lowered and "database" in lowered:
-        return f"cannot connect to {where}: {text}"
+    if "could not translate host name" in lowered or "name or service not known" in lowered:
+        return f"cannot connect to {where}: unknown host"
+    if "timeout" in lowered and "connect" in lowered:
+        return f"cannot connect to {where}: timed out"
     if "unable to open database file" in lowered:
         return f"cannot open SQLite database {where}: unable to open the file"
     if "database is locked" in lowered:

@@ -1,0 +1,93 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from $PROXYSTORE_TEST_PG_URL (default postgresql://postgres@127.0.0.1:5432/test);
+each test gets its own schema, dropped afterwards, so runs don't collide. When CI=true and the
+server is unreachable, PostgreSQL tests fail instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from proxystore.db import Database, migrate, open_database
+from proxystore.db.engine import parse_url
+
+PG_URL = os.environ.get("PROXYSTORE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+_pg_state: dict[str, str | None] = {}
+
+
+def _pg_problem() -> str | None:
+    if "problem" not in _pg_state:
+        try:
+            engine = create_engine(parse_url(PG_URL), connect_args={"connect_timeout": 5})
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            engine.dispose()
+            _pg_state["problem"] = None
+        except Exception as error:  # noqa: BLE001 - any failure means "not reachable"
+            _pg_state["problem"] = f"PostgreSQL at {PG_URL} unreachable: {error}"
+    return _pg_state["problem"]
+
+
+def require_pg() -> None:
+    """Fail (in CI) or skip (elsewhere) when the test PostgreSQL can't be reached."""
+    problem = _pg_problem()
+    if problem:
+        if IN_CI:
+            pytest.fail(problem + " (CI=true: PostgreSQL is required)")
+        pytest.skip(problem)
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh, empty schema of this test's own."""
+    require_pg()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(parse_url(PG_URL))
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{separator}options={quote(f'-csearch_path={schema}')}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """URL of an empty database (no schema yet), on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    return request.getfixturevalue("pg_schema_url")
+
+
+@pytest.fixture
+def db_url(empty_db_url: str) -> str:
+    """URL of a database already upgraded to head, on each backend."""
+    database = open_database(empty_db_url, check=False)
+    migrate.upgrade(database)
+    database.dispose()
+    return empty_db_url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """An open database at head, on each backend."""
+    database = open_database(db_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path) -> Iterator[Database]:  # type: ignore[no-untyped-def]
+    """An open SQLite database at head, for tests where the backend does not matter."""
+    database = open_database(f"sqlite:///{tmp_path / 'test.db'}")
+    yield database
+    database.dispose()
