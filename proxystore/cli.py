@@ -9,10 +9,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from proxystore.analysis.commands import AnalysisCommands
 from proxystore.errors import ProxystoreError
 
 
-class Proxystore:
+class Proxystore(AnalysisCommands):
     """proxystore: a declarative experiment database for architecture and proxy-dataset studies.
 
     Every command takes --db URL (a SQLite path or postgresql://...); without it, $PROXYSTORE_DB,
