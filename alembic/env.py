@@ -7,6 +7,7 @@ checkout and uses --db resolution ($PROXYSTORE_DB, else ./proxystore.db).
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection
 
 from proxystore.db.models import Base
 
@@ -14,7 +15,7 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -1,4 +1,4 @@
-"""proxystore: a declarative experiment database for architecture and proxy-dataset studies of CNNs."""
+"""proxystore: a declarative experiment database for architecture and proxy-dataset studies."""
 
 from __future__ import annotations
 

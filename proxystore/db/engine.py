@@ -1,4 +1,4 @@
-"""Database URLs and engines: SQLite (WAL, busy timeout, foreign keys) and PostgreSQL (psycopg 3)."""
+"""Database URLs and engines: SQLite (WAL, busy timeout, foreign keys), PostgreSQL (psycopg 3)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ schema at head.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from alembic import command
@@ -83,7 +84,7 @@ def downgrade(db: Database, revision: str) -> SchemaState:
     return state(db)
 
 
-def _migrate(db: Database, action) -> None:  # type: ignore[no-untyped-def]
+def _migrate(db: Database, action: Callable[[Config], None]) -> None:
     current = state(db)
     if not current.known:
         raise SchemaVersionError(

@@ -10,7 +10,7 @@ from proxystore.db.session import describe_driver_error
 from proxystore.errors import DatabaseError
 
 
-def read_only_query(url: str, sql: str) -> pd.DataFrame:
+def read_only_query(url: str | None, sql: str) -> pd.DataFrame:
     """Run one statement read-only and return its rows; any write fails and changes nothing.
 
     SQLite is opened with mode=ro and PRAGMA query_only; PostgreSQL runs the statement in a READ

@@ -16,7 +16,7 @@ def run_counts(db: Database, study: str | None = None) -> pd.DataFrame:
             overall = session.execute(
                 select(SqlRun.status, func.count()).group_by(SqlRun.status)
             ).all()
-            rows = [("(all runs)", status, n) for status, n in overall]
+            rows: list[tuple[object, ...]] = [("(all runs)", status, n) for status, n in overall]
             cells = (
                 select(SqlStudy.name, SqlRun.status, func.count(func.distinct(SqlRun.id)))
                 .join(SqlStudyCell, SqlStudyCell.study_id == SqlStudy.id)
