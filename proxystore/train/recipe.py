@@ -1,0 +1,122 @@
+"""The recipe: everything about training that changes the result, as one frozen object.
+
+A cell's effective recipe is its task's regime (epochs, image size, eval metric, ...) with the
+candidate's hyperparameters laid over it. Only fields that change results belong here; how a run
+executes (evaluation batch size, number of cells per GPU) does not, so it never splits a cell.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from proxystore.errors import SpecError
+from proxystore.fingerprint import canonical, fingerprint
+
+OPTIMIZERS = ("sgd", "adam", "rmsprop")
+SCHEDULES = ("cosine", "onecycle", "constant")
+EVAL_METRICS = ("top1", "top5")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one cell is trained. Defaults follow seed 2's regime (SGD + momentum, cosine).
+
+    `lr` is the learning rate at `batch_size`; `crop_padding` None means image_size // 8 pixels
+    (4 at 32 px); `precision` "auto" is bf16 autocast on CUDA and fp32 on the CPU.
+    """
+
+    epochs: int
+    image_size: int
+    eval_metric: str = "top1"
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-5
+    schedule: str = "cosine"
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    flip_prob: float = 0.5
+    crop_padding: int | None = None
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.crop_padding is None:
+            object.__setattr__(self, "crop_padding", max(0, self.image_size // 8))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise SpecError naming the first field whose value is out of range."""
+        checks: list[tuple[str, bool, str]] = [
+            ("epochs", isinstance(self.epochs, int) and self.epochs >= 1, "an integer >= 1"),
+            ("image_size", isinstance(self.image_size, int) and self.image_size >= 1,
+             "an integer >= 1"),
+            ("batch_size", isinstance(self.batch_size, int) and self.batch_size >= 1,
+             "an integer >= 1"),
+            ("eval_metric", self.eval_metric in EVAL_METRICS, f"one of {EVAL_METRICS}"),
+            ("optimizer", self.optimizer in OPTIMIZERS, f"one of {OPTIMIZERS}"),
+            ("schedule", self.schedule in SCHEDULES, f"one of {SCHEDULES}"),
+            ("precision", self.precision in PRECISIONS, f"one of {PRECISIONS}"),
+            ("lr", isinstance(self.lr, (int, float)) and self.lr > 0, "> 0"),
+            ("momentum", 0 <= self.momentum < 1, "in [0, 1)"),
+            ("weight_decay", self.weight_decay >= 0, ">= 0"),
+            ("warmup_epochs", 0 <= self.warmup_epochs <= self.epochs, "in [0, epochs]"),
+            ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
+            ("flip_prob", 0 <= self.flip_prob <= 1, "in [0, 1]"),
+            ("crop_padding", isinstance(self.crop_padding, int) and self.crop_padding >= 0,
+             "an integer >= 0"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise SpecError(f"{name}: must be {expected}, got {getattr(self, name)!r}")
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """Names of every recipe field, for specs that override them."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_parts(cls, *parts: dict[str, Any], where: str = "recipe") -> Recipe:
+        """Build a recipe from dicts laid over each other in order (task regime, then hparams).
+
+        Args:
+            parts: dicts of recipe fields; later ones override earlier ones.
+            where: the spec path to name in errors (e.g. "candidates.lr-0.1").
+        """
+        merged: dict[str, Any] = {}
+        for part in parts:
+            merged.update(part)
+        unknown = sorted(set(merged) - set(cls.field_names()))
+        if unknown:
+            raise SpecError(f"{where}.{unknown[0]}: unknown recipe field (known: "
+                            f"{', '.join(cls.field_names())})")
+        for key in ("epochs", "image_size", "batch_size", "crop_padding"):
+            value = merged.get(key)
+            if isinstance(value, float) and value.is_integer():
+                merged[key] = int(value)
+        missing = [k for k in ("epochs", "image_size") if k not in merged]
+        if missing:
+            raise SpecError(f"{where}.{missing[0]}: required")
+        try:
+            return cls(**merged)
+        except SpecError as error:
+            raise SpecError(f"{where}.{error}") from None
+        except TypeError as error:
+            raise SpecError(f"{where}: {error}") from None
+
+    def replace(self, **changes: Any) -> Recipe:
+        """Return a copy with `changes`; unknown fields fail (dataclasses.replace)."""
+        return dataclasses.replace(self, **changes)
+
+    def canonical(self) -> dict[str, Any]:
+        """The canonical JSON object of this recipe (every field, defaults resolved)."""
+        return canonical(dataclasses.asdict(self))
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the canonical JSON."""
+        return fingerprint(self.canonical())
