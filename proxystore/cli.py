@@ -11,9 +11,10 @@ from typing import Any
 
 from proxystore.analysis.commands import AnalysisCommands
 from proxystore.errors import ProxystoreError
+from proxystore.runner.commands import RunnerCommands
 
 
-class Proxystore(AnalysisCommands):
+class Proxystore(RunnerCommands, AnalysisCommands):
     """proxystore: a declarative experiment database for architecture and proxy-dataset studies.
 
     Every command takes --db URL (a SQLite path or postgresql://...); without it, $PROXYSTORE_DB,
@@ -40,6 +41,20 @@ class Proxystore(AnalysisCommands):
         from proxystore.data.commands import DataCommands
 
         return DataCommands()
+
+    @property
+    def spec(self) -> Any:
+        """Study specs: validate them and count their cells."""
+        from proxystore.runner.commands import SpecCommands
+
+        return SpecCommands()
+
+    @property
+    def mlflow(self) -> Any:
+        """MLflow: log what is missing."""
+        from proxystore.runner.commands import MlflowCommands
+
+        return MlflowCommands()
 
     def sql(self, query: str, format: str = "table", db: str | None = None) -> None:  # noqa: A002
         """Run one SQL statement read-only (views and tables) and print its rows.

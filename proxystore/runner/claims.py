@@ -1,0 +1,216 @@
+"""Claiming cells, holding leases, writing results: DESIGN.md's "Claiming work".
+
+- PostgreSQL: one UPDATE claims the next pending cell, its subquery locking with
+  FOR UPDATE SKIP LOCKED, so concurrent claimers never wait on or take the same row.
+- SQLite: the same UPDATE inside BEGIN IMMEDIATE (one writer at a time, WAL for readers).
+- Leases live on the database clock. Every write of a result, failure or release checks that the
+  worker still holds the run (worker, status running, same attempt), in the same transaction as
+  its epochs and example losses: a worker that lost its lease changes nothing.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+from sqlalchemy import and_, case, exists, insert, select, update
+from sqlalchemy import exc as sa_exc
+
+from proxystore.db.clock import utcnow
+from proxystore.db.models import SqlExampleLoss, SqlRun, SqlRunEpoch, SqlStudy, SqlStudyCell
+from proxystore.db.session import Database
+from proxystore.errors import DatabaseError
+
+DEFAULT_LEASE_SECONDS = 120.0
+DEFAULT_MAX_ATTEMPTS = 3
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A cell this worker holds: the run and what it needs to train it."""
+
+    run_id: int
+    cell_key: str
+    attempt: int
+    worker: str
+    architecture_id: int
+    subset_id: int
+    recipe_id: int
+    seed: int
+    needs_scores: bool
+
+
+def _retrying(fn: Callable[[], T], attempts: int = 8) -> T:
+    """Run a transaction, retrying deadlocks, serialization failures and dropped connections."""
+    delay = 0.05
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, DatabaseError) as error:
+            text = str(getattr(error, "orig", error) or error).lower()
+            transient = any(s in text for s in (
+                "deadlock", "could not serialize", "database is locked", "server closed",
+                "connection", "terminating", "the database system is",
+            ))
+            if not transient or attempt == attempts - 1:
+                raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 5.0)
+    raise AssertionError("unreachable")
+
+
+def _study_filter(study: str | None) -> Any:
+    if study is None:
+        return None
+    return exists().where(and_(SqlStudyCell.run_id == SqlRun.id,
+                               SqlStudyCell.study_id == SqlStudy.id, SqlStudy.name == study))
+
+
+def reap_expired(db: Database, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> int:
+    """Return running cells whose lease expired to pending (or failed after max attempts)."""
+    def do() -> int:
+        with db.session(immediate=True) as session:
+            result = session.execute(
+                update(SqlRun)
+                .where(SqlRun.status == "running", SqlRun.lease_expires_at < utcnow())
+                .values(status=case((SqlRun.attempts >= max_attempts, "failed"),
+                                    else_="pending"),
+                        failure="stale",
+                        error="lease expired on worker " + SqlRun.worker,
+                        worker=None, lease_expires_at=None)
+                .execution_options(synchronize_session=False))
+            return int(result.rowcount or 0)
+    return _retrying(do)
+
+
+def claim_next(db: Database, worker: str, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,
+               study: str | None = None, max_attempts: int = DEFAULT_MAX_ATTEMPTS
+               ) -> Claim | None:
+    """Claim the next pending cell (highest priority, then oldest), or None when none is left.
+
+    Args:
+        db: the open database.
+        worker: this worker's id (host:pid:n).
+        lease_seconds: how long the claim holds without a heartbeat.
+        study: only cells of this study.
+        max_attempts: expired leases of runs with this many attempts become failed.
+    """
+    reap_expired(db, max_attempts)
+    pick = select(SqlRun.id).where(SqlRun.status == "pending")
+    flt = _study_filter(study)
+    if flt is not None:
+        pick = pick.where(flt)
+    pick = pick.order_by(SqlRun.priority.desc(), SqlRun.id).limit(1)
+    if db.dialect == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    statement = (
+        update(SqlRun)
+        .where(SqlRun.id == pick.scalar_subquery(), SqlRun.status == "pending")
+        .values(status="running", worker=worker, attempts=SqlRun.attempts + 1,
+                lease_expires_at=utcnow(lease_seconds), heartbeat_at=utcnow(),
+                started_at=utcnow())
+        .returning(SqlRun.id, SqlRun.cell_key, SqlRun.attempts, SqlRun.architecture_id,
+                   SqlRun.subset_id, SqlRun.recipe_id, SqlRun.seed, SqlRun.needs_scores)
+        .execution_options(synchronize_session=False)
+    )
+
+    def do() -> Claim | None:
+        with db.session(immediate=True) as session:
+            row = session.execute(statement).first()
+        if row is None:
+            return None
+        return Claim(run_id=row[0], cell_key=row[1], attempt=row[2], worker=worker,
+                     architecture_id=row[3], subset_id=row[4], recipe_id=row[5], seed=row[6],
+                     needs_scores=bool(row[7]))
+    return _retrying(do)
+
+
+def _held(claim: Claim) -> Any:
+    return and_(SqlRun.id == claim.run_id, SqlRun.worker == claim.worker,
+                SqlRun.status == "running", SqlRun.attempts == claim.attempt)
+
+
+def heartbeat(db: Database, claim: Claim, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> bool:
+    """Renew the lease; False when the worker no longer holds the cell."""
+    def do() -> bool:
+        with db.session() as session:
+            result = session.execute(
+                update(SqlRun).where(_held(claim))
+                .values(lease_expires_at=utcnow(lease_seconds), heartbeat_at=utcnow())
+                .execution_options(synchronize_session=False))
+            return bool(result.rowcount)
+    return _retrying(do)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished training, ready to be written with its run row."""
+
+    epochs: list[dict[str, Any]]
+    values: dict[str, Any]  # run columns: final/best errors, seconds, device, ...
+    losses: np.ndarray | None = None  # per-example training losses (scorer runs)
+    correct: np.ndarray | None = None
+    indices: np.ndarray | None = None
+
+
+def complete(db: Database, claim: Claim, outcome: Outcome) -> bool:
+    """Write a result: run row, epochs and example losses in one transaction, only while held.
+
+    Returns False (and writes nothing) when the lease was lost to another attempt.
+    """
+    def do() -> bool:
+        with db.session() as session:
+            result = session.execute(
+                update(SqlRun).where(_held(claim))
+                .values(status="done", finished_at=utcnow(), lease_expires_at=None,
+                        failure=None, error=None, **outcome.values)
+                .execution_options(synchronize_session=False))
+            if not result.rowcount:
+                session.rollback()
+                return False
+            if outcome.epochs:
+                session.execute(insert(SqlRunEpoch),
+                                [dict(run_id=claim.run_id, **e) for e in outcome.epochs])
+            if outcome.losses is not None:
+                assert outcome.indices is not None and outcome.correct is not None
+                rows = [dict(run_id=claim.run_id, split="train", index=int(i), loss=float(v),
+                             correct=bool(c))
+                        for i, v, c in zip(outcome.indices, outcome.losses, outcome.correct,
+                                           strict=True)]
+                for start in range(0, len(rows), 5000):
+                    session.execute(insert(SqlExampleLoss), rows[start:start + 5000])
+            return True
+    return _retrying(do)
+
+
+def fail(db: Database, claim: Claim, failure: str, error: str,
+         epochs: list[dict[str, Any]] | None = None) -> bool:
+    """Mark a held cell failed with its reason (diverged, oom, error); False if not held."""
+    def do() -> bool:
+        with db.session() as session:
+            result = session.execute(
+                update(SqlRun).where(_held(claim))
+                .values(status="failed", finished_at=utcnow(), lease_expires_at=None,
+                        failure=failure, error=error[:2000],
+                        epochs_done=len(epochs) if epochs else 0)
+                .execution_options(synchronize_session=False))
+            return bool(result.rowcount)
+    return _retrying(do)
+
+
+def release(db: Database, claim: Claim, reason: str = "interrupted") -> bool:
+    """Put a held cell back to pending (Ctrl-C); the attempt does not count."""
+    def do() -> bool:
+        with db.session() as session:
+            result = session.execute(
+                update(SqlRun).where(_held(claim))
+                .values(status="pending", worker=None, lease_expires_at=None,
+                        attempts=SqlRun.attempts - 1, failure="interrupted", error=reason)
+                .execution_options(synchronize_session=False))
+            return bool(result.rowcount)
+    return _retrying(do)

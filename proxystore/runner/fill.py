@@ -1,0 +1,204 @@
+"""`fill`: register a study, then train its missing cells until none is left."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func, select
+
+from proxystore.db import open_database
+from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell
+from proxystore.db.session import Database
+from proxystore.runner.worker import WorkerConfig, WorkerSummary, run_worker, worker_id
+from proxystore.study.register import Registration, materialize_deferred, register_study
+from proxystore.study.spec import StudySpec, load_spec
+
+
+def default_spec() -> Path:
+    """jobs/demo.yaml of the checkout, else the copy shipped inside the package."""
+    local = Path("jobs") / "demo.yaml"
+    if local.exists():
+        return local
+    from importlib import resources
+
+    return Path(str(resources.files("proxystore").joinpath("jobs", "demo.yaml")))
+
+
+def study_counts(db: Database, study: str) -> dict[str, int]:
+    """Distinct runs of a study by status."""
+    with db.session() as session:
+        rows = session.execute(
+            select(SqlRun.status, func.count(func.distinct(SqlRun.id)))
+            .join(SqlStudyCell, SqlStudyCell.run_id == SqlRun.id)
+            .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
+            .where(SqlStudy.name == study).group_by(SqlRun.status)).all()
+    return {status: int(n) for status, n in rows}
+
+
+def study_runs(db: Database, study: str) -> pd.DataFrame:
+    """One row per cell of a study with its run's status and errors."""
+    with db.session() as session:
+        rows = session.execute(
+            select(SqlStudyCell.candidate, SqlStudyCell.task, SqlStudyCell.seed, SqlRun.id,
+                   SqlRun.status, SqlRun.final_top1_error, SqlRun.best_top1_error,
+                   SqlRun.wall_seconds, SqlRun.error)
+            .join(SqlRun, SqlRun.id == SqlStudyCell.run_id)
+            .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
+            .where(SqlStudy.name == study)
+            .order_by(SqlStudyCell.task, SqlStudyCell.candidate, SqlStudyCell.seed)).all()
+    return pd.DataFrame(rows, columns=["candidate", "task", "seed", "run", "status",
+                                       "top1_error", "best_top1_error", "seconds", "error"])
+
+
+@dataclass
+class FillResult:
+    """What a fill did."""
+
+    registration: Registration
+    summary: WorkerSummary
+    counts: dict[str, int]
+
+
+class _Progress:
+    """One progress bar: cells done of the study's total, the current cell, epoch and ETA."""
+
+    def __init__(self, total: int, done: int, quiet: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, initial=done, unit="cell", disable=quiet,
+                        dynamic_ncols=True, file=sys.stderr,
+                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} cells "
+                                   "[{elapsed}<{remaining}] {postfix}")
+        self.label = ""
+        self.epochs = 0
+
+    def claim(self, claim: Any, label: str, epochs: int | None = None) -> None:
+        self.label = label
+        self.bar.set_postfix_str(f"{label}: starting", refresh=True)
+
+    def epoch(self, metrics: Any) -> None:
+        self.bar.set_postfix_str(f"{self.label}: epoch {metrics.epoch} "
+                                 f"top1 err {metrics.top1_error:.3f}", refresh=True)
+
+    def done(self, claim: Any) -> None:
+        self.bar.update(1)
+
+    def grow(self, total: int) -> None:
+        self.bar.total = total
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _sigterm_as_interrupt() -> None:
+    """Slurm preemption and `kill` send SIGTERM: treat it like Ctrl-C (cell back to pending)."""
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not in the main thread (e.g. notebooks)
+        pass
+
+
+def fill(spec: StudySpec, db: Database, *, device: str = "auto", max_cells: int | None = None,
+         mlflow_uri: str | None = None, quiet: bool = False,
+         lease_seconds: float | None = None) -> FillResult:
+    """Register `spec` and train its pending cells in this process until none is left.
+
+    Args:
+        spec: the validated study.
+        db: the open database.
+        device: cpu, cuda, cuda:N or auto.
+        max_cells: stop after training this many cells.
+        mlflow_uri: log runs to this MLflow tracking URI (None: don't log).
+        quiet: no progress bar.
+        lease_seconds: lease length (default claims.DEFAULT_LEASE_SECONDS).
+    """
+    registration = register_study(db, spec)
+    counts = study_counts(db, spec.name)
+    config = WorkerConfig(db_url=db.url, worker=worker_id(), device=device, study=spec.name,
+                          mlflow_uri=mlflow_uri, max_cells=max_cells)
+    if lease_seconds is not None:
+        config.lease_seconds = lease_seconds
+    total = registration.cells + len(registration.deferred_tasks) * len(spec.candidates) * len(
+        spec.seeds)
+    progress = _Progress(total, counts.get("done", 0) + counts.get("failed", 0), quiet)
+
+    def when_idle() -> bool:
+        new = materialize_deferred(db, spec, registration)
+        if new:
+            progress.grow(registration.cells + new)
+        return new > 0
+
+    def on_done(claim: Any) -> None:
+        progress.done(claim)
+        if claim.needs_scores:
+            when_idle()
+
+    _sigterm_as_interrupt()
+    try:
+        summary = run_worker(db, config, on_claim=progress.claim, on_epoch=progress.epoch,
+                             on_done=on_done, when_idle=when_idle)
+    finally:
+        progress.close()
+    return FillResult(registration=registration, summary=summary,
+                      counts=study_counts(db, spec.name))
+
+
+def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "auto",
+                 max_cells: int | None = None, dry_run: bool = False,
+                 mlflow: str | None = None, quiet: bool = False) -> int:
+    """The `fill` command's body; returns the process exit code (1 when cells failed)."""
+    from proxystore.formatting import render
+    from proxystore.study.plan import plan_study
+    from proxystore.tracking import tracking_uri
+
+    spec = load_spec(spec_path or default_spec())
+    db = open_database(db_url)
+    if dry_run:
+        for line in plan_study(db, spec).lines():
+            print(line)
+        return 0
+    uri = tracking_uri(db.url, mlflow)
+    before = study_counts(db, spec.name) if _study_exists(db, spec.name) else {}
+    result = fill(spec, db, device=device, max_cells=max_cells, mlflow_uri=uri, quiet=quiet)
+    trained = len(result.summary.done) + len(result.summary.failed)
+    if trained == 0 and before.get("done", 0) == result.counts.get("done", 0):
+        print(f"nothing to train: {result.counts.get('done', 0)} of "
+              f"{result.registration.cells} cells of study {spec.name} are done"
+              + (f", {result.counts.get('failed', 0)} failed" if result.counts.get("failed")
+                 else ""))
+    else:
+        print(f"trained {len(result.summary.done)} cells of study {spec.name}"
+              f" ({result.registration.new_runs} new to the database); "
+              f"{result.counts.get('done', 0)} of {result.registration.cells} done")
+    if result.summary.failed:
+        print(f"{len(result.summary.failed)} cells failed:")
+        for run_id, reason in result.summary.failed:
+            print(f"  run {run_id}: {reason}")
+    print(summary_text(db, spec.name, render))
+    return 1 if result.summary.failed else 0
+
+
+def _study_exists(db: Database, name: str) -> bool:
+    with db.session() as session:
+        return session.scalar(select(SqlStudy.id).where(SqlStudy.name == name)) is not None
+
+
+def summary_text(db: Database, study: str, render: Any) -> str:
+    """What the study found: the analysis summaries when available, else the run table."""
+    try:
+        from proxystore.analysis import summary_text as analysis_summary
+    except ImportError:
+        analysis_summary = None
+    if analysis_summary is not None:
+        return str(analysis_summary(db, study))
+    frame = study_runs(db, study)
+    return render(frame.drop(columns=["error"]))

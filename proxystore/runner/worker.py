@@ -1,0 +1,212 @@
+"""A worker: claim a cell, train it while a heartbeat holds the lease, write the result, repeat."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from proxystore.db.session import Database
+from proxystore.runner import claims
+from proxystore.runner.cell import cell_label, load_inputs
+from proxystore.runner.claims import Claim, Outcome
+
+log = logging.getLogger("proxystore.worker")
+
+
+def worker_id(suffix: str | int = 0) -> str:
+    """A worker id that names the machine and process: host:pid:suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{suffix}"
+
+
+def resolve_device(device: str = "auto") -> str:
+    """`auto` is the first CUDA device when there is one, else the CPU."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class WorkerConfig:
+    """How a worker runs: which database, device, study, lease and MLflow store."""
+
+    db_url: str
+    worker: str
+    device: str = "auto"
+    study: str | None = None
+    lease_seconds: float = claims.DEFAULT_LEASE_SECONDS
+    max_attempts: int = claims.DEFAULT_MAX_ATTEMPTS
+    mlflow_uri: str | None = None
+    max_cells: int | None = None
+    cache_dir: str | None = None
+
+
+@dataclass
+class WorkerSummary:
+    """What one worker did."""
+
+    done: list[int] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    lost: list[int] = field(default_factory=list)
+
+
+class _Heartbeat(threading.Thread):
+    """Renews a claim's lease every third of its length; sets `lost` when it is gone."""
+
+    def __init__(self, db: Database, claim: Claim, lease_seconds: float) -> None:
+        super().__init__(daemon=True, name=f"heartbeat-{claim.run_id}")
+        self.db, self.claim, self.lease = db, claim, lease_seconds
+        self.lost = threading.Event()
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.lease / 3):
+            try:
+                if not claims.heartbeat(self.db, self.claim, self.lease):
+                    self.lost.set()
+                    return
+            except Exception as error:  # noqa: BLE001 - keep trying until the lease runs out
+                log.warning("heartbeat of run %s failed: %s", self.claim.run_id, error)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+def _epoch_row(metrics: Any) -> dict[str, Any]:
+    return {k: getattr(metrics, k) for k in ("epoch", "train_loss", "train_error", "val_loss",
+                                              "top1_error", "top5_error", "lr", "seconds")}
+
+
+def train_claim(db: Database, claim: Claim, config: WorkerConfig,
+                lost: threading.Event | None = None,
+                on_epoch: Callable[[Any], None] | None = None) -> Outcome:
+    """Train a claimed cell and return its outcome (raises on divergence, OOM or interrupt)."""
+    import torch
+
+    from proxystore.train.data import TrainData
+    from proxystore.train.loop import train
+    from proxystore.train.losses import per_example_losses
+
+    inputs = load_inputs(db, claim, config.cache_dir)
+    device = resolve_device(config.device)
+    torch.manual_seed(claim.seed)
+    model = inputs.architecture.build(num_classes=inputs.num_classes, in_channels=inputs.channels)
+    data = TrainData.from_arrays(inputs.train_images, inputs.train_labels, inputs.val_images,
+                                 inputs.val_labels, inputs.train_indices, inputs.val_indices,
+                                 inputs.mean, inputs.std, inputs.label_map, device)
+    epochs: list[dict[str, Any]] = []
+
+    def record(metrics: Any) -> None:
+        epochs.append(_epoch_row(metrics))
+        if on_epoch is not None:
+            on_epoch(metrics)
+
+    result = train(model, data, inputs.recipe, claim.seed, device, on_epoch=record,
+                   should_stop=(lambda: lost.is_set()) if lost is not None else None)
+    values = dict(
+        epochs_done=len(result.epochs), final_loss=result.final_loss,
+        final_top1_error=result.final_top1_error, final_top5_error=result.final_top5_error,
+        best_top1_error=result.best_top1_error, best_top5_error=result.best_top5_error,
+        best_epoch=result.best_epoch, wall_seconds=result.wall_seconds,
+        device_seconds=result.device_seconds, device=result.device)
+    outcome = Outcome(epochs=[_epoch_row(e) for e in result.epochs], values=values)
+    if claim.needs_scores:
+        images = inputs.train_images[inputs.train_indices]
+        labels = inputs.train_labels[inputs.train_indices]
+        if inputs.label_map:
+            labels = labels.copy()
+            for original, mapped in inputs.label_map.items():
+                labels[inputs.train_labels[inputs.train_indices] == original] = mapped
+        losses, correct = per_example_losses(model, images, labels, inputs.mean, inputs.std,
+                                             device)
+        outcome = Outcome(epochs=outcome.epochs, values=values, losses=losses, correct=correct,
+                          indices=inputs.train_indices)
+    return outcome
+
+
+def run_claim(db: Database, claim: Claim, config: WorkerConfig, summary: WorkerSummary,
+              on_epoch: Callable[[Any], None] | None = None) -> None:
+    """Train one claimed cell and record what happened; Ctrl-C puts it back to pending."""
+    from proxystore.train.loop import DivergedError, Interrupted, OutOfMemoryError
+
+    beat = _Heartbeat(db, claim, config.lease_seconds)
+    beat.start()
+    try:
+        outcome = train_claim(db, claim, config, beat.lost, on_epoch)
+    except (KeyboardInterrupt, Interrupted) as stop:
+        beat.stop()
+        if beat.lost.is_set():
+            summary.lost.append(claim.run_id)
+            log.warning("lost the lease of run %s; its result is discarded", claim.run_id)
+            return
+        claims.release(db, claim, "interrupted by the user")
+        raise KeyboardInterrupt from stop
+    except DivergedError as error:
+        beat.stop()
+        reason = f"diverged: loss became NaN/inf in epoch {error.epoch}"
+        claims.fail(db, claim, "diverged", reason)
+        summary.failed.append((claim.run_id, reason))
+        return
+    except OutOfMemoryError as error:
+        beat.stop()
+        reason = f"out of memory in epoch {error.epoch}"
+        claims.fail(db, claim, "oom", reason)
+        summary.failed.append((claim.run_id, reason))
+        return
+    except Exception as error:  # noqa: BLE001 - one broken cell must not stop the others
+        beat.stop()
+        reason = f"{type(error).__name__}: {' '.join(str(error).split())}"
+        claims.fail(db, claim, "error", reason)
+        summary.failed.append((claim.run_id, reason))
+        log.debug("run %s failed", claim.run_id, exc_info=True)
+        return
+    beat.stop()
+    if not claims.complete(db, claim, outcome):
+        summary.lost.append(claim.run_id)
+        log.warning("lost the lease of run %s; its result is discarded", claim.run_id)
+        return
+    summary.done.append(claim.run_id)
+    if config.mlflow_uri:
+        from proxystore.tracking import try_log_run
+
+        try_log_run(db, claim.run_id, config.mlflow_uri)
+
+
+def run_worker(db: Database, config: WorkerConfig,
+               on_claim: Callable[[Claim, str], None] | None = None,
+               on_epoch: Callable[[Any], None] | None = None,
+               on_done: Callable[[Claim], None] | None = None,
+               when_idle: Callable[[], bool] | None = None) -> WorkerSummary:
+    """Claim and train cells until none is pending (or `max_cells` were trained).
+
+    Args:
+        db: the open database.
+        config: the worker's settings.
+        on_claim: called with each claim and its readable label before training.
+        on_epoch: called after every epoch with its metrics.
+        on_done: called after each cell, whatever its outcome.
+        when_idle: called when nothing is pending; True means new cells may have appeared
+            (e.g. easy/hard subsets after their scorer finished), so look again.
+    """
+    summary = WorkerSummary()
+    trained = 0
+    while config.max_cells is None or trained < config.max_cells:
+        claim = claims.claim_next(db, config.worker, lease_seconds=config.lease_seconds,
+                                  study=config.study, max_attempts=config.max_attempts)
+        if claim is None:
+            if when_idle is not None and when_idle():
+                continue
+            break
+        if on_claim is not None:
+            on_claim(claim, cell_label(db, claim.run_id, config.study))
+        run_claim(db, claim, config, summary, on_epoch)
+        trained += 1
+        if on_done is not None:
+            on_done(claim)
+    return summary

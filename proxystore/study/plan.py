@@ -1,0 +1,150 @@
+"""What a study still needs, before any training: counts by state, reuse, and a compute estimate.
+
+The estimate models a cell's device time as k_device x FLOPs x training examples x epochs
+(FLOPs scaled by the square of image size over the reference resolution), with k fitted per
+device by least squares through the origin over finished runs; it needs at least 3 of them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from proxystore.db.models import (
+    SqlArchitecture,
+    SqlRecipe,
+    SqlRun,
+    SqlStudy,
+    SqlStudyCell,
+    SqlSubset,
+)
+from proxystore.db.session import Database
+from proxystore.study import register as reg
+from proxystore.study.spec import StudySpec
+
+MIN_RUNS_FOR_ESTIMATE = 3
+
+
+@dataclass
+class Plan:
+    """Counts of a study's cells by state and the compute still needed."""
+
+    study: str
+    total: int
+    by_status: Counter[str] = field(default_factory=Counter)
+    new: int = 0
+    waiting_for_scorer: int = 0
+    done_by_study: Counter[str] = field(default_factory=Counter)
+    estimate_seconds: dict[str, float] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        """The plan as lines for the terminal."""
+        out = [f"study {self.study}: {self.total} cells"]
+        out.append(f"  done:    {self.by_status['done']}" + (
+            "  (from studies: " + ", ".join(f"{s} {n}" for s, n in
+                                             self.done_by_study.most_common()) + ")"
+            if self.done_by_study else ""))
+        out.append(f"  pending: {self.by_status['pending'] + self.new} "
+                   f"({self.new} new to the database)")
+        if self.by_status["running"]:
+            out.append(f"  running: {self.by_status['running']}")
+        out.append(f"  failed:  {self.by_status['failed']}")
+        if self.waiting_for_scorer:
+            out.append(f"  waiting for a scorer (easy/hard subsets): {self.waiting_for_scorer}")
+        if self.estimate_seconds:
+            for device, seconds in sorted(self.estimate_seconds.items()):
+                out.append(f"  estimated compute still needed on {device}: "
+                           f"{seconds / 3600:.2f} device-hours")
+        else:
+            out.append(f"  estimate: needs {MIN_RUNS_FOR_ESTIMATE} finished runs on a device")
+        return out
+
+
+def plan_study(db: Database, spec: StudySpec) -> Plan:
+    """Count what `spec` needs without registering the study or inserting runs.
+
+    Datasets, subsets and architectures are registered (they are content-addressed facts), so
+    the cell keys can be computed and looked up.
+    """
+    reg.register_datasets(db, spec)
+    archs = reg._architectures(db, spec)
+    ready = [reg._declare(db, t) for t in spec.tasks.values() if t.scorer is None]
+    cells = reg.expand_cells(spec, archs, ready)
+    deferred = [t for t in spec.tasks.values() if t.scorer is not None]
+    plan = Plan(study=spec.name, total=spec.cell_count())
+    plan.waiting_for_scorer = len(deferred) * len(spec.candidates) * len(spec.seeds)
+    keys = [c[3] for c in cells]
+    with db.session() as session:
+        existing: dict[str, tuple[int, str]] = {}
+        for start in range(0, len(keys), 500):
+            rows = session.execute(select(SqlRun.cell_key, SqlRun.id, SqlRun.status)
+                                   .where(SqlRun.cell_key.in_(keys[start:start + 500]))).all()
+            existing.update({k: (i, s) for k, i, s in rows})
+        for key in keys:
+            if key in existing:
+                plan.by_status[existing[key][1]] += 1
+            else:
+                plan.new += 1
+        done_ids = [i for i, s in existing.values() if s == "done"]
+        for start in range(0, len(done_ids), 500):
+            rows = session.execute(
+                select(SqlStudy.name, SqlStudyCell.run_id)
+                .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
+                .where(SqlStudyCell.run_id.in_(done_ids[start:start + 500]))).all()
+            studies_of: dict[int, set[str]] = defaultdict(set)
+            for name, run_id in rows:
+                studies_of[run_id].add(name)
+            for names in studies_of.values():
+                for name in names:
+                    plan.done_by_study[name] += 1
+        plan.estimate_seconds = _estimate(session, spec, cells, existing)
+    return plan
+
+
+def _work(flops: int | None, ref_size: int | None, image_size: int, examples: int,
+          epochs: int) -> float | None:
+    if not flops:
+        return None
+    scale = (image_size / ref_size) ** 2 if ref_size else 1.0
+    return float(flops) * scale * examples * epochs
+
+
+def _estimate(session, spec: StudySpec, cells, existing) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    finished = session.execute(
+        select(SqlRun.device, SqlRun.device_seconds, SqlArchitecture.flops,
+               SqlArchitecture.complexity_image_size, SqlRecipe.image_size,
+               SqlSubset.train_count, SqlRecipe.epochs)
+        .join(SqlArchitecture, SqlArchitecture.id == SqlRun.architecture_id)
+        .join(SqlRecipe, SqlRecipe.id == SqlRun.recipe_id)
+        .join(SqlSubset, SqlSubset.id == SqlRun.subset_id)
+        .where(SqlRun.status == "done", SqlRun.device_seconds.is_not(None))).all()
+    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
+    for device, seconds, flops, ref, size, examples, epochs in finished:
+        x = _work(flops, ref, size, examples, epochs)
+        if x:
+            acc = sums[device]
+            acc[0] += seconds * x
+            acc[1] += x * x
+            acc[2] += 1
+    rates = {d: a[0] / a[1] for d, a in sums.items() if a[2] >= MIN_RUNS_FOR_ESTIMATE and a[1]}
+    if not rates:
+        return {}
+    arch_ids = {c[4]["architecture_id"] for c in cells}
+    subset_ids = {c[4]["subset_id"] for c in cells}
+    flops = dict(session.execute(select(SqlArchitecture.id, SqlArchitecture.flops)
+                                 .where(SqlArchitecture.id.in_(arch_ids))).all())
+    refs = dict(session.execute(select(SqlArchitecture.id, SqlArchitecture.complexity_image_size)
+                                .where(SqlArchitecture.id.in_(arch_ids))).all())
+    counts = dict(session.execute(select(SqlSubset.id, SqlSubset.train_count)
+                                  .where(SqlSubset.id.in_(subset_ids))).all())
+    remaining = 0.0
+    for candidate, task, _seed, key, run in cells:
+        if key in existing and existing[key][1] == "done":
+            continue
+        recipe = spec.recipe(task, candidate)
+        x = _work(flops.get(run["architecture_id"]), refs.get(run["architecture_id"]),
+                  recipe.image_size, counts[run["subset_id"]], recipe.epochs)
+        remaining += x or 0.0
+    return {device: rate * remaining for device, rate in rates.items()}

@@ -1,0 +1,330 @@
+"""Registering a study: facts first (datasets, subsets, architectures, recipes), then its cells.
+
+Facts are content-addressed and idempotent, so registering them twice or from two processes is
+harmless. The study's own rows — new runs, tasks, candidates and the links to every cell — are
+written in one transaction: a second study that needs a cell finds it and links to it.
+Tasks on loss-quantile (easy/hard) subsets are deferred until their scorer run has scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from proxystore import TRAINER_VERSION
+from proxystore.db.models import (
+    SqlExampleLoss,
+    SqlRun,
+    SqlStudy,
+    SqlStudyCandidate,
+    SqlStudyCell,
+    SqlStudyTask,
+)
+from proxystore.db.session import Database
+from proxystore.db.upsert import insert_ignore
+from proxystore.errors import SpecError
+from proxystore.study.cells import cell_key, save_recipes
+from proxystore.study.spec import StudySpec, TaskSpec, expand_env
+
+SCORER_PRIORITY = 10
+
+
+@dataclass
+class Registration:
+    """What registering a study did: its id, cell counts, tasks still waiting for a scorer."""
+
+    study_id: int
+    name: str
+    cells: int = 0
+    new_runs: int = 0
+    deferred_tasks: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Task:
+    label: str
+    subset_id: int
+    subset_fp: str
+    num_classes: int
+    train_count: int
+
+
+def register_datasets(db: Database, spec: StudySpec) -> dict[str, Any]:
+    """Register every dataset of the spec (idempotent); return name -> DatasetInfo."""
+    from proxystore.data.registry import register_dataset
+
+    infos = {}
+    for name, dataset in spec.datasets.items():
+        options = {k: expand_env(v, strict=True) if isinstance(v, str) else v
+                   for k, v in dataset.options.items()}
+        try:
+            source = expand_env(dataset.source, strict=True)
+        except SpecError as error:
+            raise SpecError(f"datasets.{name}.source: {error}") from None
+        infos[name] = register_dataset(db, name, source, **options)
+    return infos
+
+
+def _declare(db: Database, task: TaskSpec, scorer_run_id: int | None = None) -> _Task:
+    from proxystore.data.subsets import SubsetDecl, declare_subset
+
+    decl = SubsetDecl.from_dict(_with_scorer(task.subset, scorer_run_id))
+    info = declare_subset(db, task.dataset, decl)
+    return _Task(task.label, info.id, info.fingerprint, info.num_classes, info.train_count)
+
+
+def _with_scorer(subset: dict[str, Any], run_id: int | None) -> dict[str, Any]:
+    """Replace the spec's scorer reference (candidate, task) by the scorer run's id."""
+    out = {k: v for k, v in subset.items() if k != "parent"}
+    if out.get("kind") == "loss_quantile":
+        out.pop("scorer", None)
+        out["scorer_run"] = run_id
+    if "parent" in subset:
+        out["parent"] = _with_scorer(subset["parent"], run_id)
+    return out
+
+
+def _architectures(db: Database, spec: StudySpec) -> dict[str, tuple[int, str]]:
+    """Save the candidates' architectures; return candidate label -> (architecture id, fp)."""
+    from proxystore.space.store import save_architectures
+
+    image_size, num_classes, in_channels = _reference_resolution(db, spec)
+    unique: dict[str, Any] = {}
+    for candidate in spec.candidates.values():
+        unique.setdefault(candidate.architecture.fingerprint, candidate.architecture)
+    archs = list(unique.values())
+    ids = save_architectures(db, archs, image_size=image_size, num_classes=num_classes,
+                             in_channels=in_channels)
+    by_fp = {arch.fingerprint: arch_id for arch, arch_id in zip(archs, ids, strict=True)}
+    return {label: (by_fp[c.architecture.fingerprint], c.architecture.fingerprint)
+            for label, c in spec.candidates.items()}
+
+
+def _reference_resolution(db: Database, spec: StudySpec) -> tuple[int, int, int]:
+    """Resolution, classes and channels at which the study's complexity figures are computed."""
+    from proxystore.data.registry import get_dataset
+
+    if spec.sampled:
+        return (int(spec.sampled.get("image_size", 224)),
+                int(spec.sampled.get("num_classes", 1000)),
+                int(spec.sampled.get("in_channels", 3)))
+    ordered = sorted(spec.tasks.values(), key=lambda t: t.role != "reference")
+    task = ordered[0]
+    dataset = get_dataset(db, task.dataset)
+    recipe = spec.recipe(task.label, next(iter(spec.candidates)))
+    return recipe.image_size, dataset.num_classes, dataset.channels
+
+
+def register_study(db: Database, spec: StudySpec) -> Registration:
+    """Register `spec`: store its facts, insert only its new cells, link the study to all of them.
+
+    Args:
+        db: the open database.
+        spec: a validated study spec.
+    """
+    datasets = register_datasets(db, spec)
+    archs = _architectures(db, spec)
+    ready: dict[str, _Task] = {}
+    deferred: list[TaskSpec] = []
+    for task in spec.tasks.values():
+        if task.scorer is None:
+            ready[task.label] = _declare(db, task)
+        else:
+            deferred.append(task)
+    with db.session() as session:
+        study_id = _upsert_study(session, spec)
+        _write_candidates(session, study_id, spec, archs)
+        registration = Registration(study_id=study_id, name=spec.name)
+        for task in spec.tasks.values():
+            _write_task(session, study_id, task, ready.get(task.label),
+                        datasets[task.dataset].num_classes)
+        registration.new_runs += _write_cells(session, study_id, spec, archs,
+                                              list(ready.values()))
+        for task in deferred:
+            registration.new_runs += _mark_scorer(session, study_id, spec, archs, ready, task)
+    registration.deferred_tasks = [t.label for t in deferred]
+    registration.new_runs += materialize_deferred(db, spec, registration)
+    with db.session() as session:
+        registration.cells = session.scalar(
+            select(func.count()).select_from(SqlStudyCell)
+            .where(SqlStudyCell.study_id == study_id)) or 0
+    return registration
+
+
+def _upsert_study(session: Session, spec: StudySpec) -> int:
+    study = session.scalar(select(SqlStudy).where(SqlStudy.name == spec.name))
+    if study is None:
+        study = SqlStudy(name=spec.name, spec_text=spec.text, spec_fingerprint=spec.fingerprint)
+        session.add(study)
+        session.flush()
+    elif study.spec_fingerprint != spec.fingerprint:
+        # The spec changed: its tasks, candidates and links are rebuilt; runs are never deleted.
+        study.spec_text, study.spec_fingerprint = spec.text, spec.fingerprint
+        study.updated_at = func.current_timestamp()
+        for model in (SqlStudyCell, SqlStudyTask, SqlStudyCandidate):
+            session.execute(delete(model).where(model.study_id == study.id))
+    return study.id
+
+
+def _write_candidates(session: Session, study_id: int, spec: StudySpec,
+                      archs: dict[str, tuple[int, str]]) -> None:
+    rows = [dict(study_id=study_id, label=label, architecture_id=archs[label][0],
+                 hparams=candidate.hparams) for label, candidate in spec.candidates.items()]
+    insert_ignore(session, SqlStudyCandidate, rows, ["study_id", "label"])
+
+
+def _write_task(session: Session, study_id: int, task: TaskSpec, ready: _Task | None,
+                dataset_classes: int) -> None:
+    regime = {k: v for k, v in task.regime.items()}
+    row = dict(study_id=study_id, label=task.label, role=task.role, proxy_of=task.proxy_of,
+               subset_id=ready.subset_id if ready else None,
+               num_classes=ready.num_classes if ready else None,
+               train_count=ready.train_count if ready else None,
+               epochs=regime.get("epochs"), image_size=regime.get("image_size"),
+               eval_metric=regime.get("eval_metric", "top1"), regime=regime)
+    insert_ignore(session, SqlStudyTask, [row], ["study_id", "label"])
+    if ready:
+        session.execute(update(SqlStudyTask)
+                        .where(SqlStudyTask.study_id == study_id,
+                               SqlStudyTask.label == task.label)
+                        .values(subset_id=ready.subset_id, num_classes=ready.num_classes,
+                                train_count=ready.train_count))
+
+
+def expand_cells(spec: StudySpec, archs: dict[str, tuple[int, str]], tasks: list[_Task],
+                 recipe_ids: dict[str, int] | None = None
+                 ) -> list[tuple[str, str, int, str, dict[str, Any]]]:
+    """The cells of these tasks: (candidate, task, seed, cell key, run row), in spec order."""
+    cells: list[tuple[str, str, int, str, dict[str, Any]]] = []
+    for task in tasks:
+        for candidate in spec.candidates:
+            recipe = spec.recipe(task.label, candidate)
+            arch_id, arch_fp = archs[candidate]
+            for seed in spec.seeds:
+                key = cell_key(arch_fp, task.subset_fp, recipe.fingerprint, seed)
+                run = dict(cell_key=key, architecture_id=arch_id, subset_id=task.subset_id,
+                           recipe_id=(recipe_ids or {}).get(recipe.fingerprint), seed=seed,
+                           trainer_version=TRAINER_VERSION, status="pending", priority=0,
+                           needs_scores=False, imported=False, attempts=0,
+                           mlflow_logged=False)
+                cells.append((candidate, task.label, seed, key, run))
+    return cells
+
+
+def _write_cells(session: Session, study_id: int, spec: StudySpec,
+                 archs: dict[str, tuple[int, str]], tasks: list[_Task]) -> int:
+    """Insert the runs these tasks need (if new) and link them; return how many were new."""
+    recipes = [spec.recipe(t.label, c) for t in tasks for c in spec.candidates]
+    recipe_ids = save_recipes(session, recipes)
+    return _insert_and_link(session, study_id, expand_cells(spec, archs, tasks, recipe_ids))
+
+
+def _insert_and_link(session: Session, study_id: int,
+                     cells: list[tuple[str, str, int, str, dict[str, Any]]]) -> int:
+    keys = [c[3] for c in cells]
+    before = _existing(session, keys)
+    insert_ignore(session, SqlRun, [c[4] for c in cells], ["cell_key"])
+    ids = _existing(session, keys)
+    links = [dict(study_id=study_id, candidate=cand, task=task, seed=seed, run_id=ids[key])
+             for cand, task, seed, key, _ in cells]
+    insert_ignore(session, SqlStudyCell, links, ["study_id", "candidate", "task", "seed"])
+    return len(set(ids) - set(before))
+
+
+def _existing(session: Session, keys: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        found.update(dict(session.execute(
+            select(SqlRun.cell_key, SqlRun.id).where(SqlRun.cell_key.in_(chunk))).all()))
+    return found
+
+
+def _scorer_cell(spec: StudySpec, archs: dict[str, tuple[int, str]], ready: dict[str, _Task],
+                 task: TaskSpec) -> tuple[str, str, int, Any]:
+    scorer = task.scorer
+    assert scorer is not None
+    source = ready.get(scorer["task"])
+    if source is None:
+        raise SpecError(f"tasks.{task.label}.subset.scorer.task: {scorer['task']} has no subset")
+    seed = int(scorer.get("seed", spec.seeds[0]))
+    recipe = spec.recipe(scorer["task"], scorer["candidate"])
+    return scorer["candidate"], scorer["task"], seed, recipe
+
+
+def _mark_scorer(session: Session, study_id: int, spec: StudySpec,
+                 archs: dict[str, tuple[int, str]], ready: dict[str, _Task],
+                 task: TaskSpec) -> int:
+    """Make sure the scorer cell of a deferred task will be trained first and scored."""
+    candidate, source_label, seed, recipe = _scorer_cell(spec, archs, ready, task)
+    source = ready[source_label]
+    arch_id, arch_fp = archs[candidate]
+    recipe_id = save_recipes(session, [recipe])[recipe.fingerprint]
+    key = cell_key(arch_fp, source.subset_fp, recipe.fingerprint, seed)
+    run = session.scalar(select(SqlRun).where(SqlRun.cell_key == key))
+    new = 0
+    if run is not None and run.status == "done" and not _has_scores(session, run.id):
+        # Trained earlier without its losses: a second training of the same cell scores examples.
+        key = cell_key(arch_fp, source.subset_fp, recipe.fingerprint, seed, variant="scorer")
+        run = session.scalar(select(SqlRun).where(SqlRun.cell_key == key))
+    if run is None:
+        run = SqlRun(cell_key=key, architecture_id=arch_id, subset_id=source.subset_id,
+                     recipe_id=recipe_id, seed=seed, trainer_version=TRAINER_VERSION,
+                     status="pending", priority=SCORER_PRIORITY, needs_scores=True,
+                     imported=False, attempts=0, mlflow_logged=False)
+        session.add(run)
+        new = 1
+    elif run.status != "done":
+        run.needs_scores, run.priority = True, max(run.priority, SCORER_PRIORITY)
+    return new
+
+
+def _has_scores(session: Session, run_id: int) -> bool:
+    return session.scalar(select(SqlExampleLoss.run_id)
+                          .where(SqlExampleLoss.run_id == run_id).limit(1)) is not None
+
+
+def scorer_run(session: Session, spec: StudySpec, archs: dict[str, tuple[int, str]],
+               ready: dict[str, _Task], task: TaskSpec) -> int | None:
+    """The id of a done scorer run with scores for `task`, or None while it is not ready."""
+    candidate, source_label, seed, recipe = _scorer_cell(spec, archs, ready, task)
+    source = ready[source_label]
+    arch_fp = archs[candidate][1]
+    for variant in (None, "scorer"):
+        key = cell_key(arch_fp, source.subset_fp, recipe.fingerprint, seed, variant=variant)
+        run = session.scalar(select(SqlRun).where(SqlRun.cell_key == key))
+        if run is not None and run.status == "done" and _has_scores(session, run.id):
+            return run.id
+    return None
+
+
+def materialize_deferred(db: Database, spec: StudySpec,
+                         registration: Registration | None = None) -> int:
+    """Declare the easy/hard subsets whose scorer is done and insert their cells; return new runs.
+
+    Safe to call from any number of workers at any time: it only adds what is missing.
+    """
+    deferred = [t for t in spec.tasks.values() if t.scorer is not None]
+    if not deferred:
+        return 0
+    archs = _architectures(db, spec)
+    ready = {t.label: _declare(db, t) for t in spec.tasks.values() if t.scorer is None}
+    new = 0
+    for task in deferred:
+        with db.session() as session:
+            study_id = session.scalar(select(SqlStudy.id).where(SqlStudy.name == spec.name))
+            assert study_id is not None
+            run_id = scorer_run(session, spec, archs, ready, task)
+        if run_id is None:
+            continue
+        declared = _declare(db, task, scorer_run_id=run_id)
+        with db.session() as session:
+            dataset_classes = declared.num_classes
+            _write_task(session, study_id, task, declared, dataset_classes)
+            new += _write_cells(session, study_id, spec, archs, [declared])
+        if registration is not None and task.label in registration.deferred_tasks:
+            registration.deferred_tasks.remove(task.label)
+    return new
