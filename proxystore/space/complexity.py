@@ -124,11 +124,12 @@ def anynetx_complexity(genome: Genome, image_size: int, num_classes: int,
         num_classes: outputs of the head.
         in_channels: input channels (3 for RGB, 1 for grey).
     """
+    genome.validate()
     cx: Cx = {"h": int(image_size), "w": int(image_size), "flops": 0, "params": 0, "acts": 0}
     cx = stem_cx(cx, int(in_channels), genome.stem_width, genome.stem_type)
     w_in = genome.stem_width
     for d, w, b, g, s in zip(genome.depths, genome.widths, genome.bottleneck_ratios,
-                             genome.group_widths, genome.strides):
+                             genome.group_widths, genome.strides, strict=True):
         cx = stage_cx(cx, w_in, w, s, d, b, g)
         w_in = w
     cx = head_cx(cx, w_in, int(num_classes))

@@ -75,7 +75,8 @@ class Genome:
     @property
     def bottleneck_widths(self) -> tuple[int, ...]:
         """Inner width of each stage's blocks, w_i / b_i (valid genomes only)."""
-        return tuple(int(round(w / b)) for w, b in zip(self.widths, self.bottleneck_ratios))
+        pairs = zip(self.widths, self.bottleneck_ratios, strict=True)
+        return tuple(int(round(w / b)) for w, b in pairs)
 
     @property
     def cumulative_depth(self) -> int:
@@ -93,7 +94,7 @@ class Genome:
         return f"anynetx-{fp.short(self.fingerprint)}"
 
     def validate(self) -> Genome:
-        """Check every rule of the design space; return self, or raise GenomeError on the first broken one."""
+        """Check every rule of the design space; return self, or raise GenomeError at the first."""
         n = len(self.depths)
         if n == 0:
             raise GenomeError("genome has no stages: depths is empty")
