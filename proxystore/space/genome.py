@@ -90,8 +90,10 @@ class Genome:
 
     @property
     def name(self) -> str:
-        """A short readable name: anynetx-<fingerprint prefix>."""
-        return f"anynetx-{fp.short(self.fingerprint)}"
+        """The RegNetX name when it is one (RegNetX-400MF), else anynetx-<fingerprint prefix>."""
+        from proxystore.space.regnet import name_of
+
+        return name_of(self) or f"anynetx-{fp.short(self.fingerprint)}"
 
     def validate(self) -> Genome:
         """Check every rule of the design space; return self, or raise GenomeError at the first."""

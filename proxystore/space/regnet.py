@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from proxystore.errors import GenomeError
@@ -73,6 +75,16 @@ def regnet_genome(
         stem_width=stem_width,
         stem_type=stem_type,
     ).validate()
+
+
+@functools.lru_cache(maxsize=1)
+def _named_fingerprints() -> dict[str, str]:
+    return {regnet_genome(**p).fingerprint: name for name, p in REGNETX_PARAMS.items()}  # type: ignore[arg-type]
+
+
+def name_of(genome: Genome) -> str | None:
+    """Return the RegNetX name of `genome` if it is one of the named models, else None."""
+    return _named_fingerprints().get(genome.fingerprint)
 
 
 def named_genome(name: str) -> Genome:
