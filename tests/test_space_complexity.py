@@ -42,7 +42,10 @@ def test_regnetx_400mf_matches_pycls_to_the_unit():
 
 
 @pytest.mark.parametrize("name,mflops,mparams", [
-    ("RegNetX-600MF", 600.9, 6.20), ("RegNetX-800MF", 799.7, 7.26), ("RegNetX-1.6GF", 1602.9, 9.19)])
+    ("RegNetX-600MF", 600.9, 6.20),
+    ("RegNetX-800MF", 799.7, 7.26),
+    ("RegNetX-1.6GF", 1602.9, 9.19),
+])
 def test_larger_regnetx_models_have_their_published_size(name, mflops, mparams):
     cx = anynetx_complexity(named_genome(name), 224, 1000)
     assert cx.flops / 1e6 == pytest.approx(mflops, abs=0.05)
