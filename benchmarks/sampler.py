@@ -57,7 +57,7 @@ def main() -> None:
     fast_per = fast_median / args.count
     loop_per = loop_time / args.loop_count
     rows = [
-        ("vectorized (median of %d)" % args.repeats, args.count,
+        (f"vectorized (median of {args.repeats})", args.count,
          statistics.median(s.scored for s in fast_stats), fast_median, fast_per),
         ("one-at-a-time loop", args.loop_count, loop.stats.scored, loop_time, loop_per),
     ]

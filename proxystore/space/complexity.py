@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from proxystore.space.genome import Genome
 
@@ -137,13 +138,13 @@ def anynetx_complexity(genome: Genome, image_size: int, num_classes: int,
 
 
 def anynetx_complexity_arrays(
-    depths: np.ndarray,
-    widths: np.ndarray,
-    bottleneck_ratios: np.ndarray,
-    group_widths: np.ndarray,
-    strides: np.ndarray,
+    depths: npt.ArrayLike,
+    widths: npt.ArrayLike,
+    bottleneck_ratios: npt.ArrayLike,
+    group_widths: npt.ArrayLike,
+    strides: npt.ArrayLike,
     *,
-    stem_width: int | np.ndarray = 32,
+    stem_width: npt.ArrayLike = 32,
     stem_type: str = "standard",
     image_size: int = 224,
     num_classes: int = 1000,

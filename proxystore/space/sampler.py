@@ -213,9 +213,10 @@ def sample_genomes(count: int, config: SamplerConfig | None = None, seed: int = 
                 duplicates += 1
                 continue
             seen.add(key)
-            rows = block[j].T.tolist()
-            genomes.append(Genome(*map(tuple, rows), config.strides, config.stem_width,
-                                  config.stem_type))
+            d, w, b, g = (tuple(row) for row in block[j].T.tolist())
+            genomes.append(Genome(depths=d, widths=w, bottleneck_ratios=b, group_widths=g,
+                                  strides=config.strides, stem_width=config.stem_width,
+                                  stem_type=config.stem_type))
             complexities.append(Complexity(int(cx[0][j]), int(cx[1][j]), int(cx[2][j])))
             if len(genomes) == count:
                 scored -= n - (j + 1)  # the rest of this block was never looked at
@@ -255,8 +256,10 @@ def sample_genomes_loop(count: int, config: SamplerConfig | None = None, seed: i
                    rnd.choice(config.bottleneck_ratios), log_uniform(1, config.max_group_width, 1))
                   for _ in range(config.num_stages)]
         valid_stages += sum(w % b == 0 and (w // b) % g == 0 for _, w, b, g in stages)
-        genome = Genome(*map(tuple, zip(*stages, strict=True)), config.strides, config.stem_width,
-                        config.stem_type)
+        d, w, b, g = (tuple(column) for column in zip(*stages, strict=True))
+        genome = Genome(depths=d, widths=w, bottleneck_ratios=b, group_widths=g,
+                        strides=config.strides, stem_width=config.stem_width,
+                        stem_type=config.stem_type)
         try:
             genome.validate()
         except GenomeError:

@@ -38,18 +38,17 @@ class TimmModel:
     """A timm model by name plus the keyword arguments passed to `timm.create_model`."""
 
     name: str
-    kwargs: tuple[tuple[str, Any], ...] = field(default=())
+    # A mapping is accepted and normalized to sorted (key, value) pairs, so the model hashes.
+    kwargs: tuple[tuple[str, Any], ...] | Mapping[str, Any] = field(default=())
 
     space = "timm"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise GenomeError(f"timm: the model name must be a non-empty string, got {self.name!r}")
-        kwargs = self.kwargs
-        if isinstance(kwargs, Mapping):
-            kwargs = kwargs.items()
+        items = self.kwargs.items() if isinstance(self.kwargs, Mapping) else self.kwargs
         try:
-            pairs = tuple(sorted((str(k), _freeze(v)) for k, v in kwargs))
+            pairs = tuple(sorted((str(k), _freeze(v)) for k, v in items))
         except (TypeError, ValueError):
             raise GenomeError(f"timm:{self.name}: kwargs must be a mapping of keyword arguments, "
                               f"got {self.kwargs!r}") from None
@@ -63,7 +62,8 @@ class TimmModel:
     @property
     def kwargs_dict(self) -> dict[str, Any]:
         """The keyword arguments as a plain dict of JSON values."""
-        return fp.canonical(dict(self.kwargs))
+        return fp.canonical(dict(self.kwargs.items() if isinstance(self.kwargs, Mapping)
+                                 else self.kwargs))
 
     def validate(self) -> TimmModel:
         """Check that timm knows the model name; return self."""
