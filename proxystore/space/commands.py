@@ -1,5 +1,100 @@
-"""`proxystore arch ...` (filled in by the AnyNetX design-space work)."""
+"""`proxystore arch ...`: sample AnyNetX genomes, compute their complexity, show stored ones."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from proxystore.errors import GenomeError
+
+METRICS = ("flops", "params", "acts")
+
+
+def parse_band(value: Any, name: str) -> tuple[float, float]:
+    """Read a band written as "LOW,HIGH" (fire may already have split it into a tuple)."""
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        low, high = (float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise GenomeError(f"--{name} must be LOW,HIGH (e.g. 360e6,400e6), got {value!r}") from None
+    if low > high:
+        raise GenomeError(f"--{name} {low:g},{high:g}: the low end is above the high end")
+    return low, high
 
 
 class ArchCommands:
     """AnyNetX genomes and timm models: sample, complexity, show."""
+
+    def sample(self, count: int = 500, flops: Any = None, params: Any = None, acts: Any = None,
+               image_size: int = 224, num_classes: int = 1000, in_channels: int = 3,
+               stem_type: str = "standard", seed: int = 0, out: str | None = None,
+               save: bool = False, db: str | None = None) -> None:
+        """Sample distinct AnyNetX genomes in a complexity band and print them as JSON lines.
+
+        Args:
+            count: number of distinct in-band genomes.
+            flops: the band as LOW,HIGH multiply-adds (default 360e6,400e6 when no band is given).
+            params: a band on parameters instead, LOW,HIGH.
+            acts: a band on activations instead, LOW,HIGH.
+            image_size: resolution at which the band is measured.
+            num_classes: class count at which the band is measured.
+            in_channels: input channels at which the band is measured.
+            stem_type: standard (3x3 stride 2) or small (3x3 stride 1, for small images).
+            seed: random seed; the same seed gives the same genomes.
+            out: write the JSON lines to this file instead of stdout.
+            save: also store the genomes in the database.
+            db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
+        """
+        from proxystore.space.jsonl import open_text, write_jsonl
+        from proxystore.space.sampler import SamplerConfig, sample_genomes
+
+        given = {m: v for m, v in zip(METRICS, (flops, params, acts), strict=True) if v is not None}
+        if len(given) > 1:
+            raise GenomeError(f"give one band, not {' and '.join('--' + m for m in given)}")
+        metric, band = next(iter(given.items()), ("flops", "360e6,400e6"))
+        config = SamplerConfig(image_size=int(image_size), num_classes=int(num_classes),
+                               in_channels=int(in_channels), stem_type=str(stem_type),
+                               metric=metric, band=parse_band(band, metric))
+        sample = sample_genomes(int(count), config, seed=int(seed))
+        with open_text(out, "w") as handle:
+            write_jsonl(sample.records(), handle)
+        print(f"sampled {sample.stats.describe()}", file=sys.stderr)
+        if save:
+            from proxystore.db import open_database
+            from proxystore.space.store import save_architectures
+
+            ids = save_architectures(open_database(db, pool=False), sample.genomes,
+                                     int(image_size), int(num_classes), int(in_channels))
+            print(f"saved {len(ids)} architectures (ids {min(ids)}..{max(ids)})", file=sys.stderr)
+
+    def complexity(self, file: str = "-", out: str | None = None) -> None:
+        """Add pycls flops, params and acts to every genome of a JSON-lines file.
+
+        Each line needs depths, widths, bottleneck_ratios, group_widths, strides, stem_width,
+        image_size and num_classes (optional: in_channels, stem_type); other keys pass through.
+
+        Args:
+            file: the JSONL file, or - for stdin.
+            out: write the result to this file instead of stdout.
+        """
+        from proxystore.space.jsonl import complexity_records, open_text, write_jsonl
+
+        with open_text(file) as handle:
+            records = list(complexity_records(handle))
+        with open_text(out, "w") as handle:
+            write_jsonl(records, handle)
+
+    def show(self, key: str, db: str | None = None) -> None:
+        """Show a stored architecture, its stages and complexity, as JSON.
+
+        Args:
+            key: the architecture's id or a prefix of its fingerprint (4+ hex characters).
+            db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
+        """
+        from proxystore.db import open_database
+        from proxystore.space.store import get_architecture
+
+        record = get_architecture(open_database(db, pool=False), key)
+        fields = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in record.as_dict().items()]
+        print("{\n" + ",\n".join(fields) + "\n}")  # one field per line, values compact

@@ -1,0 +1,88 @@
+"""JSON-lines input and output of genomes with their complexity (`proxystore arch complexity`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from proxystore.errors import GenomeError
+from proxystore.space.complexity import anynetx_complexity
+from proxystore.space.genome import FIELDS, STAGE_FIELDS, Genome
+
+REQUIRED = (*STAGE_FIELDS, "stem_width", "image_size", "num_classes")
+
+
+class JsonlLineError(GenomeError):
+    """A line of a JSONL input is not JSON, misses a key, or holds an invalid genome."""
+
+
+def _positive_int(record: dict[str, Any], key: str, line: int) -> int:
+    value = record[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 1 or (
+            float(value) != int(value)):
+        raise JsonlLineError(f"line {line}: {key} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def complexity_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """Yield each line's object with flops, params and acts added; blank lines are skipped.
+
+    Each line holds depths, widths, bottleneck_ratios, group_widths, strides, stem_width,
+    image_size and num_classes, optionally in_channels (default 3) and stem_type; other keys
+    are passed through.
+
+    Args:
+        lines: the text lines of a JSONL file.
+
+    Raises:
+        JsonlLineError: naming the first malformed line's number.
+    """
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise JsonlLineError(f"line {number}: not valid JSON ({error.msg})") from None
+        if not isinstance(record, dict):
+            raise JsonlLineError(f"line {number}: expected a JSON object, got "
+                                 f"{type(record).__name__}")
+        missing = [key for key in REQUIRED if key not in record]
+        if missing:
+            raise JsonlLineError(f"line {number}: missing key(s) {', '.join(missing)}")
+        try:
+            genome = Genome.from_dict({k: record[k] for k in FIELDS if k in record})
+        except GenomeError as error:
+            raise JsonlLineError(f"line {number}: {error}") from None
+        image_size = _positive_int(record, "image_size", number)
+        num_classes = _positive_int(record, "num_classes", number)
+        in_channels = _positive_int(record, "in_channels", number) if "in_channels" in record else 3
+        cx = anynetx_complexity(genome, image_size, num_classes, in_channels)
+        yield {**record, **cx.as_dict()}
+
+
+@contextmanager
+def open_text(path: str | Path | None, mode: str = "r") -> Iterator[IO[str]]:
+    """Open a text file, or stdin/stdout for "-" or None."""
+    if path is None or str(path) == "-":
+        yield sys.stdin if "r" in mode else sys.stdout
+        return
+    try:
+        handle = open(path, mode, encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as error:
+        raise GenomeError(f"cannot open {path}: {error.strerror}") from None
+    with handle:
+        yield handle
+
+
+def write_jsonl(records: Iterable[dict[str, Any]], handle: IO[str]) -> int:
+    """Write one compact JSON object per line; return how many were written."""
+    count = 0
+    for record in records:
+        handle.write(json.dumps(record, separators=(", ", ": ")) + "\n")
+        count += 1
+    return count
