@@ -50,6 +50,13 @@ class Proxystore(RunnerCommands, AnalysisCommands):
         return SpecCommands()
 
     @property
+    def launch(self) -> Any:
+        """Start workers on a cluster (Slurm through submitit)."""
+        from proxystore.runner.commands import LaunchCommands
+
+        return LaunchCommands()
+
+    @property
     def mlflow(self) -> Any:
         """MLflow: log what is missing."""
         from proxystore.runner.commands import MlflowCommands
@@ -68,19 +75,6 @@ class Proxystore(RunnerCommands, AnalysisCommands):
         from proxystore.formatting import render
 
         print(render(read_only_query(db, str(query)), format))
-
-    def status(self, study: str | None = None, db: str | None = None) -> None:
-        """Show run counts by status, overall and per study.
-
-        Args:
-            study: only this study's cells.
-            db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
-        """
-        from proxystore.db import open_database
-        from proxystore.db.status import run_counts
-        from proxystore.formatting import render
-
-        print(render(run_counts(open_database(db, pool=False), study)))
 
 
 def main(argv: list[str] | None = None) -> None:

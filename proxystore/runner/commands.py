@@ -11,8 +11,8 @@ class RunnerCommands:
 
     def fill(self, spec: str | None = None, max_cells: int | None = None, dry_run: bool = False,
              device: str = "auto", db: str | None = None, mlflow: str | None = None,
-             quiet: bool = False) -> None:
-        """Register a study and train every cell no earlier study has trained (default jobs/demo.yaml).
+             quiet: bool = False, workers: int = 1, gpus: Any = None, per_gpu: int = 1) -> None:
+        """Register a study and train every cell no study has trained yet (default jobs/demo.yaml).
 
         Args:
             spec: the study spec (YAML); default jobs/demo.yaml.
@@ -23,16 +23,20 @@ class RunnerCommands:
             mlflow: MLflow tracking URI (default $MLFLOW_TRACKING_URI, else mlflow.db beside
                 the database).
             quiet: no progress bar.
+            workers: worker processes on this machine (each claims cells on its own).
+            gpus: GPU indices to use, e.g. 0,1,2,3 (one worker per GPU, or per_gpu each).
+            per_gpu: workers per GPU (several small cells share a GPU).
         """
         from proxystore.runner.fill import fill_command
 
         code = fill_command(spec, db, device=device, max_cells=max_cells, dry_run=dry_run,
-                            mlflow=mlflow, quiet=quiet)
+                            mlflow=mlflow, quiet=quiet, workers=workers, gpus=gpus,
+                            per_gpu=per_gpu)
         if code:
             sys.exit(code)
 
     def plan(self, spec: str | None = None, db: str | None = None) -> None:
-        """Print what a study needs before any training: cells done (and by which studies), pending, failed, an estimate.
+        """Print what a study still needs: cells done (by which studies), pending, failed, estimate.
 
         Args:
             spec: the study spec (YAML); default jobs/demo.yaml.
@@ -46,6 +50,69 @@ class RunnerCommands:
         study = load_spec(spec or default_spec())
         for line in plan_study(open_database(db), study).lines():
             print(line)
+
+    def worker(self, study: str | None = None, workers: int = 1, gpus: Any = None,
+               per_gpu: int = 1, device: str = "auto", db: str | None = None,
+               mlflow: str | None = None, lease: float = 120.0, max_attempts: int = 3) -> None:
+        """Join the work: claim and train pending cells (of one study or all) until none is left.
+
+        Args:
+            study: only this study's cells.
+            workers: worker processes on this machine.
+            gpus: GPU indices to use, e.g. 0,1 (one worker per GPU, or per_gpu each).
+            per_gpu: workers per GPU.
+            device: cpu, cuda, cuda:N or auto, when no gpus are given.
+            db: database URL (PostgreSQL for many machines).
+            mlflow: MLflow tracking URI every node can reach (a tracking server).
+            lease: seconds a claim holds without a heartbeat.
+            max_attempts: a cell whose lease expired this many times is failed.
+        """
+        from proxystore.runner.fill import worker_command
+
+        sys.exit(worker_command(db, study=study, workers=workers, gpus=gpus, per_gpu=per_gpu,
+                                device=device, mlflow=mlflow, lease=lease,
+                                max_attempts=max_attempts))
+
+    def retry(self, study: str | None = None, failed: bool = False, stale: bool = False,
+              db: str | None = None) -> None:
+        """Put failed cells back to pending (all of them, or only --failed or only --stale).
+
+        Args:
+            study: only this study's cells.
+            failed: cells whose training failed (diverged, error, out of memory).
+            stale: cells whose worker vanished (its lease expired).
+            db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
+        """
+        from proxystore.db import open_database
+        from proxystore.runner.ops import retry
+
+        print(f"{retry(open_database(db), study, failed, stale)} cells back to pending")
+
+    def cancel(self, study: str, db: str | None = None) -> None:
+        """Withdraw a study's pending cells (cells other studies also need stay pending).
+
+        Args:
+            study: the study whose pending cells to cancel.
+            db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
+        """
+        from proxystore.db import open_database
+        from proxystore.runner.ops import cancel
+
+        cancelled, kept = cancel(open_database(db), study)
+        print(f"cancelled {cancelled} pending cells of {study}"
+              + (f"; {kept} shared with other studies stay pending" if kept else ""))
+
+    def status(self, study: str | None = None, db: str | None = None) -> None:
+        """Show cells by status, running cells and leases, recent failures, throughput and ETA.
+
+        Args:
+            study: only this study's cells.
+            db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
+        """
+        from proxystore.db import open_database
+        from proxystore.runner.fill import print_status
+
+        print_status(open_database(db, pool=False), study)
 
     def ui(self, port: int = 5000, db: str | None = None, mlflow: str | None = None) -> None:
         """Start the MLflow UI on the tracking store proxystore logs to.
@@ -103,3 +170,33 @@ class MlflowCommands:
         database = open_database(db)
         logged, _ = sync(database, tracking_uri(database.url, mlflow), study)
         print(f"logged {logged} runs to MLflow")
+
+
+class LaunchCommands:
+    """Start workers on a cluster."""
+
+    def slurm(self, spec: str, nodes: int = 1, gpus_per_node: int = 1, per_gpu: int = 1,
+              partition: str | None = None, time: int = 1440, folder: str = "slurm-logs",
+              db: str | None = None, mlflow: str | None = None, lease: float = 300.0,
+              cluster: str | None = None) -> None:
+        """Register a study and submit Slurm jobs (a job array, one task per node) that fill it.
+
+        Args:
+            spec: the study spec (YAML).
+            nodes: how many nodes to start.
+            gpus_per_node: GPUs per node (one worker each, or per_gpu each).
+            per_gpu: workers per GPU.
+            partition: the Slurm partition.
+            time: the job time limit in minutes.
+            folder: where submitit writes logs (on a filesystem all nodes share).
+            db: the PostgreSQL URL every node reaches.
+            mlflow: an MLflow tracking URI every node reaches (a tracking server).
+            lease: seconds a claim holds without a heartbeat (preempted jobs' cells come back
+                after it).
+            cluster: "local" runs the jobs on this machine instead of Slurm (for testing).
+        """
+        from proxystore.runner.fill import launch_command
+
+        launch_command(spec, db, nodes=nodes, gpus_per_node=gpus_per_node, per_gpu=per_gpu,
+                       partition=partition, time=time, folder=folder, mlflow=mlflow,
+                       lease=lease, cluster=cluster)

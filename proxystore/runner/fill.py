@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from proxystore.db import open_database
 from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell
 from proxystore.db.session import Database
+from proxystore.runner.pool import parse_gpus, run_pool, worker_configs
 from proxystore.runner.worker import WorkerConfig, WorkerSummary, run_worker, worker_id
 from proxystore.study.register import Registration, materialize_deferred, register_study
 from proxystore.study.spec import StudySpec, load_spec
@@ -154,7 +155,8 @@ def fill(spec: StudySpec, db: Database, *, device: str = "auto", max_cells: int 
 
 def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "auto",
                  max_cells: int | None = None, dry_run: bool = False,
-                 mlflow: str | None = None, quiet: bool = False) -> int:
+                 mlflow: str | None = None, quiet: bool = False, workers: int = 1,
+                 gpus: Any = None, per_gpu: int = 1) -> int:
     """The `fill` command's body; returns the process exit code (1 when cells failed)."""
     from proxystore.formatting import render
     from proxystore.study.plan import plan_study
@@ -168,7 +170,12 @@ def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "au
         return 0
     uri = tracking_uri(db.url, mlflow)
     before = study_counts(db, spec.name) if _study_exists(db, spec.name) else {}
-    result = fill(spec, db, device=device, max_cells=max_cells, mlflow_uri=uri, quiet=quiet)
+    if workers > 1 or parse_gpus(gpus):
+        result = fill_with_pool(spec, db, device=device, mlflow_uri=uri, quiet=quiet,
+                                workers=workers, gpus=gpus, per_gpu=per_gpu)
+    else:
+        result = fill(spec, db, device=device, max_cells=max_cells, mlflow_uri=uri,
+                      quiet=quiet)
     trained = len(result.summary.done) + len(result.summary.failed)
     if trained == 0 and before.get("done", 0) == result.counts.get("done", 0):
         print(f"nothing to train: {result.counts.get('done', 0)} of "
@@ -202,3 +209,122 @@ def summary_text(db: Database, study: str, render: Any) -> str:
         return str(analysis_summary(db, study))
     frame = study_runs(db, study)
     return render(frame.drop(columns=["error"]))
+
+
+class _DbProgress:
+    """A progress bar fed by polling the study's counts (for pools of worker processes)."""
+
+    def __init__(self, db: Database, study: str, total: int, quiet: bool) -> None:
+        from tqdm import tqdm
+
+        self.db, self.study = db, study
+        counts = study_counts(db, study)
+        self.bar = tqdm(total=total, initial=counts.get("done", 0) + counts.get("failed", 0),
+                        unit="cell", disable=quiet, file=sys.stderr, dynamic_ncols=True)
+
+    def refresh(self) -> None:
+        counts = study_counts(self.db, self.study)
+        self.bar.n = counts.get("done", 0) + counts.get("failed", 0)
+        self.bar.set_postfix_str(f"running {counts.get('running', 0)}", refresh=True)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: str | None,
+                   quiet: bool, workers: int, gpus: Any, per_gpu: int) -> FillResult:
+    """Register `spec`, then fill it with a pool of worker processes on this machine."""
+    from sqlalchemy import select as sql_select
+
+    registration = register_study(db, spec)
+    base = WorkerConfig(db_url=db.url, worker=worker_id("pool").rsplit(":", 1)[0],
+                        device=device, study=spec.name, mlflow_uri=mlflow_uri)
+    total = registration.cells + len(registration.deferred_tasks) * len(spec.candidates) * len(
+        spec.seeds)
+    progress = _DbProgress(db, spec.name, total, quiet)
+    _sigterm_as_interrupt()
+    try:
+        run_pool(worker_configs(base, workers=workers, gpus=gpus, per_gpu=per_gpu), progress)
+    finally:
+        progress.close()
+    summary = WorkerSummary()
+    with db.session() as session:
+        rows = session.execute(
+            sql_select(SqlRun.id, SqlRun.status, SqlRun.error, SqlRun.worker)
+            .join(SqlStudyCell, SqlStudyCell.run_id == SqlRun.id)
+            .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
+            .where(SqlStudy.name == spec.name, SqlRun.worker.like(f"{base.worker}:%"))).all()
+    for run_id, status, error, _ in rows:
+        if status == "done":
+            summary.done.append(run_id)
+        elif status == "failed":
+            summary.failed.append((run_id, error or "failed"))
+    return FillResult(registration=registration, summary=summary,
+                      counts=study_counts(db, spec.name))
+
+
+def worker_command(db_url: str | None, *, study: str | None, workers: int, gpus: Any,
+                   per_gpu: int, device: str, mlflow: str | None, lease: float,
+                   max_attempts: int) -> int:
+    """The `worker` command's body: join the work on this machine; returns the exit code."""
+    from proxystore.runner.ops import _require_study
+    from proxystore.tracking import tracking_uri
+
+    db = open_database(db_url)
+    _require_study(db, study)
+    base = WorkerConfig(db_url=db.url, worker=worker_id("w").rsplit(":", 1)[0], device=device,
+                        study=study, mlflow_uri=tracking_uri(db.url, mlflow),
+                        lease_seconds=lease, max_attempts=max_attempts)
+    _sigterm_as_interrupt()
+    if workers > 1 or parse_gpus(gpus):
+        failed = run_pool(worker_configs(base, workers=workers, gpus=gpus, per_gpu=per_gpu))
+        return 1 if failed else 0
+    base.worker = worker_id("0")
+    summary = run_worker(db, base)
+    print(f"worker {base.worker}: {len(summary.done)} done, {len(summary.failed)} failed, "
+          f"{len(summary.lost)} lost leases")
+    return 0
+
+
+def launch_command(spec_path: str, db_url: str | None, *, nodes: int, gpus_per_node: int,
+                   per_gpu: int, partition: str | None, time: int, folder: str,
+                   mlflow: str | None, lease: float, cluster: str | None) -> list[Any]:
+    """The `launch slurm` command's body: register the study, submit one job per node."""
+    from proxystore.errors import ProxystoreError
+    from proxystore.runner.slurm import launch
+    from proxystore.tracking import tracking_uri
+
+    spec = load_spec(spec_path)
+    db = open_database(db_url)
+    if db.dialect == "sqlite" and cluster != "local":
+        raise ProxystoreError("workers on many machines need a shared PostgreSQL database: "
+                              "pass --db postgresql://USER@HOST/DB")
+    registration = register_study(db, spec)
+    base = WorkerConfig(db_url=db.url, worker="slurm", study=spec.name,
+                        mlflow_uri=tracking_uri(db.url, mlflow), lease_seconds=lease)
+    jobs = launch(base, nodes=nodes, gpus_per_node=gpus_per_node, per_gpu=per_gpu,
+                  partition=partition, time_minutes=time, folder=folder, cluster=cluster)
+    print(f"study {spec.name}: {registration.cells} cells; submitted {len(jobs)} jobs "
+          f"({', '.join(str(j.job_id) for j in jobs)}); logs in {folder}")
+    return jobs
+
+
+def print_status(db: Database, study: str | None) -> None:
+    """Print `proxystore status`: counts, running cells, failures, throughput and ETA."""
+    from proxystore.formatting import render
+    from proxystore.runner.ops import status_report
+
+    report = status_report(db, study)
+    print(render(report.counts))
+    if not report.running.empty:
+        print("\nrunning:")
+        print(render(report.running))
+    if not report.failures.empty:
+        print("\nrecent failures:")
+        frame = report.failures.copy()
+        frame["error"] = frame["error"].fillna("").str.slice(0, 80)
+        print(render(frame))
+    eta = report.eta_hours
+    print(f"\nthroughput: {report.done_last_hour} cells in the last hour; "
+          + (f"ETA for {report.pending} pending: {eta:.1f} h" if eta is not None
+             else f"{report.pending} pending, no ETA yet"))

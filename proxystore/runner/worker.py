@@ -45,6 +45,10 @@ class WorkerConfig:
     mlflow_uri: str | None = None
     max_cells: int | None = None
     cache_dir: str | None = None
+    threads: int | None = None  # CPU threads for torch (None: torch's default)
+    # "module:function" replacing train_claim, e.g. a fast fake trainer in tests.
+    trainer: str | None = None
+    idle_wait_seconds: float = 2.0
 
 
 @dataclass
@@ -130,6 +134,15 @@ def train_claim(db: Database, claim: Claim, config: WorkerConfig,
     return outcome
 
 
+def _trainer(config: WorkerConfig) -> Callable[..., Outcome]:
+    if not config.trainer:
+        return train_claim
+    import importlib
+
+    module, _, name = config.trainer.partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
 def run_claim(db: Database, claim: Claim, config: WorkerConfig, summary: WorkerSummary,
               on_epoch: Callable[[Any], None] | None = None) -> None:
     """Train one claimed cell and record what happened; Ctrl-C puts it back to pending."""
@@ -138,7 +151,7 @@ def run_claim(db: Database, claim: Claim, config: WorkerConfig, summary: WorkerS
     beat = _Heartbeat(db, claim, config.lease_seconds)
     beat.start()
     try:
-        outcome = train_claim(db, claim, config, beat.lost, on_epoch)
+        outcome = _trainer(config)(db, claim, config, beat.lost, on_epoch)
     except (KeyboardInterrupt, Interrupted) as stop:
         beat.stop()
         if beat.lost.is_set():
@@ -196,11 +209,18 @@ def run_worker(db: Database, config: WorkerConfig,
     """
     summary = WorkerSummary()
     trained = 0
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    if when_idle is None:
+        def when_idle() -> bool:
+            return _materialize_or_wait(db, config)
     while config.max_cells is None or trained < config.max_cells:
         claim = claims.claim_next(db, config.worker, lease_seconds=config.lease_seconds,
                                   study=config.study, max_attempts=config.max_attempts)
         if claim is None:
-            if when_idle is not None and when_idle():
+            if when_idle():
                 continue
             break
         if on_claim is not None:
@@ -210,3 +230,32 @@ def run_worker(db: Database, config: WorkerConfig,
         if on_done is not None:
             on_done(claim)
     return summary
+
+
+def _materialize_or_wait(db: Database, config: WorkerConfig) -> bool:
+    """When idle: add cells whose scorer finished; wait while another worker trains a scorer."""
+    import time
+
+    from sqlalchemy import select
+
+    from proxystore.db.models import SqlRun, SqlStudy
+    from proxystore.study.register import materialize_deferred
+    from proxystore.study.spec import parse_spec
+
+    with db.session() as session:
+        query = select(SqlStudy.spec_text)
+        if config.study is not None:
+            query = query.where(SqlStudy.name == config.study)
+        texts = list(session.scalars(query))
+        scoring = session.scalar(select(SqlRun.id).where(SqlRun.needs_scores.is_(True),
+                                                         SqlRun.status == "running").limit(1))
+    new = 0
+    for text in texts:
+        if "loss_quantile" in text:
+            new += materialize_deferred(db, parse_spec(text))
+    if new:
+        return True
+    if scoring is not None:
+        time.sleep(config.idle_wait_seconds)
+        return True
+    return False

@@ -32,7 +32,7 @@ def with_arch_overrides(arch: Any, overrides: dict[str, Any], where: str) -> Any
         return arch
     try:
         if getattr(arch, "space", None) == "timm":
-            return dataclasses.replace(arch, kwargs={**dict(arch.kwargs), **overrides})
+            return dataclasses.replace(arch, kwargs={**arch.kwargs_dict, **overrides})
         changed = dataclasses.replace(arch, **overrides)
         if hasattr(changed, "validate"):
             changed.validate()

@@ -231,6 +231,10 @@ def _insert_and_link(session: Session, study_id: int,
     links = [dict(study_id=study_id, candidate=cand, task=task, seed=seed, run_id=ids[key])
              for cand, task, seed, key, _ in cells]
     insert_ignore(session, SqlStudyCell, links, ["study_id", "candidate", "task", "seed"])
+    # A study registered again wants its cancelled cells back.
+    session.execute(update(SqlRun).where(SqlRun.id.in_(list(ids.values())),
+                                         SqlRun.status == "cancelled")
+                    .values(status="pending").execution_options(synchronize_session=False))
     return len(set(ids) - set(before))
 
 

@@ -85,7 +85,7 @@ class StudySpec:
         return fingerprint(self.text)
 
     def recipe(self, task: str, candidate: str) -> Recipe:
-        """The effective recipe of a cell: defaults, then the task's regime, then the candidate's."""
+        """A cell's effective recipe: defaults, then task regime, then candidate hparams."""
         return Recipe.from_parts(self.defaults, self.tasks[task].regime,
                                  self.candidates[candidate].hparams,
                                  where=f"candidates.{candidate}@tasks.{task}")

@@ -1,0 +1,100 @@
+"""Several workers on one machine: one process per worker, one CUDA device each (or K per device).
+
+The parent only starts workers, shows one progress bar from the database, and on Ctrl-C (or
+SIGTERM) passes the signal on, so every worker puts its cell back to pending before it exits.
+Nothing else coordinates the workers: each one claims from the database on its own.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict, replace
+from typing import Any
+
+from proxystore.runner.worker import WorkerConfig, worker_id
+
+
+def parse_gpus(gpus: Any) -> list[int]:
+    """Turn `0,1,2` (string, tuple or int) into a list of device indices."""
+    if gpus is None or gpus == "":
+        return []
+    if isinstance(gpus, int):
+        return [gpus]
+    if isinstance(gpus, (list, tuple)):
+        return [int(g) for g in gpus]
+    return [int(g) for g in str(gpus).split(",") if g.strip()]
+
+
+def worker_configs(base: WorkerConfig, workers: int = 1, gpus: Any = None,
+                   per_gpu: int = 1) -> list[WorkerConfig]:
+    """One config per worker process: `workers` on `base.device`, or `per_gpu` on each GPU."""
+    devices = parse_gpus(gpus)
+    if devices:
+        slots = [f"cuda:{d}" for d in devices for _ in range(max(1, per_gpu))]
+    else:
+        slots = [base.device] * max(1, workers)
+    threads = max(1, (os.cpu_count() or 1) // len(slots))
+    return [replace(base, device=device, worker=f"{base.worker}:{i}", threads=threads)
+            for i, device in enumerate(slots)]
+
+
+def _child(config: dict[str, Any]) -> None:
+    """Entry point of a worker process (spawned: no state shared with the parent)."""
+    from proxystore.db import open_database
+    from proxystore.runner.worker import run_worker
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    cfg = WorkerConfig(**config)
+    db = open_database(cfg.db_url, pool=False)
+    try:
+        run_worker(db, cfg)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def run_pool(configs: list[WorkerConfig], progress: Any | None = None,
+             poll_seconds: float = 1.0) -> int:
+    """Run one process per config until all exit; returns the number of workers that failed.
+
+    Args:
+        configs: one per worker (see `worker_configs`).
+        progress: object with `refresh()` called while waiting (e.g. a progress bar).
+        poll_seconds: how often to refresh progress.
+    """
+    context = mp.get_context("spawn")
+    processes = [context.Process(target=_child, args=(asdict(c),), name=c.worker, daemon=False)
+                 for c in configs]
+    for process in processes:
+        process.start()
+    try:
+        while any(p.is_alive() for p in processes):
+            if progress is not None:
+                progress.refresh()
+            for p in processes:
+                p.join(timeout=poll_seconds / max(1, len(processes)))
+    except KeyboardInterrupt:
+        for p in processes:
+            if p.is_alive() and p.pid:
+                os.kill(p.pid, signal.SIGINT)
+        deadline = time.time() + 60
+        for p in processes:
+            p.join(timeout=max(0.1, deadline - time.time()))
+            if p.is_alive():
+                p.terminate()
+        raise
+    finally:
+        if progress is not None:
+            progress.refresh()
+    return sum(1 for p in processes if p.exitcode not in (0, None))
+
+
+def default_worker_id() -> str:
+    """This machine's id for a pool of workers (host:pid)."""
+    return worker_id("pool").rsplit(":", 1)[0]

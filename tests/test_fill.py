@@ -1,0 +1,217 @@
+"""`fill`: trains exactly the missing cells, reuses across studies, survives bad runs and Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from proxystore.db import open_database
+from proxystore.db.models import SqlRun, SqlRunEpoch, SqlStudy, SqlStudyCell
+from proxystore.runner.fill import fill
+from proxystore.study.spec import load_spec, parse_spec
+from tests.helpers import REPO
+from tests.studies import FULL_AND_HALF, GENOME_C, tiny_spec, write
+
+
+def _runs(db):
+    with db.session() as session:
+        return {r.id: (r.status, r.attempts, r.failure)
+                for r in session.scalars(select(SqlRun)).all()}
+
+
+def test_fill_trains_every_cell_once_with_its_epochs(sqlite_db):
+    spec = parse_spec(tiny_spec("s1", FULL_AND_HALF))
+    result = fill(spec, sqlite_db, device="cpu", quiet=True)
+    assert len(result.summary.done) == 4 and not result.summary.failed
+    with sqlite_db.session() as session:
+        runs = session.scalars(select(SqlRun)).all()
+        assert len(runs) == 4 and {r.status for r in runs} == {"done"}
+        assert all(r.attempts == 1 and r.worker for r in runs)
+        for run in runs:
+            epochs = session.scalars(select(SqlRunEpoch).where(SqlRunEpoch.run_id == run.id)
+                                     ).all()
+            assert [e.epoch for e in epochs] == [1, 2]
+            assert run.final_top1_error == epochs[-1].top1_error
+            assert 0 <= run.final_top1_error < 0.9  # learned something on 10 classes
+            assert run.device == "cpu" and run.wall_seconds > 0
+
+
+def test_second_fill_trains_nothing(sqlite_db):
+    spec = parse_spec(tiny_spec("s1", FULL_AND_HALF))
+    fill(spec, sqlite_db, device="cpu", quiet=True)
+    before = _runs(sqlite_db)
+    again = fill(spec, sqlite_db, device="cpu", quiet=True)
+    assert again.summary.done == [] and again.registration.new_runs == 0
+    assert _runs(sqlite_db) == before
+
+
+def test_second_study_trains_only_its_new_cells(db):
+    first = parse_spec(tiny_spec("first", FULL_AND_HALF))
+    fill(first, db, device="cpu", quiet=True)
+    shared_tasks = FULL_AND_HALF + (
+        "quarter: {dataset: digits, subset: {kind: random, fraction: 0.25, seed: 0}, "
+        "role: proxy, proxy_of: full}\n")
+    second = parse_spec(tiny_spec("second", shared_tasks, archs={
+        "a": tiny_spec.__globals__["GENOME_A"], "c": GENOME_C}))
+    result = fill(second, db, device="cpu", quiet=True)
+    # second: {a, c} x {full, half, quarter} = 6 cells; a@full and a@half were trained by first.
+    assert result.registration.cells == 6
+    assert len(result.summary.done) == 4
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(SqlRun)) == 8
+        attempts = session.scalars(select(SqlRun.attempts)).all()
+        assert attempts == [1] * 8  # nothing trained twice
+        shared = session.execute(
+            select(SqlStudyCell.run_id).join(SqlStudy).where(SqlStudy.name == "first",
+                                                             SqlStudyCell.candidate == "a")
+        ).scalars().all()
+        linked_by_second = session.execute(
+            select(SqlStudyCell.run_id).join(SqlStudy).where(SqlStudy.name == "second",
+                                                             SqlStudyCell.candidate == "a",
+                                                             SqlStudyCell.task != "quarter")
+        ).scalars().all()
+        assert sorted(shared) == sorted(linked_by_second)
+
+
+def test_diverging_run_is_failed_with_its_epoch_and_fill_goes_on(sqlite_db, tmp_path):
+    tasks = """\
+full: {dataset: digits, subset: {kind: full}, role: target}
+"""
+    text = tiny_spec("nan", tasks).replace("candidates:", "candidates:\n  hyperparameters:\n"
+                                           "    sane: {}\n    absurd: {lr: 1.0e+6}\n", 1)
+    spec = parse_spec(text)
+    result = fill(spec, sqlite_db, device="cpu", quiet=True)
+    assert len(result.summary.done) == 2 and len(result.summary.failed) == 2
+    with sqlite_db.session() as session:
+        failed = session.scalars(select(SqlRun).where(SqlRun.status == "failed")).all()
+        assert {r.failure for r in failed} == {"diverged"}
+        assert all("NaN/inf in epoch" in r.error for r in failed)
+        ids = [r.id for r in failed]
+        assert session.scalar(select(func.count()).select_from(SqlRunEpoch)
+                              .where(SqlRunEpoch.run_id.in_(ids))) == 0
+
+
+def test_cpu_run_is_reproducible_from_its_seed(tmp_path):
+    spec = parse_spec(tiny_spec("repro", "full: {dataset: digits, role: target}\n",
+                                archs={"a": tiny_spec.__globals__["GENOME_A"]}))
+    errors = []
+    for i in range(2):
+        db = open_database(str(tmp_path / f"r{i}.db"))
+        fill(spec, db, device="cpu", quiet=True)
+        with db.session() as session:
+            errors.append([(e.train_loss, e.top1_error, e.val_loss) for e in session.scalars(
+                select(SqlRunEpoch).order_by(SqlRunEpoch.epoch))])
+    assert errors[0] == errors[1]
+
+
+def _spawn_fill(spec_path, db_path, *extra):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("PROXYSTORE_DB", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "proxystore", "fill", str(spec_path), "--db", str(db_path),
+         "--device", "cpu", "--quiet", *extra],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_ctrl_c_puts_the_cell_back_and_leaves_no_partial_epochs(tmp_path):
+    spec_path = write(tmp_path, "long", tiny_spec("long", FULL_AND_HALF, epochs=30))
+    db_path = tmp_path / "p.db"
+    proc = _spawn_fill(spec_path, db_path, "--mlflow", f"sqlite:///{tmp_path / 'ml.db'}")
+    db = None
+    deadline = time.time() + 120
+    running = []
+    while time.time() < deadline and not running:
+        time.sleep(0.5)
+        if db is None and db_path.exists():
+            try:
+                db = open_database(str(db_path))
+            except Exception:  # noqa: BLE001 - the file may still be migrating
+                db = None
+                continue
+        if db is not None:
+            running = [i for i, (s, _, _) in _runs(db).items() if s == "running"]
+    assert running, proc.communicate(timeout=5)
+    time.sleep(2)  # well inside the first of 30 epochs' worth of training
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    runs = _runs(db)
+    assert runs[running[0]] == ("pending", 0, "interrupted")
+    assert all(s in ("pending", "done") for s, _, _ in runs.values())
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(SqlRunEpoch)
+                              .where(SqlRunEpoch.run_id == running[0])) == 0
+
+
+def test_mlflow_unavailable_then_sync(tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    from tests.helpers import run_cli
+
+    spec_path = write(tmp_path, "ml", tiny_spec("ml", "full: {dataset: digits, role: target}\n"))
+    db_path = tmp_path / "p.db"
+    env = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "2"}
+    result = run_cli("fill", str(spec_path), "--db", str(db_path), "--device", "cpu", "--quiet",
+                     "--mlflow", "http://127.0.0.1:9", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "mlflow sync" in result.stderr
+    db = open_database(str(db_path))
+    with db.session() as session:
+        runs = session.scalars(select(SqlRun)).all()
+        assert len(runs) == 2 and all(r.status == "done" and not r.mlflow_logged for r in runs)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    synced = run_cli("mlflow", "sync", "--db", str(db_path), "--mlflow", uri, cwd=tmp_path)
+    assert synced.returncode == 0, synced.stderr
+    assert "logged 2 runs" in synced.stdout
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("ml")
+    logged = client.search_runs([experiment.experiment_id])
+    assert len(logged) == 2
+    for run in logged:
+        history = client.get_metric_history(run.info.run_id, "top1_error")
+        assert [m.step for m in history] == [1, 2]
+        assert run.data.params["dataset"] == "digits" and run.data.tags["studies"] == "ml"
+    with db.session() as session:
+        assert all(r.mlflow_logged for r in session.scalars(select(SqlRun)).all())
+
+
+def test_dry_run_and_plan_write_no_cells(tmp_path):
+    from tests.helpers import run_cli
+
+    spec_path = write(tmp_path, "p", tiny_spec("p", FULL_AND_HALF))
+    db_path = tmp_path / "p.db"
+    result = run_cli("fill", str(spec_path), "--db", str(db_path), "--dry-run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "study p: 4 cells" in result.stdout and "pending: 4 (4 new" in result.stdout
+    plan = run_cli("plan", str(spec_path), "--db", str(db_path), cwd=tmp_path)
+    assert "pending: 4" in plan.stdout
+    db = open_database(str(db_path))
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(SqlRun)) == 0
+        assert session.scalar(select(func.count()).select_from(SqlStudy)) == 0
+
+
+@pytest.mark.slow
+def test_readme_main_command_runs_the_demo_and_a_second_run_trains_nothing(tmp_path):
+    """The README's first command on a fresh directory: the demo to completion, then nothing."""
+    from tests.helpers import run_cli
+
+    first = run_cli("fill", cwd=tmp_path, timeout=900)
+    assert first.returncode == 0, first.stderr[-3000:]
+    db = open_database(str(tmp_path / "proxystore.db"))
+    spec = load_spec(REPO / "jobs" / "demo.yaml")
+    with db.session() as session:
+        cells = session.scalar(select(func.count()).select_from(SqlStudyCell))
+        assert cells == spec.cell_count()
+        runs = session.scalars(select(SqlRun)).all()
+        assert {r.status for r in runs} == {"done"}
+        assert all(r.mlflow_logged for r in runs)
+    second = run_cli("fill", cwd=tmp_path, timeout=300)
+    assert second.returncode == 0
+    assert "nothing to train" in second.stdout

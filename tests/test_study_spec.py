@@ -1,0 +1,153 @@
+"""Study specs: the demo validates; every bad field is reported with its path, before any write."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import yaml
+
+from proxystore.errors import SpecError
+from proxystore.study.spec import load_spec, parse_spec
+from tests.helpers import REPO, run_cli
+
+DEMO = REPO / "jobs" / "demo.yaml"
+
+
+def _demo() -> dict:
+    return yaml.safe_load(DEMO.read_text())
+
+
+def _error(raw: dict) -> str:
+    with pytest.raises(SpecError) as info:
+        parse_spec(yaml.safe_dump(raw))
+    return str(info.value)
+
+
+def test_demo_spec_expands_to_candidates_times_tasks():
+    spec = load_spec(DEMO)
+    assert len(spec.candidates) == 12
+    assert len(spec.tasks) == 9
+    assert spec.cell_count() == 108
+    assert spec.tasks["easy-50"].scorer == {"candidate": "a000", "task": "full"}
+    assert spec.tasks["full"].role == "reference"
+    assert spec.recipe("epochs-2", "a000").epochs == 2
+    assert spec.recipe("full", "a000").epochs == 6
+
+
+def test_sampled_candidates_are_reproducible():
+    a, b = load_spec(DEMO), load_spec(DEMO)
+    assert [c.architecture.fingerprint for c in a.candidates.values()] == [
+        c.architecture.fingerprint for c in b.candidates.values()]
+    assert len({c.architecture.fingerprint for c in a.candidates.values()}) == 12
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda r: r["tasks"]["random-50"]["subset"].update(fraction=1.5),
+         "tasks.random-50.subset.fraction: must be in (0, 1], got 1.5"),
+        (lambda r: r["tasks"]["random-50"]["subset"].update(fraction=0),
+         "tasks.random-50.subset.fraction: must be in (0, 1], got 0"),
+        (lambda r: r["tasks"]["full"].update(dataset="cifar10"),
+         "tasks.full.dataset: 'cifar10' is not among datasets"),
+        (lambda r: r["tasks"]["full"].update(epochz=3),
+         "tasks.full.epochz: unknown recipe field"),
+        (lambda r: r["tasks"]["random-25"].pop("proxy_of"),
+         "tasks.random-25.proxy_of: required for a proxy"),
+        (lambda r: r["tasks"]["random-25"].update(proxy_of="nope"),
+         "tasks.random-25.proxy_of: 'nope' is not another task"),
+        (lambda r: r["tasks"]["easy-50"]["subset"].update(a=0.7, b=0.5),
+         "tasks.easy-50.subset.b: must be greater than a (0.7), got 0.5"),
+        (lambda r: r["tasks"]["easy-50"]["subset"]["scorer"].update(candidate="zzz"),
+         "tasks.easy-50.subset.scorer.candidate: 'zzz' is not a candidate"),
+        (lambda r: r["tasks"]["easy-50"]["subset"].pop("scorer"),
+         "tasks.easy-50.subset.scorer: required"),
+        (lambda r: r["defaults"].update(lr=-1),
+         "defaults.lr: must be > 0, got -1"),
+        (lambda r: r["defaults"].update(optimizer="lamb"),
+         "defaults.optimizer: must be one of sgd, adam, rmsprop"),
+        (lambda r: r["tasks"]["digits-5"]["subset"].update(kind="sometimes"),
+         "tasks.digits-5.subset.kind: must be one of full, random"),
+        (lambda r: r["tasks"]["digits-5"].update(role="reference"),
+         ".role: only one reference task is allowed"),
+        (lambda r: r.update(colour="blue"), "colour: unknown field"),
+        (lambda r: r.pop("tasks"), "tasks: required"),
+        (lambda r: r["candidates"]["architectures"]["sampled"].update(band=[9e9, 1e10],
+                                                                       max_draws=20000),
+         "candidates.architectures.sampled:"),
+        (lambda r: r["candidates"]["architectures"].update(listed={"x": {"depths": [1]}}),
+         "candidates.architectures.listed.x:"),
+    ],
+)
+def test_bad_fields_are_named_by_path(change, expected):
+    raw = _demo()
+    change(raw)
+    assert expected in _error(raw)
+
+
+def test_not_yaml_and_missing_file():
+    with pytest.raises(SpecError, match="not valid YAML"):
+        parse_spec("name: [unclosed")
+    with pytest.raises(SpecError, match="no such study spec"):
+        load_spec("/no/such/spec.yaml")
+
+
+def test_environment_variables_in_roots_are_expanded_at_registration(monkeypatch):
+    from proxystore.study.spec import expand_env
+
+    monkeypatch.setenv("DATA_ROOT", "/data")
+    assert expand_env("${DATA_ROOT}/imagenet", strict=True) == "/data/imagenet"
+    assert expand_env("${UNSET_ROOT:-/fallback}", strict=True) == "/fallback"
+    monkeypatch.delenv("UNSET_ROOT", raising=False)
+    with pytest.raises(SpecError, match="UNSET_ROOT is not set"):
+        expand_env("${UNSET_ROOT}", strict=True)
+    assert expand_env("${UNSET_ROOT}", strict=False) == "${UNSET_ROOT}"
+
+
+def test_one_factor_grid_is_defaults_plus_each_value():
+    text = textwrap.dedent("""
+        name: ofat
+        datasets: {d: {source: "sklearn:digits"}}
+        defaults: {image_size: 8, epochs: 2}
+        tasks: {t: {dataset: d}}
+        candidates:
+          architectures:
+            listed:
+              r18: "timm:resnet18d"
+              r50: "timm:resnet50d"
+          one_factor:
+            base: {architecture: r50, lr: 0.003, optimizer: adam, flip_prob: 0.5,
+                   arch.stem_width: 32}
+            vary:
+              lr: [0.001, 0.003, 0.007, 0.01, 0.1]
+              optimizer: [adam, sgd, rmsprop]
+              flip_prob: [0.0, 0.25, 0.5]
+              architecture: [r18, r50]
+              arch.stem_width: [16, 32, 48]
+        seeds: [0, 1]
+    """)
+    spec = parse_spec(text)
+    # 1 default + 4 lr + 2 optimizers + 2 flips + 1 architecture + 2 stem widths
+    assert len(spec.candidates) == 12
+    assert spec.cell_count() == 24
+    assert spec.candidates["lr=0.1"].hparams["lr"] == 0.1
+    assert spec.candidates["lr=0.1"].hparams["optimizer"] == "adam"
+    assert spec.candidates["arch.stem_width=48"].architecture.kwargs_dict["stem_width"] == 48
+    assert spec.candidates["architecture=r18"].architecture.kwargs_dict["stem_width"] == 32
+    fps = {c.architecture.fingerprint for c in spec.candidates.values()}
+    assert len(fps) == 4  # r50/32 (default), r50/16, r50/48, r18/32
+
+
+def test_spec_check_command(tmp_path):
+    ok = run_cli("spec", "check", str(DEMO), cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "108 cells" in ok.stdout
+    raw = _demo()
+    raw["tasks"]["random-50"]["subset"]["fraction"] = 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    result = run_cli("spec", "check", str(bad), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"proxystore: error: {bad}: tasks.random-50.subset.fraction: must be in (0, 1], got 2")
