@@ -152,7 +152,9 @@ def create(url: str, *, read_only: bool = False, pool: bool = True) -> Engine:
         )
         _configure_sqlite(engine, read_only)
         return engine
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    # No pre-ping: it costs a round trip per transaction; a connection that died (a server
+    # restart) fails its statement, is discarded by the pool, and the caller's retry reconnects.
+    kwargs: dict[str, Any] = {}
     if not pool:
         kwargs["poolclass"] = NullPool
     engine = create_engine(parsed, connect_args={"connect_timeout": 10}, **kwargs)

@@ -1,0 +1,37 @@
+"""A fast fake trainer for tests where the claim protocol, not training, is the point.
+
+It appends one line per training start to $PROXYSTORE_FAKE_LOG (run id, worker, attempt), so a
+test counts training starts rather than rows, sleeps $PROXYSTORE_FAKE_SECONDS while honouring a
+lost lease, and returns a result stamped with the worker that produced it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from proxystore.runner.claims import Outcome
+
+
+def train(db: Any, claim: Any, config: Any, lost: Any = None, on_epoch: Any = None) -> Outcome:
+    """Pretend to train `claim` (see module docstring)."""
+    from proxystore.train.loop import Interrupted
+
+    log = os.environ.get("PROXYSTORE_FAKE_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{claim.run_id} {config.worker} {claim.attempt}\n")
+    seconds = float(os.environ.get("PROXYSTORE_FAKE_SECONDS", "0.01"))
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if lost is not None and lost.is_set():
+            raise Interrupted("lease lost")
+        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+    error = (claim.run_id % 97) / 100
+    epoch = dict(epoch=1, train_loss=1.0, train_error=error, val_loss=1.0, top1_error=error,
+                 top5_error=error / 2, lr=0.1, seconds=seconds)
+    return Outcome(epochs=[epoch], values=dict(
+        epochs_done=1, final_loss=1.0, final_top1_error=error, final_top5_error=error / 2,
+        best_top1_error=error, best_top5_error=error / 2, best_epoch=1, wall_seconds=seconds,
+        device_seconds=seconds, device=config.worker))

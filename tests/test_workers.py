@@ -1,0 +1,162 @@
+"""Many workers and their failures: every cell done exactly once, whatever is killed.
+
+These run on SQLite and PostgreSQL with a fast fake trainer (tests/fake_trainer.py) that logs
+every training start, so "exactly once" counts trainings, not rows.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from proxystore.db.models import SqlRun, SqlRunEpoch
+from tests.cells import seed_cells
+from tests.helpers import REPO
+
+
+def _spawn(url: str, workers: int, lease: float, log: Path, seconds: float):
+    env = dict(os.environ, PYTHONPATH=str(REPO), PROXYSTORE_FAKE_LOG=str(log),
+               PROXYSTORE_FAKE_SECONDS=str(seconds))
+    return subprocess.Popen([sys.executable, "-m", "tests.run_workers", url, str(workers),
+                             str(lease)], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _starts(log: Path) -> list[tuple[int, str, int]]:
+    if not log.exists():
+        return []
+    return [(int(a), b, int(c)) for a, b, c in
+            (line.split() for line in log.read_text().splitlines())]
+
+
+def _wait_running(db, timeout: float = 60) -> int:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with db.session() as session:
+            run_id = session.scalar(select(SqlRun.id).where(SqlRun.status == "running"))
+        if run_id is not None:
+            return run_id
+        time.sleep(0.1)
+    raise AssertionError("no cell was claimed in time")
+
+
+def _results(db):
+    with db.session() as session:
+        runs = session.scalars(select(SqlRun).order_by(SqlRun.id)).all()
+        epochs = Counter(session.scalars(select(SqlRunEpoch.run_id)).all())
+    return runs, epochs
+
+
+def test_four_workers_do_every_cell_exactly_once(db, tmp_path):
+    seed_cells(db, 200)
+    log = tmp_path / "starts.log"
+    proc = _spawn(db.url, 4, 30, log, 0.01)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-2000:]
+    runs, epochs = _results(db)
+    assert len(runs) == 200 and {r.status for r in runs} == {"done"}
+    starts = Counter(run_id for run_id, _, _ in _starts(log))
+    assert len(starts) == 200 and set(starts.values()) == {1}  # no cell trained twice
+    assert all(epochs[r.id] == 1 and r.attempts == 1 for r in runs)
+    assert len({r.worker for r in runs}) > 1  # the work was actually shared
+
+
+def test_killed_worker_cell_is_reclaimed_and_finished_once(db, tmp_path):
+    seed_cells(db, 1)
+    log = tmp_path / "starts.log"
+    victim = _spawn(db.url, 1, 1.5, log, 60)
+    run_id = _wait_running(db)
+    time.sleep(0.3)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    rescuer = _spawn(db.url, 1, 1.5, log, 0.01)
+    out, err = rescuer.communicate(timeout=120)
+    assert rescuer.returncode == 0, err[-2000:]
+    runs, epochs = _results(db)
+    (run,) = runs
+    assert run.id == run_id and run.status == "done" and run.attempts == 2
+    assert epochs[run.id] == 1  # nothing of the killed attempt is visible
+    starts = _starts(log)
+    assert [a for _, _, a in starts] == [1, 2]
+    assert run.device == starts[1][1]  # the result is the rescuer's
+
+
+def test_paused_worker_cannot_write_its_stale_result(db, tmp_path):
+    seed_cells(db, 1)
+    log = tmp_path / "starts.log"
+    stale = _spawn(db.url, 1, 1.0, log, 2.0)
+    _wait_running(db)
+    time.sleep(0.2)
+    stale.send_signal(signal.SIGSTOP)
+    time.sleep(2.0)  # lease (1 s) expires while the worker is frozen
+    rescuer = _spawn(db.url, 1, 1.0, log, 0.01)
+    out, err = rescuer.communicate(timeout=120)
+    assert rescuer.returncode == 0, err[-2000:]
+    stale.send_signal(signal.SIGCONT)
+    out, err = stale.communicate(timeout=120)
+    assert stale.returncode == 0, err[-2000:]
+    assert "lost=1" in out and "done=0" in out
+    runs, epochs = _results(db)
+    (run,) = runs
+    starts = _starts(log)
+    assert len(starts) == 2 and run.status == "done" and run.attempts == 2
+    assert run.device == starts[1][1] and epochs[run.id] == 1
+
+
+def test_postgresql_restart_under_running_workers_loses_nothing(pg_schema_url, tmp_path):
+    from proxystore.db import migrate, open_database
+
+    db = open_database(pg_schema_url, check=False)
+    migrate.upgrade(db)
+    seed_cells(db, 120)
+    log = tmp_path / "starts.log"
+    proc = _spawn(pg_schema_url, 4, 30, log, 0.1)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(_starts(log)) < 20:
+        time.sleep(0.2)
+    cluster = os.listdir("/etc/postgresql")[0]
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "restart"],
+                   check=True, capture_output=True)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    db.dispose()
+    runs, epochs = _results(db)
+    assert {r.status for r in runs} == {"done"}
+    assert all(epochs[r.id] == 1 for r in runs)
+    done = Counter(run_id for run_id, _, _ in _starts(log))
+    assert set(done) == {r.id for r in runs}
+
+
+def test_status_retry_and_cancel(db, tmp_path):
+    from proxystore.runner import claims
+    from proxystore.runner.ops import cancel, retry, status_report
+
+    seed_cells(db, 6)
+    first = claims.claim_next(db, "w1", lease_seconds=60)
+    claims.fail(db, first, "diverged", "diverged: loss became NaN/inf in epoch 1")
+    second = claims.claim_next(db, "w2", lease_seconds=0.01)
+    time.sleep(0.1)
+    assert claims.reap_expired(db, max_attempts=1) == 1  # stale after its only attempt
+    third = claims.claim_next(db, "w3", lease_seconds=60)
+    report = status_report(db, "kill")
+    assert report.counts.loc[0, "failed"] == 2 and report.counts.loc[0, "running"] == 1
+    assert list(report.running["worker"]) == ["w3"]
+    assert set(report.failures["failure"]) == {"diverged", "stale"}
+    assert "lease expired on worker w2" in set(report.failures["error"])
+    assert retry(db, "kill", stale=True) == 1
+    assert retry(db, "kill", failed=True) == 1
+    cancelled, kept = cancel(db, "kill")
+    assert (cancelled, kept) == (5, 0)
+    with db.session() as session:
+        statuses = Counter(session.scalars(select(SqlRun.status)).all())
+    assert statuses == {"cancelled": 5, "running": 1}
+    assert third is not None and second is not None
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(SqlRun)) == 6
