@@ -197,10 +197,13 @@ def load_source(source: str, **options: Any) -> tuple[str, dict, SourceData]:
     from proxystore.data import formats
 
     kind, arg = parse_source(source)
+    download = bool(options.pop("download", False))
+    if download:
+        options["download"] = True  # only torchvision accepts it; others reject it below
     opts = normalize_options(kind, options)
     loader = {"sklearn": formats.load_sklearn, "torchvision": formats.load_torchvision,
               "folder": formats.load_folder, "idx": formats.load_idx, "npz": formats.load_npz}
-    data, was_split = loader[kind](arg, opts, bool(options.get("download", False)))
+    data, was_split = loader[kind](arg, opts, download)
     if not was_split:  # the source has its own validation split: fraction and seed play no part
         opts = {k: v for k, v in opts.items() if k not in ("val_fraction", "seed")}
     return f"{kind}:{arg}", opts, data

@@ -251,3 +251,29 @@ def subset_indices(db: Database, subset_id: int | SubsetInfo) -> tuple[np.ndarra
     with db.session() as session:
         return (bulk.select_ints(session, sql, (sid, "train")),
                 bulk.select_ints(session, sql, (sid, "val")))
+
+
+def stored_decl(db: Database, subset: int | str) -> SubsetDecl:
+    """Return the declaration a stored subset (and its parents) was first made with.
+
+    Args:
+        db: the open database.
+        subset: the subset's id, or its fingerprint or a unique prefix of it.
+    """
+    info = get_subset(db, subset)
+    parent = stored_decl(db, info.parent_id) if info.parent_id is not None else None
+    return SubsetDecl(info.kind, info.params, info.seed, parent)
+
+
+def list_subsets(db: Database, dataset: str | DatasetInfo) -> list[SubsetInfo]:
+    """Return the stored subsets of one dataset, by id.
+
+    Args:
+        db: the open database.
+        dataset: the dataset's name or info.
+    """
+    info = get_dataset(db, dataset)
+    with db.session() as session:
+        rows = session.scalars(sql_select(SqlSubset).where(SqlSubset.dataset_id == info.id)
+                               .order_by(SqlSubset.id))
+        return [_info(row, info.name) for row in rows]
