@@ -2,10 +2,12 @@
 
 A subset's fingerprint is sha256 over the dataset fingerprint and the sorted training and
 validation member indices (int64 little-endian), so two declarations that select the same examples
-are one row. The validation side is the parent's validation set restricted to the classes the
-training side keeps: the full validation set for most kinds, only the kept classes for `classes`
-subsets and their children. Labels map to 0..k-1 (`label_map`) when fewer classes than the
-dataset's remain; the map follows from the members, so from the fingerprint.
+are one row. The validation side is the parent's validation set (the full one at the top);
+a `classes` subset restricts it to the classes it keeps, and its children inherit that. The
+label space is the distinct labels of the training and validation members; when it is smaller
+than the dataset's, `label_map` sends its sorted labels to 0..k-1. Both follow from the members,
+so from the fingerprint. (A hard-examples subset that happens to miss a class in training still
+has every class in validation, so it keeps the dataset's full label space.)
 """
 
 from __future__ import annotations
@@ -153,12 +155,13 @@ def _plan(session: Session, info: DatasetInfo, decl: SubsetDecl, y_train: np.nda
     train = selection.select(decl.kind, decl.params, decl.seed, train_in, y_train[train_in],
                              losses)
     kept = np.unique(y_train[train])
-    val = val_in[np.isin(y_val[val_in], kept)]
-    label_map = ({int(c): i for i, c in enumerate(kept)} if len(kept) < info.num_classes
+    val = val_in[np.isin(y_val[val_in], kept)] if decl.kind == "classes" else val_in
+    space = np.unique(np.concatenate([kept, y_val[val]]))
+    label_map = ({int(c): i for i, c in enumerate(space)} if len(space) < info.num_classes
                  else None)
     name = subset_name(decl, len(kept))
     return _Planned(decl, f"{parent.name}/{name}" if parent else name, train, val, label_map,
-                    members_fingerprint(info.fingerprint, train, val), parent, len(kept))
+                    members_fingerprint(info.fingerprint, train, val), parent, len(space))
 
 
 def _info(row: SqlSubset, dataset: str) -> SubsetInfo:
