@@ -151,9 +151,8 @@ def labels(db: Database, dataset: str | DatasetInfo, split: str) -> np.ndarray:
         raise DataError(f"unknown split {split!r}: use train or val")
     info = get_dataset(db, dataset)
     with db.session() as session:
-        return bulk.select_ints(
-            session, 'SELECT label FROM examples WHERE dataset_id = ? AND split = ? '
-            'ORDER BY "index"', (info.id, split))
+        return bulk.ordered_column(session, "examples", "label",
+                                   {"dataset_id": info.id, "split": split}, "index")
 
 
 def class_counts(db: Database, dataset: str | DatasetInfo) -> dict[str, dict[int, int]]:

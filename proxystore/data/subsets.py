@@ -250,10 +250,11 @@ def subset_indices(db: Database, subset_id: int | SubsetInfo) -> tuple[np.ndarra
         subset_id: the subset's id (or its info).
     """
     sid = subset_id.id if isinstance(subset_id, SubsetInfo) else int(subset_id)
-    sql = 'SELECT "index" FROM subset_members WHERE subset_id = ? AND split = ? ORDER BY "index"'
     with db.session() as session:
-        return (bulk.select_ints(session, sql, (sid, "train")),
-                bulk.select_ints(session, sql, (sid, "val")))
+        return tuple(  # type: ignore[return-value]
+            bulk.ordered_column(session, "subset_members", "index",
+                                {"subset_id": sid, "split": split}, "index")
+            for split in ("train", "val"))
 
 
 def stored_decl(db: Database, subset: int | str) -> SubsetDecl:
