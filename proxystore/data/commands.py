@@ -1,5 +1,125 @@
-"""`proxystore data ...` (filled in by the datasets work)."""
+"""`proxystore data ...`: register datasets, declare subsets, decode caches."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from proxystore.db import open_database
+from proxystore.formatting import render
 
 
 class DataCommands:
     """Datasets and proxy subsets: add, list, show, subset, cache."""
+
+    def add(self, name: str, source: str, root: str | None = None,
+            val_fraction: float | None = None, seed: int | None = None,
+            download: bool = False, db: str | None = None) -> None:
+        """Register a dataset under a name (again with the same content: nothing changes).
+
+        Args:
+            name: the dataset's name, e.g. fashion-mnist.
+            source: sklearn:digits, torchvision:CLASS, folder:PATH, idx:DIR or npz:PATH.
+            root: directory of a torchvision dataset's files.
+            val_fraction: validation share split off sources without one (default 0.2).
+            seed: seed of that stratified split (default 0).
+            download: let torchvision download the files into --root.
+            db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
+        """
+        from proxystore.data.registry import register_dataset
+
+        info = register_dataset(open_database(db, pool=False), str(name), str(source),
+                                root=root, val_fraction=val_fraction, seed=seed,
+                                download=download)
+        print(f"{info.name}: {info.train_count} train / {info.val_count} val, "
+              f"{info.num_classes} classes, fingerprint {info.fingerprint[:16]}")
+
+    def list(self, format: str = "table", db: str | None = None) -> None:  # noqa: A002
+        """List registered datasets with their sizes and fingerprints.
+
+        Args:
+            format: table, csv or json.
+            db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
+        """
+        from proxystore.data.registry import list_datasets
+
+        rows = [{"name": d.name, "source": d.source, "classes": d.num_classes,
+                 "train": d.train_count, "val": d.val_count, "channels": d.channels,
+                 "fingerprint": d.fingerprint[:16]}
+                for d in list_datasets(open_database(db, pool=False))]
+        print(render(pd.DataFrame(rows), format))
+
+    def show(self, name: str, format: str = "table", db: str | None = None) -> None:  # noqa: A002
+        """Show one dataset: its source and example counts per split and class.
+
+        Args:
+            name: the dataset's name.
+            format: table, csv or json.
+            db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
+        """
+        from proxystore.data.registry import class_counts, get_dataset
+
+        database = open_database(db, pool=False)
+        info = get_dataset(database, str(name))
+        counts = class_counts(database, info)
+        names = info.class_names or ()
+        labels = sorted(set(counts["train"]) | set(counts["val"]))
+        rows = [{"label": y, "class": names[y] if y < len(names) else str(y),
+                 "train": counts["train"].get(y, 0), "val": counts["val"].get(y, 0)}
+                for y in labels]
+        print(f"{info.name} from {info.source} {info.options or ''}".rstrip())
+        print(f"{info.train_count} train / {info.val_count} val, {info.num_classes} classes, "
+              f"{info.channels} channel(s), fingerprint {info.fingerprint}")
+        print(render(pd.DataFrame(rows), format))
+
+    def subset(self, name: str, kind: str, fraction: float | None = None,
+               count: int | None = None, stratified: bool | None = None, k: int | None = None,
+               complement: bool | None = None, n: int | None = None, a: float | None = None,
+               b: float | None = None, drop_hardest: float | None = None,
+               scorer_run: int | None = None, seed: int | None = None,
+               parent: str | None = None, db: str | None = None) -> None:
+        """Declare a subset of a dataset (stored once per member set) and print its name and sizes.
+
+        Args:
+            name: the dataset's name.
+            kind: full, random, classes, per_class, balanced or loss_quantile.
+            fraction: random: share of training examples; classes: share of classes; in (0, 1].
+            count: random: number of training examples.
+            stratified: random: keep each class's share.
+            k: classes: number of classes to keep.
+            complement: classes: keep the classes the same seed would leave out.
+            n: per_class: at most this many training examples per class.
+            a: loss_quantile: start of the kept range, 0 = hardest.
+            b: loss_quantile: end of the kept range, 1 = easiest.
+            drop_hardest: loss_quantile: share of hardest examples dropped before ranking.
+            scorer_run: loss_quantile: id of the run whose per-example losses rank examples.
+            seed: seed of the random choice (default 0).
+            parent: id or fingerprint prefix of a stored subset to draw from (composition).
+            db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
+        """
+        from proxystore.data.subsets import SubsetDecl, declare_subset, stored_decl
+
+        database = open_database(db, pool=False)
+        params = {"fraction": fraction, "count": count, "stratified": stratified, "k": k,
+                  "complement": complement, "n": n, "a": a, "b": b,
+                  "drop_hardest": drop_hardest, "scorer_run": scorer_run}
+        base = stored_decl(database, str(parent)) if parent is not None else None
+        info = declare_subset(database, str(name), SubsetDecl(str(kind), params, seed, base))
+        print(f"subset {info.id} {info.name}: {info.train_count} train / {info.val_count} val, "
+              f"{info.num_classes} classes, fingerprint {info.fingerprint}")
+
+    def cache(self, name: str, image_size: int, cache_dir: str | None = None,
+              db: str | None = None) -> None:
+        """Decode a dataset into the uint8 cache at one image size (once) and print where.
+
+        Args:
+            name: the dataset's name.
+            image_size: side of the square images, in pixels.
+            cache_dir: cache directory (default $PROXYSTORE_CACHE, else beside the database).
+            db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
+        """
+        from proxystore.data.cache import decoded
+
+        data = decoded(open_database(db, pool=False), str(name), int(image_size), cache_dir)
+        stats = ", ".join(f"{m:.4f}±{s:.4f}" for m, s in zip(data.mean, data.std, strict=True))
+        print(f"{data.path}: train {tuple(data.train.shape)}, val {tuple(data.val.shape)}, "
+              f"mean±std {stats}")

@@ -1,0 +1,283 @@
+"""Proxy subsets: declared by kind, parameters, seed and parent; stored as example-id sets.
+
+A subset's fingerprint is sha256 over the dataset fingerprint and the sorted training and
+validation member indices (int64 little-endian), so two declarations that select the same examples
+are one row. The validation side is the parent's validation set (the full one at the top);
+a `classes` subset restricts it to the classes it keeps, and its children inherit that. The
+label space is the distinct labels of the training and validation members; when it is smaller
+than the dataset's, `label_map` sends its sorted labels to 0..k-1. Both follow from the members,
+so from the fingerprint. (A hard-examples subset that happens to miss a class in training still
+has every class in validation, so it keeps the dataset's full label space.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import select as sql_select
+from sqlalchemy.orm import Session
+
+from proxystore.data import bulk, selection
+from proxystore.data.registry import DatasetInfo, get_dataset, labels
+from proxystore.db import Database
+from proxystore.db.models import SqlDataset, SqlRun, SqlSubset
+from proxystore.errors import DataError, NotFoundError
+
+
+@dataclass(frozen=True)
+class SubsetDecl:
+    """A subset as a study declares it: kind, parameters, seed, and optionally a parent subset."""
+
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    parent: SubsetDecl | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", selection.check_params(self.kind, self.params))
+        seed = (0 if self.seed is None else int(self.seed)) if self.kind in selection.SEEDED \
+            else None
+        object.__setattr__(self, "seed", seed)
+
+    @classmethod
+    def from_dict(cls, spec: dict[str, Any]) -> SubsetDecl:
+        """Build from a mapping: `kind`, `seed`, `parent`, parameters flat or under `params`."""
+        spec = dict(spec)
+        if "kind" not in spec:
+            raise DataError(f"a subset declaration needs a kind: {spec!r}")
+        kind, seed, parent = spec.pop("kind"), spec.pop("seed", None), spec.pop("parent", None)
+        params = {**spec.pop("params", {}), **spec}
+        return cls(kind, params, seed, cls.from_dict(parent) if parent else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the flat mapping `from_dict` reads (defaults filled in)."""
+        out: dict[str, Any] = {"kind": self.kind, **self.params}
+        if self.seed is not None:
+            out["seed"] = self.seed
+        if self.parent is not None:
+            out["parent"] = self.parent.to_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class SubsetInfo:
+    """A stored subset as the rest of proxystore sees it."""
+
+    id: int
+    dataset: str
+    kind: str
+    params: dict[str, Any]
+    seed: int | None
+    name: str
+    num_classes: int
+    train_count: int
+    val_count: int
+    label_map: dict[int, int] | None
+    fingerprint: str
+    scorer_run_id: int | None
+    parent_id: int | None = None
+
+
+def _num(x: float) -> str:
+    return repr(float(x))
+
+
+def subset_name(decl: SubsetDecl, kept_classes: int) -> str:
+    """Return a readable name: classes-5-s0, random-0.25-s1, hard-0.0-0.1-by-run12, ..."""
+    p, s = decl.params, f"-s{decl.seed}"
+    if decl.kind == "random":
+        size = f"{p['fraction']:g}" if "fraction" in p else f"n{p['count']}"
+        own = f"random-{'strat-' if p['stratified'] else ''}{size}{s}"
+    elif decl.kind == "classes":
+        own = f"classes-{kept_classes}{'-other' if p['complement'] else ''}{s}"
+    elif decl.kind == "per_class":
+        own = f"per_class-{p['n']}{s}"
+    elif decl.kind == "balanced":
+        own = f"balanced{s}"
+    elif decl.kind == "loss_quantile":
+        drop = f"-drop{_num(p['drop_hardest'])}" if p["drop_hardest"] else ""
+        own = f"hard-{_num(p['a'])}-{_num(p['b'])}{drop}-by-run{p['scorer_run']}"
+    else:
+        own = "full"
+    return own
+
+
+def members_fingerprint(dataset_fingerprint: str, train: np.ndarray, val: np.ndarray) -> str:
+    """sha256 over the dataset fingerprint and the sorted train and val indices."""
+    digest = hashlib.sha256(b"proxystore-subset-v1|" + dataset_fingerprint.encode())
+    for split, indices in (("train", train), ("val", val)):
+        digest.update(f"|{split}|".encode())
+        digest.update(np.sort(np.asarray(indices, "<i8")).tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class _Planned:
+    decl: SubsetDecl
+    name: str
+    train: np.ndarray
+    val: np.ndarray
+    label_map: dict[int, int] | None
+    fingerprint: str
+    parent: _Planned | None
+    num_classes: int
+
+
+def _losses(session: Session, run_id: int, indices: np.ndarray) -> np.ndarray:
+    if session.get(SqlRun, run_id) is None:
+        raise DataError(f"scorer run {run_id} does not exist")
+    rows = session.connection().exec_driver_sql(
+        'SELECT "index", loss FROM example_losses WHERE run_id = {0} AND split = {0}'
+        .format("%s" if session.connection().dialect.name == "postgresql" else "?"),
+        (run_id, "train"),
+    ).fetchall()
+    if not rows:
+        raise DataError(f"scorer run {run_id} has no per-example scores; score it first")
+    scored = dict(rows)
+    missing = int(sum(1 for i in indices.tolist() if i not in scored))
+    if missing:
+        raise DataError(f"scorer run {run_id} lacks scores for {missing} of {len(indices)} "
+                        "training examples of this subset")
+    return np.array([scored[i] for i in indices.tolist()], dtype=np.float64)
+
+
+def _plan(session: Session, info: DatasetInfo, decl: SubsetDecl, y_train: np.ndarray,
+          y_val: np.ndarray) -> _Planned:
+    parent = _plan(session, info, decl.parent, y_train, y_val) if decl.parent else None
+    train_in = parent.train if parent else np.arange(len(y_train))
+    val_in = parent.val if parent else np.arange(len(y_val))
+    losses = (_losses(session, decl.params["scorer_run"], train_in)
+              if decl.kind == "loss_quantile" else None)
+    train = selection.select(decl.kind, decl.params, decl.seed, train_in, y_train[train_in],
+                             losses)
+    kept = np.unique(y_train[train])
+    val = val_in[np.isin(y_val[val_in], kept)] if decl.kind == "classes" else val_in
+    space = np.unique(np.concatenate([kept, y_val[val]]))
+    label_map = ({int(c): i for i, c in enumerate(space)} if len(space) < info.num_classes
+                 else None)
+    name = subset_name(decl, len(kept))
+    return _Planned(decl, f"{parent.name}/{name}" if parent else name, train, val, label_map,
+                    members_fingerprint(info.fingerprint, train, val), parent, len(space))
+
+
+def _info(row: SqlSubset, dataset: str) -> SubsetInfo:
+    return SubsetInfo(
+        id=row.id, dataset=dataset, kind=row.kind, params=dict(row.params or {}), seed=row.seed,
+        name=row.name, num_classes=row.num_classes, train_count=row.train_count,
+        val_count=row.val_count,
+        label_map={int(k): int(v) for k, v in row.label_map.items()} if row.label_map else None,
+        fingerprint=row.fingerprint, scorer_run_id=row.scorer_run_id, parent_id=row.parent_id,
+    )
+
+
+def _store(session: Session, info: DatasetInfo, plan: _Planned) -> SqlSubset:
+    parent = _store(session, info, plan.parent) if plan.parent else None
+    found = session.scalars(
+        sql_select(SqlSubset).where(SqlSubset.fingerprint == plan.fingerprint)).first()
+    if found is not None:
+        return found
+    decl = plan.decl
+    row = SqlSubset(
+        dataset_id=info.id, parent_id=parent.id if parent else None, kind=decl.kind,
+        params=decl.params, seed=decl.seed, name=plan.name,
+        num_classes=plan.num_classes,
+        train_count=len(plan.train), val_count=len(plan.val),
+        label_map={str(k): v for k, v in plan.label_map.items()} if plan.label_map else None,
+        scorer_run_id=decl.params.get("scorer_run"), fingerprint=plan.fingerprint,
+    )
+    session.add(row)
+    session.flush()
+    for split, indices in (("train", plan.train), ("val", plan.val)):
+        bulk.insert_columns(session, "subset_members", ("subset_id", "split", "index"),
+                            (row.id, split, indices))
+    return row
+
+
+def declare_subset(db: Database, dataset: str | DatasetInfo, decl: SubsetDecl) -> SubsetInfo:
+    """Compute a subset's members and store it (and its parents) unless already stored.
+
+    Args:
+        db: the open database.
+        dataset: the dataset's name or info.
+        decl: what to keep; the same members always give the same row.
+
+    Raises:
+        DataError: the declaration can't be met (too many classes, no scores, ...); nothing is
+            written then.
+    """
+    info = get_dataset(db, dataset)
+    y_train, y_val = labels(db, info, "train"), labels(db, info, "val")
+    for attempt in range(2):
+        try:
+            with db.session(immediate=True) as session:
+                plan = _plan(session, info, decl, y_train, y_val)
+                return _info(_store(session, info, plan), info.name)
+        except sa_exc.IntegrityError:  # another process stored the same subset meanwhile
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def get_subset(db: Database, subset: int | str) -> SubsetInfo:
+    """Return a stored subset by id or by fingerprint (a unique prefix is enough).
+
+    Args:
+        db: the open database.
+        subset: the subset's id, or its fingerprint or a unique prefix of it.
+    """
+    with db.session() as session:
+        query = sql_select(SqlSubset, SqlDataset.name).join(SqlDataset)
+        if isinstance(subset, int) or str(subset).isdigit():
+            rows = session.execute(query.where(SqlSubset.id == int(subset))).all()
+        else:
+            rows = session.execute(
+                query.where(SqlSubset.fingerprint.startswith(str(subset))).limit(2)).all()
+        if len(rows) != 1:
+            raise NotFoundError(f"{'no' if not rows else 'more than one'} subset matches "
+                                f"{subset!r}")
+        return _info(*rows[0])
+
+
+def subset_indices(db: Database, subset_id: int | SubsetInfo) -> tuple[np.ndarray, np.ndarray]:
+    """Return a subset's (train, val) example indices, sorted; one indexed query per split.
+
+    Args:
+        db: the open database.
+        subset_id: the subset's id (or its info).
+    """
+    sid = subset_id.id if isinstance(subset_id, SubsetInfo) else int(subset_id)
+    with db.session() as session:
+        return tuple(  # type: ignore[return-value]
+            bulk.ordered_column(session, "subset_members", "index",
+                                {"subset_id": sid, "split": split}, "index")
+            for split in ("train", "val"))
+
+
+def stored_decl(db: Database, subset: int | str) -> SubsetDecl:
+    """Return the declaration a stored subset (and its parents) was first made with.
+
+    Args:
+        db: the open database.
+        subset: the subset's id, or its fingerprint or a unique prefix of it.
+    """
+    info = get_subset(db, subset)
+    parent = stored_decl(db, info.parent_id) if info.parent_id is not None else None
+    return SubsetDecl(info.kind, info.params, info.seed, parent)
+
+
+def list_subsets(db: Database, dataset: str | DatasetInfo) -> list[SubsetInfo]:
+    """Return the stored subsets of one dataset, by id.
+
+    Args:
+        db: the open database.
+        dataset: the dataset's name or info.
+    """
+    info = get_dataset(db, dataset)
+    with db.session() as session:
+        rows = session.scalars(sql_select(SqlSubset).where(SqlSubset.dataset_id == info.id)
+                               .order_by(SqlSubset.id))
+        return [_info(row, info.name) for row in rows]
