@@ -1,14 +1,15 @@
 """Shared data and models for the trainer's tests: sklearn's digits and a tiny CNN.
 
-No tests here; the test_train_* modules import these fixtures and helpers.
+No tests here; the test_train_* modules import these helpers (each wraps `load_digits_splits`,
+cached, in its own fixture).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
-import pytest
 import torch
 from torch import nn
 
@@ -39,10 +40,12 @@ class Digits:
                                      self.std, label_map, "cpu", **kwargs)
 
 
+@functools.cache
 def load_digits_splits() -> Digits:
     """1,797 8x8 digits scaled to 0..255, split 1,400 / 397 by a fixed permutation."""
     from sklearn.datasets import load_digits
 
+    torch.set_num_threads(1)  # the machine is shared; one thread keeps runs comparable
     bunch = load_digits()
     images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]  # (N, 1, 8, 8)
     labels = bunch.target.astype(np.int64)
@@ -52,13 +55,6 @@ def load_digits_splits() -> Digits:
     return Digits(images[train], labels[train], images[val], labels[val],
                   np.array([scaled.mean()], dtype=np.float32),
                   np.array([scaled.std()], dtype=np.float32))
-
-
-@pytest.fixture(scope="session")
-def digits() -> Digits:
-    """The digits splits, loaded once per session."""
-    torch.set_num_threads(1)
-    return load_digits_splits()
 
 
 def tiny_cnn(num_classes: int = 10, in_channels: int = 1) -> nn.Module:
@@ -72,4 +68,5 @@ def tiny_cnn(num_classes: int = 10, in_channels: int = 1) -> nn.Module:
 
 def recipe(**changes) -> Recipe:
     """A short digits recipe: 8 px, batch 64, SGD at lr 0.1 with cosine."""
-    return Recipe(epochs=5, image_size=8, batch_size=64, lr=0.1, **changes)
+    fields = {"epochs": 5, "image_size": 8, "batch_size": 64, "lr": 0.1, **changes}
+    return Recipe(**fields)
