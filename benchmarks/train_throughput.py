@@ -113,7 +113,8 @@ def ours_cell(sizes: Sizes, device: torch.device, *, image: int, classes: int, n
     vx, vy = synthetic(n_val, image, classes, seed + 1)
     started = time.perf_counter()
     data = TrainData.from_arrays(x, y, vx, vy, np.arange(n_train), np.arange(n_val),
-                                 [0.5] * 3, [0.25] * 3, None, device)
+                                 [0.5] * 3, [0.25] * 3, {c: c for c in range(classes)},
+                                 device)  # the identity map pins num_classes to `classes`
     recipe = Recipe(epochs=epochs, image_size=image, batch_size=batch, lr=0.05,
                     precision=precision, flip_prob=0.5 if augment else 0.0,
                     crop_padding=4 if augment else 0)

@@ -20,7 +20,7 @@ from proxystore.train.stream import StreamedImages
 RESIDENT_FRACTION = 0.5
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq on tensors is ambiguous; identity is what's meant
 class TrainData:
     """The tensors one cell trains and evaluates on.
 
