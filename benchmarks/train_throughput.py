@@ -1,0 +1,415 @@
+"""Trainer throughput: proxystore's trainer against a pycls-style loop, on one device, one run.
+
+Cases (issue 8):
+  a  RegNetX-400MF at 224 px, 1000 classes, synthetic uint8 data resident on the device: training
+     images/s in the steady state (epochs after the first), no augmentation on either side.
+  b  the same ~400 MF genome at 32 px, 10 classes, a CIFAR-10-sized synthetic uint8 dataset
+     (50,000 x 3 x 32 x 32, 10,000 validation), 30 epochs with evaluation each epoch: wall time
+     per cell, data to metrics, pad-crop and flip on both sides.
+  c  --per-gpu K: K processes each training case-b cells at once on the device: cells/hour.
+  stream  the streaming loader alone (memory-mapped uint8 -> pinned buffers -> device): images/s.
+  grid (--grid) case a's throughput and a short case b for every combination of layout (NCHW,
+     channels_last), precision (bf16, fp16; fp32 on the CPU), eager vs torch.compile (compile
+     time counted in the first epoch) and --grid-batch sizes.
+
+The baseline trains the way pycls does: a torch DataLoader over CPU float tensors with worker
+processes (per-image flip/crop in the workers for case b), fp32, NCHW, `.item()` every step.
+
+  python benchmarks/train_throughput.py --device cuda                   # a, b, c, stream
+  python benchmarks/train_throughput.py --device cuda --grid --cases a  # the grid only
+  python benchmarks/train_throughput.py --tiny --device cpu             # CI, well under a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from proxystore.train.data import TrainData  # noqa: E402
+from proxystore.train.loop import TrainOptions, build_seeded, train  # noqa: E402
+from proxystore.train.recipe import Recipe  # noqa: E402
+from proxystore.train.stream import StreamedImages, batches  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Every size the benchmark uses; --tiny shrinks them all."""
+
+    a_image: int = 224
+    a_classes: int = 1000
+    a_batch: int = 128
+    a_steps: int = 40          # training steps per epoch in case a
+    b_image: int = 32
+    b_classes: int = 10
+    b_train: int = 50_000
+    b_val: int = 10_000
+    b_epochs: int = 30
+    b_batch: int = 128
+    eval_batch: int = 1024
+    workers: int = 8           # baseline DataLoader worker processes (pycls's default)
+    stream_images: int = 20_000
+
+
+TINY = Sizes(a_image=32, a_classes=10, a_batch=16, a_steps=4, b_image=16, b_train=192,
+             b_val=64, b_epochs=2, b_batch=32, eval_batch=64, workers=1, stream_images=512)
+
+
+def build_regnetx_400mf(num_classes: int) -> torch.nn.Module:
+    """RegNetX-400MF through torchvision (the design-space module will own this builder)."""
+    from torchvision.models.regnet import BlockParams, RegNet
+
+    params = BlockParams.from_init_params(depth=22, w_0=24, w_a=24.48, w_m=2.54, group_width=16)
+    return RegNet(params, num_classes=num_classes)
+
+
+def macs(model: torch.nn.Module, image: int) -> float:
+    """Multiply-adds of one forward pass at `image` px (pycls counts "flops" this way)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.eval()(torch.zeros(1, 3, image, image))
+    return counter.get_total_flops() / 2
+
+
+def synthetic(n: int, image: int, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random uint8 images and labels (the content doesn't change the speed)."""
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 256, (n, 3, image, image), dtype=np.uint8),
+            rng.integers(0, classes, n, dtype=np.int64))
+
+
+def warm_up() -> None:
+    """Pay one-off costs before timing: torch.optim imports torch._dynamo on first use (~3 s)."""
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+
+
+def sync(device: torch.device) -> None:
+    """Wait for the device, so host timings include its work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# --- proxystore ------------------------------------------------------------------------------
+
+def ours_cell(sizes: Sizes, device: torch.device, *, image: int, classes: int, n_train: int,
+              n_val: int, batch: int, epochs: int, augment: bool, precision: str = "auto",
+              options: TrainOptions | None = None, seed: int = 0) -> dict:
+    """One proxystore cell from uint8 arrays to metrics; returns timings."""
+    x, y = synthetic(n_train, image, classes, seed)
+    vx, vy = synthetic(n_val, image, classes, seed + 1)
+    started = time.perf_counter()
+    data = TrainData.from_arrays(x, y, vx, vy, np.arange(n_train), np.arange(n_val),
+                                 [0.5] * 3, [0.25] * 3, {c: c for c in range(classes)},
+                                 device)  # the identity map pins num_classes to `classes`
+    recipe = Recipe(epochs=epochs, image_size=image, batch_size=batch, lr=0.05,
+                    precision=precision, flip_prob=0.5 if augment else 0.0,
+                    crop_padding=4 if augment else 0)
+    model = build_seeded(lambda: build_regnetx_400mf(classes), seed)
+    options = options or TrainOptions(eval_batch_size=sizes.eval_batch)
+    result = train(model, data, recipe, seed, device, options=options)
+    wall = time.perf_counter() - started
+    seen = (n_train // batch) * batch
+    steady = min(m.seconds for m in result.epochs[1:]) if epochs > 1 else result.epochs[0].seconds
+    return {"wall_s": wall, "images_per_s": seen / steady, "first_epoch_s":
+            result.epochs[0].seconds, "steady_epoch_s": steady, "device_s": result.device_seconds,
+            "top1": result.final_top1_error}
+
+
+# --- the pycls-style baseline ----------------------------------------------------------------
+
+class FloatImages(torch.utils.data.Dataset):
+    """Normalised float32 CPU images; per-image pad-crop and flip in the worker, as pycls does."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, augment: bool) -> None:
+        self.images, self.labels, self.augment = images, labels, augment
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = self.images[i]
+        if self.augment:
+            if torch.rand(()) < 0.5:
+                image = image.flip(-1)
+            padded = F.pad(image, (4, 4, 4, 4))
+            dy, dx = torch.randint(0, 9, (2,)).tolist()
+            image = padded[:, dy:dy + image.shape[1], dx:dx + image.shape[2]]
+        return image, self.labels[i]
+
+
+def baseline_loader(x: np.ndarray, y: np.ndarray, batch: int, workers: int, augment: bool,
+                    shuffle: bool, device: torch.device) -> torch.utils.data.DataLoader:
+    """A DataLoader over float CPU tensors with worker processes and pinned memory."""
+    images = (torch.from_numpy(x).float() / 255 - 0.5) / 0.25
+    return torch.utils.data.DataLoader(
+        FloatImages(images, torch.from_numpy(y), augment), batch_size=batch, shuffle=shuffle,
+        num_workers=workers, pin_memory=device.type == "cuda", drop_last=shuffle,
+        persistent_workers=workers > 0)
+
+
+def baseline_epoch(model: torch.nn.Module, loader, optimizer, device: torch.device,
+                   max_steps: int | None = None) -> int:
+    """One pycls-style training epoch (fp32, NCHW, .item() per step); returns images seen."""
+    model.train()
+    seen = 0
+    for step, (images, labels) in enumerate(loader):
+        if max_steps is not None and step >= max_steps:
+            break
+        images = images.to(device, non_blocking=True)
+        labels = labels.to(device, non_blocking=True)
+        logits = model(images)
+        loss = F.cross_entropy(logits, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        err = (logits.argmax(1) != labels).float().mean() * 100
+        _ = loss.item(), err.item()  # pycls's meters read both every step
+        seen += len(labels)
+    return seen
+
+
+def baseline_eval(model: torch.nn.Module, loader, device: torch.device) -> float:
+    """pycls-style evaluation: top-1/top-5 errors read with .item() per batch."""
+    model.eval()
+    wrong = total = 0
+    with torch.no_grad():
+        for images, labels in loader:
+            logits = model(images.to(device, non_blocking=True))
+            labels = labels.to(device, non_blocking=True)
+            top5 = logits.topk(min(5, logits.shape[1]), 1).indices
+            wrong += (top5[:, 0] != labels).sum().item()
+            _ = (~(top5 == labels[:, None]).any(1)).sum().item()
+            total += len(labels)
+    return wrong / total
+
+
+def baseline_cell(sizes: Sizes, device: torch.device, *, image: int, classes: int, n_train: int,
+                  n_val: int, batch: int, epochs: int, augment: bool, seed: int = 0) -> dict:
+    """The same cell trained the pycls way; timings as for ours."""
+    x, y = synthetic(n_train, image, classes, seed)
+    vx, vy = synthetic(n_val, image, classes, seed + 1)
+    started = time.perf_counter()
+    train_loader = baseline_loader(x, y, batch, sizes.workers, augment, True, device)
+    val_loader = baseline_loader(vx, vy, batch, sizes.workers, False, False, device)
+    model = build_seeded(lambda: build_regnetx_400mf(classes), seed).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True,
+                                weight_decay=5e-5)
+    seconds, top1 = [], 1.0
+    for epoch in range(epochs):
+        for group in optimizer.param_groups:  # pycls sets a cosine lr once per epoch
+            group["lr"] = 0.05 * 0.5 * (1 + np.cos(np.pi * epoch / epochs))
+        sync(device)
+        epoch_start = time.perf_counter()
+        seen = baseline_epoch(model, train_loader, optimizer, device)
+        top1 = baseline_eval(model, val_loader, device)
+        sync(device)
+        seconds.append(time.perf_counter() - epoch_start)
+    steady = min(seconds[1:]) if epochs > 1 else seconds[0]
+    return {"wall_s": time.perf_counter() - started, "images_per_s": seen / steady,
+            "first_epoch_s": seconds[0], "steady_epoch_s": steady, "top1": top1}
+
+
+# --- cases -----------------------------------------------------------------------------------
+
+def case_a(sizes: Sizes, device: torch.device, baseline: bool, **variant) -> dict[str, dict]:
+    """Pure model speed at 224 px (tiny: smaller), synthetic data resident on the device."""
+    common = dict(image=sizes.a_image, classes=sizes.a_classes, n_train=sizes.a_batch *
+                  sizes.a_steps, n_val=sizes.a_batch, batch=variant.pop("batch", sizes.a_batch),
+                  epochs=3, augment=False)
+    rows = {"ours": ours_cell(sizes, device, **common, **variant)}
+    if baseline:
+        rows["baseline"] = baseline_cell(sizes, device, **common)
+    return rows
+
+
+def case_b(sizes: Sizes, device: torch.device, baseline: bool, epochs: int | None = None,
+           **variant) -> dict[str, dict]:
+    """A whole 32 px cell, 30 epochs with evaluation each epoch (tiny: smaller)."""
+    common = dict(image=sizes.b_image, classes=sizes.b_classes, n_train=sizes.b_train,
+                  n_val=sizes.b_val, batch=variant.pop("batch", sizes.b_batch),
+                  epochs=epochs or sizes.b_epochs, augment=True)
+    rows = {"ours": ours_cell(sizes, device, **common, **variant)}
+    if baseline:
+        rows["baseline"] = baseline_cell(sizes, device, **common)
+    return rows
+
+
+def case_stream(sizes: Sizes, device: torch.device) -> dict[str, dict]:
+    """The streaming loader alone: memmap gather -> pinned buffer -> device, images/s."""
+    x, _ = synthetic(sizes.stream_images, sizes.a_image, 2, 0)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "cache.u8"
+        x.tofile(path)
+        images = np.memmap(path, dtype=np.uint8, mode="r", shape=x.shape)
+        labels = torch.zeros(len(x), dtype=torch.long, device=device)
+        steps = len(x) // sizes.a_batch
+        order = np.random.default_rng(0).permutation(len(x))
+        sync(device)
+        started = time.perf_counter()
+        for batch, _ in batches(StreamedImages(images, np.arange(len(x))), labels, order,
+                                sizes.a_batch, steps):
+            batch.float().sum()  # touch it on the device, as the crop would
+        sync(device)
+        seconds = time.perf_counter() - started
+    return {"ours": {"images_per_s": steps * sizes.a_batch / seconds, "wall_s": seconds}}
+
+
+def case_c(sizes: Sizes, device: torch.device, ks: list[int], cells: int) -> dict[str, dict]:
+    """K worker processes training case-b cells at once; cells/hour for each K."""
+    rows = {}
+    for k in ks:
+        spec = json.dumps({"sizes": asdict(sizes), "device": str(device), "cells": cells,
+                           "threads": max(1, torch.get_num_threads() // k)})
+        procs = [subprocess.Popen([sys.executable, __file__, "--worker", spec],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                 for _ in range(k)]
+        for proc in procs:  # everyone imported torch and built its data: start together
+            assert proc.stdout.readline().strip() == "READY"
+        for proc in procs:
+            proc.stdin.write("GO\n")
+            proc.stdin.flush()
+        spans = [json.loads(proc.communicate()[0].strip().splitlines()[-1]) for proc in procs]
+        wall = max(s["end"] for s in spans) - min(s["start"] for s in spans)
+        rows[f"K={k}"] = {"cells_per_hour": k * cells * 3600 / wall, "wall_s": wall}
+    return rows
+
+
+def worker(spec_json: str) -> None:
+    """One --per-gpu process: wait for GO, train `cells` case-b cells, print the time span."""
+    spec = json.loads(spec_json)
+    torch.set_num_threads(spec["threads"])
+    sizes, device = Sizes(**spec["sizes"]), torch.device(spec["device"])
+    warm_up()
+    print("READY", flush=True)
+    sys.stdin.readline()
+    start = time.time()
+    for seed in range(spec["cells"]):
+        case_b(sizes, device, baseline=False, seed=seed)
+    print(json.dumps({"start": start, "end": time.time()}), flush=True)
+
+
+def grid(sizes: Sizes, device: torch.device, cases: list[str], batch_sizes: list[int],
+         grid_epochs: int) -> dict[str, dict]:
+    """Every layout x precision x compile x batch combination, for cases a and b."""
+    precisions = ["bf16", "fp16"] if device.type == "cuda" else ["fp32", "bf16"]
+    rows = {}
+    for case in cases:
+        for layout in (False, True):
+            for precision in precisions:
+                for compiled in (False, True):
+                    for batch in batch_sizes:
+                        options = TrainOptions(eval_batch_size=sizes.eval_batch,
+                                               channels_last=layout, compile=compiled)
+                        name = (f"{case} {'NHWC' if layout else 'NCHW'} {precision} "
+                                f"{'compile' if compiled else 'eager'} b{batch}")
+                        run = case_a if case == "a" else case_b
+                        extra = {} if case == "a" else {"epochs": grid_epochs}
+                        try:
+                            rows[name] = run(sizes, device, False, precision=precision,
+                                             options=options, batch=batch, **extra)["ours"]
+                        except Exception as error:  # noqa: BLE001 - one bad combo, keep going
+                            rows[name] = {"error": f"{type(error).__name__}: {error}"[:120]}
+    return rows
+
+
+def environment(device: torch.device) -> dict[str, str]:
+    """Device name and library versions for the table's header."""
+    import torchvision
+
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (
+        platform.processor() or platform.machine())
+    return {"device": name, "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "cudnn": str(torch.backends.cudnn.version()), "threads": str(torch.get_num_threads()),
+            "cpus": str(os.cpu_count())}
+
+
+def table(results: dict[str, dict[str, dict]]) -> str:
+    """A markdown table: one row per case and variant."""
+    lines = ["| case | variant | images/s | wall s (cell) | steady epoch s | cells/h "
+             "| vs baseline |", "|---|---|---:|---:|---:|---:|---:|"]
+    for case, rows in results.items():
+        base = rows.get("baseline", {}).get("images_per_s")
+        for variant, row in rows.items():
+            if "error" in row:
+                lines.append(f"| {case} | {variant} | {row['error']} | | | | |")
+                continue
+            ratio = f"{row['images_per_s'] / base:.2f}x" if base and "images_per_s" in row \
+                and variant != "baseline" else ""
+            cells = [f"{row[key]:,.1f}" if key in row else "" for key in
+                     ("images_per_s", "wall_s", "steady_epoch_s", "cells_per_hour")]
+            lines.append(f"| {case} | {variant} | " + " | ".join(cells) + f" | {ratio} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the chosen cases, print the table, return the results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--tiny", action="store_true", help="CI sizes (CPU, < 1 minute)")
+    parser.add_argument("--cases", default="a,b,c,stream", help="comma list of a,b,c,stream")
+    parser.add_argument("--per-gpu", type=int, nargs="+", default=None,
+                        help="K values for case c (default 1 2 4 8; tiny: 1 2)")
+    parser.add_argument("--cells", type=int, default=1, help="cells per process in case c")
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--grid", action="store_true", help="grid layouts/precision/compile")
+    parser.add_argument("--grid-batch", type=int, nargs="+", default=None)
+    parser.add_argument("--grid-epochs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="override a size, e.g. b_epochs=5 workers=4")
+    parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(args.worker)
+        return {}
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sizes = TINY if args.tiny else Sizes()
+    sizes = replace(sizes, **{k: int(v) for k, v in (s.split("=") for s in args.set)})
+    device = torch.device(args.device)
+    cases = args.cases.split(",")
+    env = environment(device)
+    warm_up()
+    print(" ".join(f"{k}={v}" for k, v in env.items()), flush=True)
+    model = build_regnetx_400mf(sizes.a_classes)
+    print(f"RegNetX-400MF: {macs(model, 224) / 1e6:.0f} M multiply-adds at 224 px, "
+          f"{macs(model, 32) / 1e6:.1f} M at 32 px", flush=True)
+    results: dict[str, dict[str, dict]] = {}
+    if args.grid:
+        results["grid"] = grid(sizes, device, [c for c in cases if c in "ab"],
+                               args.grid_batch or [sizes.a_batch], args.grid_epochs)
+    else:
+        baseline = not args.no_baseline
+        if "a" in cases:
+            results["a (224 px model speed)"] = case_a(sizes, device, baseline)
+        if "b" in cases:
+            results["b (32 px cell)"] = case_b(sizes, device, baseline)
+        if "stream" in cases:
+            results["stream (loader only)"] = case_stream(sizes, device)
+        if "c" in cases:
+            per_gpu = args.per_gpu or ([1, 2] if args.tiny else [1, 2, 4, 8])
+            results["c (cells per device)"] = case_c(sizes, device, per_gpu, args.cells)
+    print(table(results), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"environment": env, "sizes": asdict(sizes),
+                                         "results": results}, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,280 @@
+"""The training loop: one cell from device-resident uint8 data to per-epoch metrics.
+
+No host synchronisation inside an epoch: losses, errors and the finiteness of the loss are summed
+on the device and read with one `.tolist()` after each epoch's evaluation (unless
+`TrainOptions.log_every` asks for per-step logging). docs/training.md describes the semantics.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from proxystore.errors import DataError, TrainingError
+from proxystore.train import precision as prec
+from proxystore.train.augment import crop_flip, normalize
+from proxystore.train.data import TrainData
+from proxystore.train.evaluate import evaluate
+from proxystore.train.optim import build_optimizer, lr_at
+from proxystore.train.recipe import Recipe
+from proxystore.train.stream import batches
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """How a run executes, without changing its result (so never part of a cell's key).
+
+    `channels_last` None means on for CUDA, off elsewhere; `log_every` > 0 logs the training
+    loss every that many steps (a host sync each time); `compile` wraps the model in
+    torch.compile for training and evaluation (compile time is counted in wall_seconds).
+    """
+
+    eval_batch_size: int = 1024
+    channels_last: bool | None = None
+    compile: bool = False
+    log_every: int = 0
+    cudnn_benchmark: bool = True
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """One epoch: training loss/error on its augmented batches, then validation metrics."""
+
+    epoch: int
+    train_loss: float
+    train_error: float
+    val_loss: float
+    top1_error: float
+    top5_error: float
+    lr: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A finished run; `final_*` are the last epoch's validation metrics, `best_*` the minima."""
+
+    epochs: list[EpochMetrics] = field(repr=False)
+    final_loss: float
+    final_top1_error: float
+    final_top5_error: float
+    best_top1_error: float
+    best_top5_error: float
+    best_epoch: int
+    wall_seconds: float
+    device_seconds: float
+    device: str
+
+
+class DivergedError(TrainingError):
+    """The loss became NaN or infinite during `epoch` (1-based)."""
+
+    def __init__(self, epoch: int, message: str) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+
+
+class OutOfMemoryError(TrainingError):
+    """The device ran out of memory during `epoch` (1-based)."""
+
+    def __init__(self, epoch: int, message: str) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+
+
+class Interrupted(KeyboardInterrupt):
+    """`should_stop` asked the run to stop; nothing of the unfinished epoch is reported."""
+
+
+def build_seeded(factory: Callable[[], torch.nn.Module], seed: int) -> torch.nn.Module:
+    """Build a model with torch seeded from `seed`, so its initial weights follow the cell's seed.
+
+    Args:
+        factory: builds the network (e.g. a torchvision RegNet).
+        seed: the cell's seed.
+    """
+    torch.manual_seed(seed)
+    return factory()
+
+
+def train(model: torch.nn.Module, data: TrainData, recipe: Recipe, seed: int,
+          device: str | torch.device, *, on_epoch: Callable[[EpochMetrics], None] | None = None,
+          should_stop: Callable[[], bool] | None = None,
+          options: TrainOptions | None = None) -> TrainResult:
+    """Train `model` in place on `data` with `recipe`, evaluating after every epoch.
+
+    Args:
+        model: the network, initialised (see `build_seeded`), with data.num_classes outputs.
+        data: the cell's data, on `device`.
+        recipe: everything that changes the result.
+        seed: seeds torch (dropout etc.), the shuffling and the augmentation generator.
+        device: where to train ("cpu", "cuda", "cuda:1").
+        on_epoch: called with each epoch's metrics as soon as they are known.
+        should_stop: polled before every step; True raises `Interrupted`.
+        options: execution choices that don't change the result.
+
+    Raises:
+        DivergedError: the loss became NaN/inf (checked once per epoch).
+        OutOfMemoryError: the device ran out of memory.
+        Interrupted: should_stop returned True.
+    """
+    started = time.perf_counter()
+    options = options or TrainOptions()
+    device = _resolve_device(device)
+    _check_data(data, recipe, device)
+    torch.manual_seed(seed)
+    channels_last = device.type == "cuda" if options.channels_last is None \
+        else options.channels_last
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = options.cudnn_benchmark
+    model = model.to(device, memory_format=memory_format)
+    net = torch.compile(model) if options.compile else model
+    dtype = prec.resolve(recipe.precision, device)
+    scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
+
+    n = len(data.train_x)
+    batch_size = min(recipe.batch_size, n)  # a subset smaller than a batch: one batch per epoch
+    steps = n // batch_size  # drop_last: every step sees a full batch
+    total = steps * recipe.epochs
+    # lr is given at recipe.batch_size; a smaller effective batch scales it linearly.
+    lr_scale = batch_size / recipe.batch_size
+    optimizer = build_optimizer(list(model.parameters()), recipe, device)
+    shuffler = np.random.default_rng(seed)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+
+    history: list[EpochMetrics] = []
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        first_event = torch.cuda.Event(enable_timing=True)
+        first_event.record()
+    epoch = 0
+    try:
+        for epoch in range(1, recipe.epochs + 1):
+            epoch_start = time.perf_counter()
+            model.train()
+            sums = torch.zeros(2, dtype=torch.float64, device=device)
+            order = shuffler.permutation(n)
+            lr = 0.0
+            for step, (images, labels) in enumerate(
+                    batches(data.train_x, data.train_y, order, batch_size, steps)):
+                if should_stop is not None and should_stop():
+                    raise Interrupted(f"stopped in epoch {epoch} at step {step}")
+                lr = lr_scale * lr_at((epoch - 1) * steps + step, total, steps, recipe)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                inputs = crop_flip(normalize(images, data.mean, data.std), recipe.crop_padding,
+                                   recipe.flip_prob, generator)
+                inputs = inputs.contiguous(memory_format=memory_format)
+                with prec.autocast(device, dtype):
+                    logits = net(inputs)
+                if epoch == 1 and step == 0:
+                    _check_logits(logits, data.num_classes)
+                loss = F.cross_entropy(logits.float(), labels,
+                                       label_smoothing=recipe.label_smoothing)
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    optimizer.step()
+                with torch.no_grad():
+                    wrong = (logits.argmax(dim=1) != labels).sum()
+                    sums += torch.stack([loss.detach() * len(labels), wrong]).double()
+                if options.log_every and (step + 1) % options.log_every == 0:
+                    log.info("epoch %d step %d/%d loss %.4f lr %.4g", epoch, step + 1, steps,
+                             loss.item(), lr)
+            if should_stop is not None and should_stop():
+                raise Interrupted(f"stopped after the training steps of epoch {epoch}")
+            val = evaluate(net, data.val_x, data.val_y, data.mean, data.std, data.num_classes,
+                           batch_size=options.eval_batch_size, channels_last=channels_last,
+                           precision=dtype)
+            train_loss, train_wrong, val_loss, top1_wrong, topk_wrong = \
+                torch.cat([sums, val]).tolist()  # the epoch's one host sync
+            seen, n_val = steps * batch_size, len(data.val_x)
+            if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+                bad = train_loss if not math.isfinite(train_loss) else val_loss
+                raise DivergedError(epoch, f"loss became {bad} in epoch {epoch} (lr {lr:.4g})")
+            metrics = EpochMetrics(
+                epoch=epoch, train_loss=train_loss / seen, train_error=train_wrong / seen,
+                val_loss=val_loss / n_val, top1_error=top1_wrong / n_val,
+                top5_error=topk_wrong / n_val, lr=lr,
+                seconds=time.perf_counter() - epoch_start)
+            history.append(metrics)
+            if on_epoch is not None:
+                on_epoch(metrics)
+    except torch.OutOfMemoryError as error:
+        _release(device)
+        raise OutOfMemoryError(epoch, f"out of memory in epoch {epoch}: "
+                               f"{str(error).splitlines()[0]}") from None
+    wall = time.perf_counter() - started
+    if device.type == "cuda":
+        last_event = torch.cuda.Event(enable_timing=True)
+        last_event.record()
+        last_event.synchronize()
+        device_seconds = first_event.elapsed_time(last_event) / 1000.0
+    else:
+        device_seconds = wall
+    return _result(history, recipe, wall, device_seconds, _device_name(device))
+
+
+def _result(history: list[EpochMetrics], recipe: Recipe, wall: float, device_seconds: float,
+            device_name: str) -> TrainResult:
+    """Summarise the epochs: final metrics, minima, and the best epoch by the eval metric."""
+    final = history[-1]
+    key = (lambda m: m.top1_error) if recipe.eval_metric == "top1" else (lambda m: m.top5_error)
+    best = min(history, key=key)  # min keeps the earliest epoch among ties
+    return TrainResult(
+        epochs=history, final_loss=final.val_loss, final_top1_error=final.top1_error,
+        final_top5_error=final.top5_error,
+        best_top1_error=min(m.top1_error for m in history),
+        best_top5_error=min(m.top5_error for m in history),
+        best_epoch=best.epoch, wall_seconds=wall, device_seconds=device_seconds,
+        device=device_name)
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    """A torch.device with an explicit CUDA index."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
+def _device_name(device: torch.device) -> str:
+    """A readable device name: "cpu" or the CUDA device's product name."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+
+
+def _check_data(data: TrainData, recipe: Recipe, device: torch.device) -> None:
+    """Fail early on data that doesn't fit the recipe or sits on another device."""
+    _, h, w = data.image_shape
+    if (h, w) != (recipe.image_size, recipe.image_size):
+        raise DataError(f"images are {h}x{w} but the recipe trains at {recipe.image_size} px")
+    if data.train_y.device != device:
+        raise DataError(f"data is on {data.train_y.device}, training on {device}")
+
+
+def _check_logits(logits: torch.Tensor, num_classes: int) -> None:
+    """The model's head must match the task's classes (a shape check, no sync)."""
+    if logits.ndim != 2 or logits.shape[1] != num_classes:
+        raise TrainingError(f"model outputs {tuple(logits.shape)}, expected (batch, "
+                            f"{num_classes}) for {num_classes} classes")
+
+
+def _release(device: torch.device) -> None:
+    """Return cached blocks after an out-of-memory error, so the next cell starts clean."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

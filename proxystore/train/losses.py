@@ -1,0 +1,49 @@
+"""Per-example losses of a trained model, to rank examples for easy/hard subsets."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from proxystore.train.evaluate import eval_batches
+
+
+def per_example_losses(model: torch.nn.Module, images_uint8: np.ndarray | torch.Tensor,
+                       labels: np.ndarray | torch.Tensor, mean: np.ndarray | torch.Tensor,
+                       std: np.ndarray | torch.Tensor, device: str | torch.device,
+                       batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-entropy and correctness of each example, in eval mode, without augmentation.
+
+    Returns (loss float32 (N,), correct bool (N,)) in the order of `images_uint8`; results stay
+    on the device until one copy at the end.
+
+    Args:
+        model: the trained network (moved to `device`, put in eval mode).
+        images_uint8: uint8 (N, C, H, W) (or (N, H, W)) images.
+        labels: labels in the model's class numbering (already remapped).
+        mean: per-channel mean in [0, 1] units.
+        std: per-channel standard deviation in [0, 1] units.
+        device: where to run.
+        batch_size: examples per forward pass.
+    """
+    device = torch.device(device)
+    x = torch.as_tensor(np.asarray(images_uint8) if not torch.is_tensor(images_uint8)
+                        else images_uint8)
+    if x.dtype != torch.uint8:
+        raise ValueError(f"images must be uint8, got {x.dtype}")
+    if x.ndim == 3:
+        x = x.unsqueeze(1)
+    x = x.to(device)
+    y = torch.as_tensor(labels, dtype=torch.int64).to(device)
+    mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(-1).to(device)
+    std_t = torch.as_tensor(std, dtype=torch.float32).reshape(-1).to(device)
+    model = model.to(device).eval()
+    losses, correct = [], []
+    with torch.inference_mode():
+        for batch, target in eval_batches(x, y, mean_t, std_t, batch_size, channels_last=False):
+            logits = model(batch).float()
+            losses.append(F.cross_entropy(logits, target, reduction="none"))
+            correct.append(logits.argmax(dim=1) == target)
+    return (torch.cat(losses).cpu().numpy().astype(np.float32),
+            torch.cat(correct).cpu().numpy())
