@@ -8,12 +8,15 @@ server is unreachable, PostgreSQL tests fail instead of skipping.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
 from proxystore.db import Database, migrate, open_database
 from proxystore.db.engine import parse_url
@@ -55,8 +58,15 @@ def pg_schema_url() -> Iterator[str]:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     separator = "&" if "?" in PG_URL else "?"
     yield f"{PG_URL}{separator}options={quote(f'-csearch_path={schema}')}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()  # a test may have restarted the server under the pooled connection
+    admin = create_engine(parse_url(PG_URL), poolclass=NullPool)
+    for attempt in range(30):
+        try:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            break
+        except OperationalError:
+            time.sleep(0.5)
     admin.dispose()
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import yaml
+
 GENOME_A = ("{depths: [1, 1], widths: [16, 32], bottleneck_ratios: [1, 1], group_widths: [8, 8],"
             " strides: [1, 2], stem_width: 8, stem_type: small}")
 GENOME_B = ("{depths: [1, 1], widths: [24, 32], bottleneck_ratios: [1, 1], group_widths: [8, 16],"
@@ -14,22 +16,22 @@ GENOME_C = ("{depths: [2, 1], widths: [16, 48], bottleneck_ratios: [1, 2], group
 
 
 def tiny_spec(name: str, tasks: str, *, archs: dict[str, str] | None = None, epochs: int = 2,
-              lr: float = 0.1, seeds: str = "[0]") -> str:
+              lr: float = 0.1, seeds: str = "[0]", hyperparameters: str | None = None) -> str:
     """A study on digits at 8 px with listed tiny genomes; `tasks` is the YAML of its tasks."""
     archs = archs or {"a": GENOME_A, "b": GENOME_B}
-    listed = "\n".join(f"          {label}: {genome}" for label, genome in archs.items())
-    return textwrap.dedent(f"""\
-        name: {name}
-        datasets:
-          digits: {{source: "sklearn:digits", val_fraction: 0.2, seed: 0}}
-        defaults: {{image_size: 8, epochs: {epochs}, batch_size: 64, lr: {lr}, flip_prob: 0.0,
-                    crop_padding: 1, weight_decay: 0.0005}}
-        tasks:
-        {textwrap.indent(textwrap.dedent(tasks), "  ")}
-        candidates:
-          architectures:
-            listed:
-        """) + listed + f"\nseeds: {seeds}\n"
+    spec = {
+        "name": name,
+        "datasets": {"digits": {"source": "sklearn:digits", "val_fraction": 0.2, "seed": 0}},
+        "defaults": {"image_size": 8, "epochs": epochs, "batch_size": 64, "lr": lr,
+                     "flip_prob": 0.0, "crop_padding": 1, "weight_decay": 0.0005},
+        "tasks": yaml.safe_load(textwrap.dedent(tasks)),
+        "candidates": {"architectures": {"listed": {k: yaml.safe_load(v)
+                                                    for k, v in archs.items()}}},
+        "seeds": yaml.safe_load(seeds),
+    }
+    if hyperparameters:
+        spec["candidates"]["hyperparameters"] = yaml.safe_load(textwrap.dedent(hyperparameters))
+    return yaml.safe_dump(spec, sort_keys=False)
 
 
 FULL_AND_HALF = """\

@@ -37,7 +37,7 @@ def worker_configs(base: WorkerConfig, workers: int = 1, gpus: Any = None,
         slots = [f"cuda:{d}" for d in devices for _ in range(max(1, per_gpu))]
     else:
         slots = [base.device] * max(1, workers)
-    threads = max(1, (os.cpu_count() or 1) // len(slots))
+    threads = 1 if not devices and base.device in ("cpu", "auto") else None
     return [replace(base, device=device, worker=f"{base.worker}:{i}", threads=threads)
             for i, device in enumerate(slots)]
 

@@ -45,7 +45,10 @@ class WorkerConfig:
     mlflow_uri: str | None = None
     max_cells: int | None = None
     cache_dir: str | None = None
-    threads: int | None = None  # CPU threads for torch (None: torch's default)
+    # CPU threads for torch. None: 1 on the CPU, where small networks gain little from a second
+    # thread and collapse (10x slower, measured) when other processes compete for the cores;
+    # parallelism on a CPU machine comes from --workers. Untouched on CUDA.
+    threads: int | None = None
     # "module:function" replacing train_claim, e.g. a fast fake trainer in tests.
     trainer: str | None = None
     idle_wait_seconds: float = 2.0
@@ -209,10 +212,10 @@ def run_worker(db: Database, config: WorkerConfig,
     """
     summary = WorkerSummary()
     trained = 0
-    if config.threads:
+    if config.threads or not resolve_device(config.device).startswith("cuda"):
         import torch
 
-        torch.set_num_threads(config.threads)
+        torch.set_num_threads(config.threads or 1)
     if when_idle is None:
         def when_idle() -> bool:
             return _materialize_or_wait(db, config)

@@ -266,7 +266,7 @@ def _check_subset(spec: StudySpec, subset: dict[str, Any], where: str) -> None:
         raise SpecError(f"{where}: give fraction or count, not both")
     if kind == "random" and "fraction" not in subset and "count" not in subset:
         raise SpecError(f"{where}.fraction: required for a random subset (or give count)")
-    if kind == "classes" and not ({"k", "fraction", "classes"} & set(subset)):
-        raise SpecError(f"{where}.k: required for a classes subset (or fraction, or classes)")
+    if kind == "classes" and not ({"k", "fraction"} & set(subset)):
+        raise SpecError(f"{where}.k: required for a classes subset (or fraction)")
     if "parent" in subset:
         _check_subset(spec, subset["parent"], f"{where}.parent")
