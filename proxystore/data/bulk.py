@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection
@@ -19,6 +20,14 @@ COPY_CHUNK_ROWS = 200_000
 # SQLite's default page cache (2 MiB) thrashes while a million rows go into a secondary index
 # in random order; 256 MiB keeps the index pages of an ImageNet-sized insert in memory.
 SQLITE_BULK_CACHE_KIB = 262_144
+
+
+def _driver(conn: Connection) -> Any:
+    """The DBAPI connection under `conn` (sqlite3 or psycopg), in the same transaction."""
+    raw = conn.connection.driver_connection
+    if raw is None:
+        raise RuntimeError("the session's connection is closed")
+    return raw
 
 
 def _quote(name: str) -> str:
@@ -35,7 +44,7 @@ def insert_columns(session: Session, table: str, columns: Sequence[str],
         columns: column names, in the order of `values`.
         values: one array per column, or a scalar shared by every row.
     """
-    n = max((len(v) for v in values if not np.isscalar(v)), default=0)
+    n = max((len(np.asarray(v)) for v in values if not np.isscalar(v)), default=0)
     if n == 0:
         return 0
     conn = session.connection()
@@ -75,7 +84,7 @@ def _sqlite_insert(conn: Connection, table: str, names: str, values: Sequence, n
         payload = ([list(row) for row in zip(*(a.tolist() for a in varying), strict=True)]
                    if varying else [0] * n)
     params.append(json.dumps(payload))
-    cursor = conn.connection.driver_connection.cursor()
+    cursor = _driver(conn).cursor()
     previous = cursor.execute("PRAGMA cache_size").fetchone()[0]
     cursor.execute(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KIB}")
     try:
@@ -95,8 +104,7 @@ def _format(column: np.ndarray) -> list[str]:
 
 
 def _copy(conn: Connection, statement: str, cols: list[np.ndarray], n: int) -> None:
-    raw = conn.connection.driver_connection
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+    with _driver(conn).cursor() as cursor, cursor.copy(statement) as copy:
         for start in range(0, n, COPY_CHUNK_ROWS):
             parts = [_format(c[start:start + COPY_CHUNK_ROWS]) for c in cols]
             buffer = io.StringIO()
@@ -130,7 +138,7 @@ def ordered_column(session: Session, table: str, column: str, where: dict[str, o
     else:  # SQLite keeps a subquery's ORDER BY under an aggregate (it never flattens it)
         sql = (f"SELECT json_group_array({col}) FROM (SELECT {col} FROM {table} "
                f"WHERE {condition} ORDER BY {order})")
-    cursor = conn.connection.driver_connection.cursor()
+    cursor = _driver(conn).cursor()
     try:
         cursor.execute(sql, tuple(where.values()))
         text = cursor.fetchone()[0]

@@ -76,7 +76,8 @@ def load_idx(directory: str, opts: dict, download: bool) -> tuple[SourceData, bo
         images = read_idx(_idx_file(root, prefix, "images-idx3"))
         labels = read_idx(_idx_file(root, prefix, "labels-idx1"))
         arrays += [images, labels]
-    return from_arrays(*arrays, opts, f"idx:{root}"), False
+    x_train, y_train, x_val, y_val = arrays
+    return from_arrays(x_train, y_train, x_val, y_val, opts, f"idx:{root}"), False
 
 
 def load_npz(path: str, opts: dict, download: bool) -> tuple[SourceData, bool]:
@@ -100,7 +101,7 @@ def load_npz(path: str, opts: dict, download: bool) -> tuple[SourceData, bool]:
 
 
 def _tv_split(cls: type, root: str, train: bool, download: bool) -> Any:
-    params = inspect.signature(cls.__init__).parameters
+    params = inspect.signature(cls).parameters
     if "train" in params:
         return cls(root, train=train, download=download)
     if "split" in params:

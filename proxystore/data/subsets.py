@@ -137,12 +137,15 @@ def _losses(session: Session, run_id: int, indices: np.ndarray) -> np.ndarray:
     ).fetchall()
     if not rows:
         raise DataError(f"scorer run {run_id} has no per-example scores; score it first")
-    scored = dict(rows)
-    missing = int(sum(1 for i in indices.tolist() if i not in scored))
+    scored = np.array(rows, dtype=np.float64)
+    order = np.argsort(scored[:, 0], kind="stable")
+    scored_indices, losses = scored[order, 0].astype(np.int64), scored[order, 1]
+    position = np.minimum(np.searchsorted(scored_indices, indices), len(scored_indices) - 1)
+    missing = int((scored_indices[position] != indices).sum())
     if missing:
         raise DataError(f"scorer run {run_id} lacks scores for {missing} of {len(indices)} "
                         "training examples of this subset")
-    return np.array([scored[i] for i in indices.tolist()], dtype=np.float64)
+    return losses[position]
 
 
 def _plan(session: Session, info: DatasetInfo, decl: SubsetDecl, y_train: np.ndarray,
