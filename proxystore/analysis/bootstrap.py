@@ -81,7 +81,8 @@ def apr_samples(means: pd.DataFrame, boot: Resamples) -> dict[tuple[str, str], n
 
 def apr_intervals(frame: pd.DataFrame, samples: dict[tuple[str, str], np.ndarray]) -> None:
     """Add spearman_low/high to the apr_correlations frame, in place."""
-    _add_interval(frame, "spearman", [samples[(a, b)] for a, b in zip(frame.task_a, frame.task_b)])
+    pairs = zip(frame.task_a, frame.task_b, strict=True)
+    _add_interval(frame, "spearman", [samples[pair] for pair in pairs])
 
 
 def imagenet_x_intervals(frame: pd.DataFrame,
@@ -90,7 +91,7 @@ def imagenet_x_intervals(frame: pd.DataFrame,
     empty = np.full(1, np.nan)
     for column, other in (("rho_reference", "reference"), ("rho_match", "match")):
         _add_interval(frame, column, [samples.get((t, o), empty) if isinstance(o, str) else empty
-                                      for t, o in zip(frame.target, frame[other])])
+                                      for t, o in zip(frame.target, frame[other], strict=True)])
 
 
 def depth_width_intervals(frame: pd.DataFrame, means: pd.DataFrame, shapes: pd.DataFrame,
@@ -110,7 +111,7 @@ def proxy_quality_intervals(frame: pd.DataFrame, means: pd.DataFrame, boot: Resa
     Returns the r2 samples per proxy (for the cost adjustment).
     """
     r2_samples, good_samples, n_good = {}, [], []
-    for target, proxy in zip(frame.target, frame.proxy):
+    for target, proxy in zip(frame.target, frame.proxy, strict=True):
         both = means[[target, proxy]].dropna()
         proxy_acc, target_acc = 1 - both[proxy], 1 - both[target]
         r2_samples[proxy] = boot.pearson(proxy_acc, target_acc) ** 2
@@ -158,7 +159,7 @@ def epoch_intervals(frame: pd.DataFrame, epochs: pd.DataFrame, boot: Resamples) 
     """Add spearman_with_final low/high to the epoch_correlations frame."""
     groups = dict(list(epochs.groupby(["task", "epoch"])))
     out = []
-    for task, epoch in zip(frame.task, frame.epoch):
+    for task, epoch in zip(frame.task, frame.epoch, strict=True):
         group = groups[(task, epoch)].set_index("candidate")
         out.append(boot.spearman(group.x, group.y))
     _add_interval(frame, "spearman_with_final", out)
