@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -9,6 +10,7 @@ import pandas as pd
 from proxystore.analysis import bootstrap, views
 from proxystore.analysis.bootstrap import GoodRule, Resamples
 from proxystore.db import Database
+from proxystore.formatting import render
 
 TABLES = ("apr_correlations", "imagenet_x_matches", "depth_width_correlations", "proxy_quality",
           "epoch_correlations", "seed_noise")
@@ -105,3 +107,18 @@ def summary_text(db: Database | str | None, study: str) -> str:
                          f"{_fmt(row.spearman_good)} (n_good {row.n_good}/{row.n}) | "
                          f"cost {_fmt(row.relative_cost, 3)}")
     return "\n".join(lines)
+
+
+def render_analysis(result: Analysis, fmt: str = "table") -> str:
+    """Return every table of `result` as text: titled tables, titled CSV blocks, or one JSON.
+
+    Args:
+        result: what `analyze` returned.
+        fmt: table, csv or json (json: one object, table name -> list of rows).
+    """
+    if fmt == "json":
+        return json.dumps({name: json.loads(render(frame, "json"))
+                           for name, frame in result.tables.items()}, indent=1)
+    marker = "##" if fmt == "table" else "#"
+    return "\n\n".join(f"{marker} {name}\n{render(frame, fmt)}"
+                       for name, frame in result.tables.items())
