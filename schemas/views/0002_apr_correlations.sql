@@ -1,8 +1,9 @@
 -- Spearman rho of candidate errors between every ordered pair of distinct tasks of a study, over
--- the candidates both tasks have (errors are means over seeds). Ranks are average ranks
--- (RANK() plus half the ties beyond the first), exactly as scipy.stats.spearmanr; rho is the
--- Pearson correlation of the ranks; NULL when either side is constant. Each unordered pair is
--- ranked once (task_a < task_b) and mirrored.
+-- the candidates both tasks have (errors are means over seeds). Ranks are average ranks, exactly
+-- as scipy.stats.spearmanr: (RANK() + COUNT(*)) / 2 over one window ordered by the value, whose
+-- default frame ends at the last tie, i.e. (1 + #below + #below + #tied) / 2; one sort per side.
+-- rho is the Pearson correlation of the ranks; NULL when either side is constant. Each unordered
+-- pair is ranked once (task_a < task_b) and mirrored.
 CREATE VIEW apr_correlations AS
 WITH pairs AS (
     SELECT a.study AS study, a.task AS task_a, b.task AS task_b,
@@ -13,12 +14,12 @@ WITH pairs AS (
 ),
 ranked AS (
     SELECT study, task_a, task_b,
-           CAST(RANK() OVER (PARTITION BY study, task_a, task_b ORDER BY x)
-                + (COUNT(*) OVER (PARTITION BY study, task_a, task_b, x) - 1) / 2.0
-                AS DOUBLE PRECISION) AS rx,
-           CAST(RANK() OVER (PARTITION BY study, task_a, task_b ORDER BY y)
-                + (COUNT(*) OVER (PARTITION BY study, task_a, task_b, y) - 1) / 2.0
-                AS DOUBLE PRECISION) AS ry
+           CAST((RANK() OVER (PARTITION BY study, task_a, task_b ORDER BY x)
+                 + COUNT(*) OVER (PARTITION BY study, task_a, task_b ORDER BY x)) / 2.0
+                 AS DOUBLE PRECISION) AS rx,
+           CAST((RANK() OVER (PARTITION BY study, task_a, task_b ORDER BY y)
+                 + COUNT(*) OVER (PARTITION BY study, task_a, task_b ORDER BY y)) / 2.0
+                 AS DOUBLE PRECISION) AS ry
     FROM pairs
 ),
 half AS (

@@ -14,15 +14,15 @@ WITH base AS (
 ),
 ranked AS (
     SELECT study, task,
-           CAST(RANK() OVER (PARTITION BY study, task ORDER BY e)
-                + (COUNT(*) OVER (PARTITION BY study, task, e) - 1) / 2.0
-                AS DOUBLE PRECISION) AS re,
-           CAST(RANK() OVER (PARTITION BY study, task ORDER BY d)
-                + (COUNT(*) OVER (PARTITION BY study, task, d) - 1) / 2.0
-                AS DOUBLE PRECISION) AS rd,
-           CAST(RANK() OVER (PARTITION BY study, task ORDER BY w)
-                + (COUNT(*) OVER (PARTITION BY study, task, w) - 1) / 2.0
-                AS DOUBLE PRECISION) AS rw
+           CAST((RANK() OVER (PARTITION BY study, task ORDER BY e)
+                 + COUNT(*) OVER (PARTITION BY study, task ORDER BY e)) / 2.0
+                 AS DOUBLE PRECISION) AS re,
+           CAST((RANK() OVER (PARTITION BY study, task ORDER BY d)
+                 + COUNT(*) OVER (PARTITION BY study, task ORDER BY d)) / 2.0
+                 AS DOUBLE PRECISION) AS rd,
+           CAST((RANK() OVER (PARTITION BY study, task ORDER BY w)
+                 + COUNT(*) OVER (PARTITION BY study, task ORDER BY w)) / 2.0
+                 AS DOUBLE PRECISION) AS rw
     FROM base
 )
 SELECT study, task, COUNT(*) AS n,

@@ -23,12 +23,12 @@ candidates AS (
 ),
 ranked AS (
     SELECT study, task, epoch,
-           CAST(RANK() OVER (PARTITION BY study, task, epoch ORDER BY x)
-                + (COUNT(*) OVER (PARTITION BY study, task, epoch, x) - 1) / 2.0
-                AS DOUBLE PRECISION) AS rx,
-           CAST(RANK() OVER (PARTITION BY study, task, epoch ORDER BY y)
-                + (COUNT(*) OVER (PARTITION BY study, task, epoch, y) - 1) / 2.0
-                AS DOUBLE PRECISION) AS ry
+           CAST((RANK() OVER (PARTITION BY study, task, epoch ORDER BY x)
+                 + COUNT(*) OVER (PARTITION BY study, task, epoch ORDER BY x)) / 2.0
+                 AS DOUBLE PRECISION) AS rx,
+           CAST((RANK() OVER (PARTITION BY study, task, epoch ORDER BY y)
+                 + COUNT(*) OVER (PARTITION BY study, task, epoch ORDER BY y)) / 2.0
+                 AS DOUBLE PRECISION) AS ry
     FROM candidates
 )
 SELECT study, task, epoch, COUNT(*) AS n,

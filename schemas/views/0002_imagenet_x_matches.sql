@@ -27,14 +27,44 @@ matched AS (
     LEFT JOIN tasks ref ON ref.study = tg.study AND ref.role = 'reference'
     LEFT JOIN ordered m ON m.study = tg.study AND m.target = tg.label AND m.pick = 1
     WHERE tg.role = 'target'
+),
+-- Only the pairs this view reports are ranked (not all of apr_correlations): same definition
+-- as apr_correlations (average ranks over the candidates both tasks have), far fewer rows.
+wanted AS (
+    SELECT study, target AS task_a, reference AS task_b FROM matched WHERE reference IS NOT NULL
+    UNION
+    SELECT study, target AS task_a, match AS task_b FROM matched WHERE match IS NOT NULL
+),
+pairs AS (
+    SELECT w.study AS study, w.task_a AS task_a, w.task_b AS task_b, a.error AS x, b.error AS y
+    FROM wanted w
+    JOIN candidate_errors a ON a.study = w.study AND a.task = w.task_a
+    JOIN candidate_errors b ON b.study = w.study AND b.task = w.task_b
+                           AND b.candidate = a.candidate
+),
+ranked AS (
+    SELECT study, task_a, task_b,
+           CAST((RANK() OVER (PARTITION BY study, task_a, task_b ORDER BY x)
+                 + COUNT(*) OVER (PARTITION BY study, task_a, task_b ORDER BY x)) / 2.0
+                 AS DOUBLE PRECISION) AS rx,
+           CAST((RANK() OVER (PARTITION BY study, task_a, task_b ORDER BY y)
+                 + COUNT(*) OVER (PARTITION BY study, task_a, task_b ORDER BY y)) / 2.0
+                 AS DOUBLE PRECISION) AS ry
+    FROM pairs
+),
+rho AS (
+    SELECT study, task_a, task_b,
+           CASE WHEN MIN(rx) = MAX(rx) OR MIN(ry) = MAX(ry) THEN NULL
+                ELSE (COUNT(*) * SUM(rx * ry) - SUM(rx) * SUM(ry))
+                     / sqrt((COUNT(*) * SUM(rx * rx) - SUM(rx) * SUM(rx))
+                            * (COUNT(*) * SUM(ry * ry) - SUM(ry) * SUM(ry)))
+           END AS spearman
+    FROM ranked
+    GROUP BY study, task_a, task_b
 )
 SELECT m.study AS study, m.target AS target, m.target_classes AS target_classes,
-       m.reference AS reference,
-       MAX(CASE WHEN a.task_b = m.reference THEN a.spearman END) AS rho_reference,
-       m.match AS match, m.match_classes AS match_classes,
-       MAX(CASE WHEN a.task_b = m.match THEN a.spearman END) AS rho_match
+       m.reference AS reference, r.spearman AS rho_reference,
+       m.match AS match, m.match_classes AS match_classes, f.spearman AS rho_match
 FROM matched m
-LEFT JOIN apr_correlations a
-  ON a.study = m.study AND a.task_a = m.target
- AND (a.task_b = m.reference OR a.task_b = m.match)
-GROUP BY m.study, m.target, m.target_classes, m.reference, m.match, m.match_classes
+LEFT JOIN rho r ON r.study = m.study AND r.task_a = m.target AND r.task_b = m.reference
+LEFT JOIN rho f ON f.study = m.study AND f.task_a = m.target AND f.task_b = m.match

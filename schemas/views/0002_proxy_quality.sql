@@ -58,12 +58,12 @@ good AS (
 ),
 good_ranked AS (
     SELECT study, target, proxy,
-           CAST(RANK() OVER (PARTITION BY study, target, proxy ORDER BY px)
-                + (COUNT(*) OVER (PARTITION BY study, target, proxy, px) - 1) / 2.0
-                AS DOUBLE PRECISION) AS rx,
-           CAST(RANK() OVER (PARTITION BY study, target, proxy ORDER BY ty)
-                + (COUNT(*) OVER (PARTITION BY study, target, proxy, ty) - 1) / 2.0
-                AS DOUBLE PRECISION) AS ry
+           CAST((RANK() OVER (PARTITION BY study, target, proxy ORDER BY px)
+                 + COUNT(*) OVER (PARTITION BY study, target, proxy ORDER BY px)) / 2.0
+                 AS DOUBLE PRECISION) AS rx,
+           CAST((RANK() OVER (PARTITION BY study, target, proxy ORDER BY ty)
+                 + COUNT(*) OVER (PARTITION BY study, target, proxy ORDER BY ty)) / 2.0
+                 AS DOUBLE PRECISION) AS ry
     FROM good
 ),
 good_stats AS (
