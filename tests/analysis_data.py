@@ -89,18 +89,19 @@ def fill(db, directory: Path, study: str = "s", n_candidates: int = 40):  # type
     rng = np.random.default_rng(1)
     epoch_rows = []
     with db.session() as session:
+        runs = {run.cell_key: run for run in session.scalars(select(SqlRun))}
+
+        def run_of(row) -> SqlRun:  # type: ignore[no-untyped-def]
+            return runs[cell_key(study, row.candidate, row.task, int(row.seed))]
+
         for index in failed:
-            row = frame.loc[index]
-            run = session.scalar(select(SqlRun).where(
-                SqlRun.cell_key == cell_key(study, row.candidate, row.task, int(row.seed))))
-            run.status = "failed"
+            run_of(frame.loc[index]).status = "failed"
         for row in frame[frame.task.isin(["tgt_near", "tgt_tie"])].itertuples():
-            run = session.scalar(select(SqlRun).where(
-                SqlRun.cell_key == cell_key(study, row.candidate, row.task, int(row.seed))))
+            run_id = run_of(row).id
             for epoch in (1, 2, 3):
                 noisy = float(np.clip(row.error + rng.integers(-8, 9) / 64 / epoch, 0, 1))
                 top1, top5 = (noisy, None) if row.task == "tgt_near" else (None, noisy)
-                session.add(SqlRunEpoch(run_id=run.id, epoch=epoch, top1_error=top1,
+                session.add(SqlRunEpoch(run_id=run_id, epoch=epoch, top1_error=top1,
                                         top5_error=top5))
                 epoch_rows.append({"candidate": row.candidate, "task": row.task,
                                    "seed": int(row.seed), "epoch": epoch, "x": noisy,

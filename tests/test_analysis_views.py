@@ -54,6 +54,8 @@ def test_cell_errors_keeps_finished_cells_with_the_eval_metric(filled):
     assert np.allclose(top5.top5_error, top5.error_csv)
     assert np.allclose(top5.top1_error, np.minimum(1.0, top5.error_csv + 0.125))
     assert not ((got.candidate == "c001") & (got.task == "ref") & (got.seed == 0)).any()
+    for name in views.VIEWS:  # every view filters by study
+        assert views.view(db, name, "no-such-study").empty
 
 
 def test_candidate_errors_are_means_over_seeds(filled):
@@ -162,12 +164,6 @@ def test_epoch_correlations_match_scipy_per_epoch(filled):
         frame = per_candidate.loc[(row.task, row.epoch)]
         n, rho = _rho(frame.x, frame.y)
         assert row.n == n and _close(row.spearman_with_final, rho)
-
-
-def test_views_are_empty_for_an_unknown_study(filled):
-    db, _, _ = filled
-    for name in views.VIEWS:
-        assert views.view(db, name, "no-such-study").empty
 
 
 def test_constant_errors_give_null_correlations(db, tmp_path):

@@ -1,11 +1,28 @@
-"""Analysis over the SQL views: correlations, confidence intervals, reports, imported results."""
+"""Analysis over the SQL views: correlations, confidence intervals, reports, imported results.
+
+Names load lazily, so `import proxystore.analysis` (which the CLI does for every command) costs
+nothing until a function is used; matplotlib loads only for reports.
+"""
 
 from __future__ import annotations
 
-from proxystore.analysis.analyze import Analysis, analyze, render_analysis, summary_text
-from proxystore.analysis.bootstrap import GoodRule
-from proxystore.analysis.importer import import_results
-from proxystore.analysis.report import build_report, write_report
+import importlib
+from typing import Any
 
-__all__ = ["Analysis", "GoodRule", "analyze", "build_report", "import_results",
-           "render_analysis", "summary_text", "write_report"]
+_EXPORTS = {
+    "Analysis": "proxystore.analysis.analyze",
+    "analyze": "proxystore.analysis.analyze",
+    "render_analysis": "proxystore.analysis.analyze",
+    "summary_text": "proxystore.analysis.analyze",
+    "GoodRule": "proxystore.analysis.bootstrap",
+    "import_results": "proxystore.analysis.importer",
+    "build_report": "proxystore.analysis.report",
+    "write_report": "proxystore.analysis.report",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'proxystore.analysis' has no attribute {name!r}")

@@ -135,19 +135,26 @@ def write_results(db: Database, results: ResultsFile, study: str,
                 session.add(SqlStudyTask(study_id=st.id, label=info.label, regime={}, **values))
             else:
                 _set(row, **values)
-        arch_ids: dict[str, int] = {}
+        prints = {label: fingerprint({"label": label, "study": study, "space": IMPORTED})
+                  for label in results.candidates}
+        known = {a.fingerprint: a for a in session.scalars(select(SqlArchitecture).where(
+            SqlArchitecture.space == IMPORTED, SqlArchitecture.name.in_(list(prints))))}
+        members = {m.label for m in session.scalars(
+            select(SqlStudyCandidate).where(SqlStudyCandidate.study_id == st.id))}
+        archs = {}
         for label, shape in results.candidates.items():
-            arch = _get_or_add(
-                session, SqlArchitecture, fingerprint({"label": label, "study": study,
-                                                       "space": IMPORTED}),
-                space=IMPORTED, name=label, genome={"label": label, "study": study})
+            arch = known.get(prints[label]) or SqlArchitecture(
+                fingerprint=prints[label], space=IMPORTED, name=label,
+                genome={"label": label, "study": study})
             _set(arch, cumulative_depth=shape.get("cumulative_depth"),
                  cumulative_width=shape.get("cumulative_width"))
-            arch_ids[label] = arch.id
-            member = session.get(SqlStudyCandidate, (st.id, label))
-            if member is None:
-                session.add(SqlStudyCandidate(study_id=st.id, label=label,
-                                              architecture_id=arch.id, hparams={}))
+            archs[label] = arch
+        session.add_all(archs.values())
+        session.flush()
+        arch_ids = {label: arch.id for label, arch in archs.items()}
+        session.add_all([SqlStudyCandidate(study_id=st.id, label=label, architecture_id=arch_id,
+                                           hparams={})
+                         for label, arch_id in arch_ids.items() if label not in members])
         keys = {cell_key(study, r["candidate"], r["task"], r["seed"]): r for r in results.rows}
         existing: dict[str, SqlRun] = {}
         key_list = list(keys)
