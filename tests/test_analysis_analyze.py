@@ -17,7 +17,7 @@ from analysis_data import fill
 from scipy.stats import spearmanr
 
 from proxystore.analysis import stats, views
-from proxystore.analysis.analyze import analyze, summary_text
+from proxystore.analysis.analyzer import analyze, summary_text
 from proxystore.analysis.bootstrap import GoodRule
 from proxystore.analysis.importer import import_results
 from proxystore.errors import NotFoundError

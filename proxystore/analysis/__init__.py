@@ -10,10 +10,10 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Analysis": "proxystore.analysis.analyze",
-    "analyze": "proxystore.analysis.analyze",
-    "render_analysis": "proxystore.analysis.analyze",
-    "summary_text": "proxystore.analysis.analyze",
+    "Analysis": "proxystore.analysis.analyzer",
+    "analyze": "proxystore.analysis.analyzer",
+    "render_analysis": "proxystore.analysis.analyzer",
+    "summary_text": "proxystore.analysis.analyzer",
     "GoodRule": "proxystore.analysis.bootstrap",
     "import_results": "proxystore.analysis.importer",
     "build_report": "proxystore.analysis.report",

@@ -22,7 +22,7 @@ class AnalysisCommands:
             seed: seed of the resampling, so intervals are reproducible.
             db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
         """
-        from proxystore.analysis.analyze import analyze, render_analysis
+        from proxystore.analysis.analyzer import analyze, render_analysis
 
         print(render_analysis(analyze(db, str(study), n_boot=int(boot), seed=int(seed)), format))
 

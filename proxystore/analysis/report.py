@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from proxystore.analysis import plots, views
-from proxystore.analysis.analyze import analyze, candidate_matrix
+from proxystore.analysis.analyzer import analyze, candidate_matrix
 from proxystore.db import Database
 
 TITLES = {
