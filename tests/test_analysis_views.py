@@ -178,3 +178,16 @@ def test_constant_errors_give_null_correlations(db, tmp_path):
     assert len(apr) == 2 and apr.spearman.isna().all() and (apr.n == 5).all()
     quality = views.proxy_quality(db, "flat")
     assert math.isnan(quality.r2.iloc[0]) and quality.n_good.iloc[0] == 5
+
+
+def test_migration_creates_and_drops_exactly_the_analysis_views(db):
+    from sqlalchemy import inspect
+
+    from proxystore.db import migrate
+
+    expected = set(views.VIEWS) | {"analysis_settings"}
+    assert set(inspect(db.engine).get_view_names()) == expected
+    migrate.downgrade(db, "0001_initial")
+    assert not set(inspect(db.engine).get_view_names())
+    migrate.upgrade(db)
+    assert set(inspect(db.engine).get_view_names()) == expected
