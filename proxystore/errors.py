@@ -33,3 +33,7 @@ class NotFoundError(ProxystoreError, LookupError):
 
 class TrainingError(ProxystoreError):
     """A training run failed (diverged, ran out of memory); the run is recorded as failed."""
+
+
+class ResultsFileError(ProxystoreError, ValueError):
+    """A results file for `import-results` is malformed; the message names file, line and column."""

@@ -1,0 +1,124 @@
+"""`analyze`: the views' tables with bootstrap intervals, cost-adjusted r² and seed noise."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from proxystore.analysis import bootstrap, views
+from proxystore.analysis.bootstrap import GoodRule, Resamples
+from proxystore.db import Database
+from proxystore.formatting import render
+
+TABLES = ("apr_correlations", "imagenet_x_matches", "depth_width_correlations", "proxy_quality",
+          "epoch_correlations", "seed_noise")
+
+
+@dataclass
+class Analysis:
+    """The result of `analyze`: one DataFrame per table (see TABLES), without the study column."""
+
+    study: str
+    n_boot: int
+    seed: int
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.tables[name]
+
+
+def candidate_matrix(candidate_errors: pd.DataFrame) -> pd.DataFrame:
+    """Return the candidate x task matrix of mean errors (NaN where a candidate lacks a task)."""
+    if candidate_errors.empty:
+        return pd.DataFrame()
+    return candidate_errors.pivot(index="candidate", columns="task", values="error")
+
+
+def analyze(db: Database | str | None, study: str, n_boot: int = 1000, seed: int = 0,
+            good: GoodRule | None = None) -> Analysis:
+    """Return the study's analysis tables with bootstrap 95 % intervals for every correlation.
+
+    Args:
+        db: an open Database, or a URL / SQLite path.
+        study: the study's name.
+        n_boot: bootstrap resamples of the candidates (0: estimates only, intervals NaN).
+        seed: seed of the resampling, so the intervals are reproducible.
+        good: the good-candidate rule of spearman_good (default: the view's, 95 % of the best).
+    """
+    database = views.as_database(db)
+    views.study_exists(database, study)
+    good = good or GoodRule()
+    means = candidate_matrix(views.candidate_errors(database, study))
+    boot = Resamples(list(means.index), n_boot, seed)
+    tables = {name: views.view(database, name, study).drop(columns="study")
+              for name in TABLES if name != "seed_noise"}
+    apr = bootstrap.apr_samples(means, boot)
+    bootstrap.apr_intervals(tables["apr_correlations"], apr)
+    bootstrap.imagenet_x_intervals(tables["imagenet_x_matches"], apr)
+    shapes = views.candidate_shapes(database, study).set_index("candidate")
+    bootstrap.depth_width_intervals(tables["depth_width_correlations"], means, shapes, boot)
+    quality = tables["proxy_quality"]
+    r2 = bootstrap.proxy_quality_intervals(quality, means, boot, good)
+    bootstrap.cost_adjusted(quality, r2)
+    bootstrap.epoch_intervals(tables["epoch_correlations"], views.epoch_errors(database, study),
+                              boot)
+    tables["seed_noise"] = bootstrap.seed_noise(views.cell_errors(database, study), boot)
+    return Analysis(study=study, n_boot=n_boot, seed=seed, tables=tables)
+
+
+def _fmt(value: object, digits: int = 2) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{float(value):.{digits}f}"
+
+
+def summary_text(db: Database | str | None, study: str) -> str:
+    """Return a compact APR and proxy-quality summary of `study` from the views (no bootstrap).
+
+    Args:
+        db: an open Database, or a URL / SQLite path.
+        study: the study's name.
+    """
+    database = views.as_database(db)
+    views.study_exists(database, study)
+    cells = views.candidate_errors(database, study)
+    lines = [f"study {study}: {cells.task.nunique()} tasks, {cells.candidate.nunique()} "
+             f"candidates with results"]
+    matches = views.imagenet_x_matches(database, study)
+    apr = views.apr_correlations(database, study)
+    if not matches.empty:
+        lines.append("APR, Spearman rho of errors (target: vs reference | vs closest family):")
+        for row in matches.itertuples():
+            match = f"{row.match} {_fmt(row.rho_match)}" if isinstance(row.match, str) else "n/a"
+            lines.append(f"  {row.target}: {row.reference} {_fmt(row.rho_reference)} | {match}")
+        lines.append(f"  mean: reference {_fmt(matches.rho_reference.mean())} | "
+                     f"family {_fmt(matches.rho_match.mean())}")
+    elif not apr.empty:
+        lines.append(f"APR, Spearman rho of errors over {apr.n.max()} candidates at most "
+                     f"(mean over task pairs {_fmt(apr.spearman.mean())}):")
+        top = apr[apr.task_a < apr.task_b].sort_values("spearman", ascending=False)
+        for row in top.head(5).itertuples():
+            lines.append(f"  {row.task_a} ~ {row.task_b}: {_fmt(row.spearman)} (n={row.n})")
+    quality = views.proxy_quality(database, study)
+    if not quality.empty:
+        lines.append("Proxy quality (r2 | Spearman over good candidates | relative cost):")
+        for row in quality.sort_values("r2", ascending=False).itertuples():
+            lines.append(f"  {row.proxy} -> {row.target}: r2 {_fmt(row.r2)} | "
+                         f"{_fmt(row.spearman_good)} (n_good {row.n_good}/{row.n}) | "
+                         f"cost {_fmt(row.relative_cost, 3)}")
+    return "\n".join(lines)
+
+
+def render_analysis(result: Analysis, fmt: str = "table") -> str:
+    """Return every table of `result` as text: titled tables, titled CSV blocks, or one JSON.
+
+    Args:
+        result: what `analyze` returned.
+        fmt: table, csv or json (json: one object, table name -> list of rows).
+    """
+    if fmt == "json":
+        return json.dumps({name: json.loads(render(frame, "json"))
+                           for name, frame in result.tables.items()}, indent=1)
+    marker = "##" if fmt == "table" else "#"
+    return "\n\n".join(f"{marker} {name}\n{render(frame, fmt)}"
+                       for name, frame in result.tables.items())

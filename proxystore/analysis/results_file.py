@@ -1,0 +1,193 @@
+"""Reading a results CSV (and its task roles) for `import-results`, validated before any write."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from proxystore.db.models import TASK_ROLES
+from proxystore.errors import ResultsFileError
+
+REQUIRED = ("candidate", "task", "seed", "error")
+OPTIONAL_NUMBERS = ("top1_error", "top5_error", "gpu_seconds", "epochs", "task_num_classes",
+                    "cumulative_depth", "cumulative_width")
+INTEGER_COLUMNS = ("seed", "epochs", "task_num_classes", "cumulative_depth", "cumulative_width")
+ERROR_COLUMNS = ("error", "top1_error", "top5_error")
+TASK_KEYS = ("role", "proxy_of", "num_classes", "train_count", "epochs", "image_size",
+             "eval_metric")
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """A task's role and regime as declared for an import (None where unknown)."""
+
+    label: str
+    role: str = "other"
+    proxy_of: str | None = None
+    num_classes: int | None = None
+    train_count: int | None = None
+    epochs: int | None = None
+    image_size: int | None = None
+    eval_metric: str = "top1"
+
+
+@dataclass
+class ResultsFile:
+    """A validated results file: one record per row, the tasks and the candidates' shapes."""
+
+    path: Path
+    rows: list[dict[str, Any]]
+    tasks: dict[str, TaskInfo]
+    candidates: dict[str, dict[str, int | None]] = field(default_factory=dict)
+
+
+def _number(path: Path, line: int, column: str, raw: str, integer: bool) -> float | int | None:
+    text = raw.strip()
+    if text == "" or text.lower() in ("nan", "na", "null", "none"):
+        if column in REQUIRED:
+            raise ResultsFileError(f"{path}: line {line}, column {column!r}: value is missing")
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ResultsFileError(
+            f"{path}: line {line}, column {column!r}: {raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ResultsFileError(f"{path}: line {line}, column {column!r}: {raw!r} is not finite")
+    if column in ERROR_COLUMNS and not 0.0 <= value <= 1.0:
+        raise ResultsFileError(
+            f"{path}: line {line}, column {column!r}: {raw!r} is not an error fraction in [0, 1]")
+    if integer:
+        if not value.is_integer():
+            raise ResultsFileError(
+                f"{path}: line {line}, column {column!r}: {raw!r} is not an integer")
+        return int(value)
+    return value
+
+
+def load_roles(roles: Any, path: Path) -> dict[str, dict[str, Any]]:
+    """Return label -> task attributes from a dict, JSON text, a YAML file, or FILE's sidecar.
+
+    Args:
+        roles: a mapping (label -> role name or attribute dict), JSON text of one, a path to a
+            YAML file holding one (optionally under a top-level ``tasks`` key), or None to read
+            the sidecar ``FILE.yaml`` / ``FILE.roles.yaml`` beside the CSV when present.
+        path: the results CSV.
+    """
+    if roles is None:
+        for sidecar in (path.with_suffix(".roles.yaml"), path.with_suffix(".yaml")):
+            if sidecar.is_file():
+                roles = sidecar
+                break
+        else:
+            return {}
+    if isinstance(roles, (str, Path)) and Path(str(roles)).is_file():
+        roles = yaml.safe_load(Path(str(roles)).read_text(encoding="utf-8")) or {}
+    elif isinstance(roles, str):
+        try:
+            roles = json.loads(roles)
+        except json.JSONDecodeError:
+            roles = yaml.safe_load(roles)
+    if isinstance(roles, dict) and isinstance(roles.get("tasks"), (dict, list)):
+        roles = roles["tasks"]
+    if isinstance(roles, list):  # a spec-like list of {label: ..., role: ...}
+        roles = {str(t.get("label", t.get("name"))): t for t in roles if isinstance(t, dict)}
+    if not isinstance(roles, dict):
+        raise ResultsFileError(f"task roles for {path} must map task labels to roles, "
+                               f"got {type(roles).__name__}")
+    out: dict[str, dict[str, Any]] = {}
+    for label, value in roles.items():
+        attrs = {"role": value} if isinstance(value, str) else dict(value or {})
+        unknown = sorted(set(attrs) - set(TASK_KEYS) - {"label", "name"})
+        if unknown:
+            raise ResultsFileError(f"task {label!r} in the roles: unknown keys {unknown}")
+        out[str(label)] = {k: v for k, v in attrs.items() if k in TASK_KEYS}
+    return out
+
+
+def _task_info(label: str, declared: dict[str, Any], from_csv: dict[str, int | None]) -> TaskInfo:
+    attrs = {k: v for k, v in from_csv.items() if v is not None}
+    attrs.update({k: v for k, v in declared.items() if v is not None})
+    role = attrs.get("role", "other")
+    if role not in TASK_ROLES:
+        raise ResultsFileError(
+            f"task {label!r}: role {role!r} is not one of {', '.join(TASK_ROLES)}")
+    if attrs.get("eval_metric", "top1") not in ("top1", "top5"):
+        raise ResultsFileError(f"task {label!r}: eval_metric must be top1 or top5")
+    if role == "proxy" and not attrs.get("proxy_of"):
+        raise ResultsFileError(f"task {label!r} is a proxy but names no proxy_of (its target)")
+    return TaskInfo(label=label, **attrs)
+
+
+def read_results(path: str | Path, roles: Any = None) -> ResultsFile:
+    """Read and validate a results CSV; raise ResultsFileError naming file, line and column.
+
+    Args:
+        path: the CSV with columns candidate, task, seed, error (and optional ones).
+        roles: task roles, as `load_roles` accepts.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsFileError(f"{path}: no such file")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise ResultsFileError(f"{path}: not a readable CSV: {' '.join(str(error).split())}"
+                               ) from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise ResultsFileError(f"{path}: line 1: missing required column(s) {', '.join(missing)}")
+    declared = load_roles(roles, path)
+    present = [c for c in OPTIONAL_NUMBERS if c in frame.columns]
+    rows: list[dict[str, Any]] = []
+    seen: dict[tuple[str, str, int], int] = {}
+    task_csv: dict[str, dict[str, int | None]] = {}
+    candidates: dict[str, dict[str, int | None]] = {}
+    for offset, record in enumerate(frame.to_dict("records")):
+        line = offset + 2  # the header is line 1
+        row: dict[str, Any] = {}
+        for column in ("candidate", "task"):
+            row[column] = str(record[column]).strip()
+            if not row[column]:
+                raise ResultsFileError(f"{path}: line {line}, column {column!r}: value is missing")
+        for column in ("seed", "error", *present):
+            row[column] = _number(path, line, column, record[column], column in INTEGER_COLUMNS)
+        key = (row["candidate"], row["task"], row["seed"])
+        if key in seen:
+            raise ResultsFileError(f"{path}: line {line}: candidate {key[0]!r}, task {key[1]!r}, "
+                                   f"seed {key[2]} already on line {seen[key]}")
+        seen[key] = line
+        _agree(task_csv.setdefault(row["task"], {}), path, line,
+               {"num_classes": row.get("task_num_classes"), "epochs": row.get("epochs")})
+        _agree(candidates.setdefault(row["candidate"], {}), path, line,
+               {"cumulative_depth": row.get("cumulative_depth"),
+                "cumulative_width": row.get("cumulative_width")})
+        rows.append(row)
+    if not rows:
+        raise ResultsFileError(f"{path}: no result rows")
+    tasks = {label: _task_info(label, declared.get(label, {}), attrs)
+             for label, attrs in task_csv.items()}
+    for info in tasks.values():
+        if info.proxy_of is not None and info.proxy_of not in tasks:
+            raise ResultsFileError(f"task {info.label!r} is a proxy of {info.proxy_of!r}, "
+                                   f"which has no rows in {path}")
+    return ResultsFile(path=path, rows=rows, tasks=tasks, candidates=candidates)
+
+
+def _agree(known: dict[str, int | None], path: Path, line: int,
+           values: dict[str, int | None]) -> None:
+    """Record per-task or per-candidate values, refusing a row that contradicts an earlier one."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        if known.get(name) is not None and known[name] != value:
+            raise ResultsFileError(f"{path}: line {line}: {name} {value} contradicts "
+                                   f"{known[name]} on an earlier row of the same task/candidate")
+        known[name] = value

@@ -1,0 +1,141 @@
+"""The analysis views as DataFrames, one function per view, filtered to one study."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import text
+
+from proxystore.db import Database, open_database
+from proxystore.errors import NotFoundError
+
+# View name -> columns that order its rows (the views' own columns are fixed by issue 7).
+VIEWS: dict[str, tuple[str, ...]] = {
+    "cell_errors": ("task", "candidate", "seed"),
+    "candidate_errors": ("task", "candidate"),
+    "apr_correlations": ("task_a", "task_b"),
+    "imagenet_x_matches": ("target", "reference"),
+    "depth_width_correlations": ("task",),
+    "proxy_quality": ("target", "proxy"),
+    "epoch_correlations": ("task", "epoch"),
+}
+TEXT_COLUMNS = {"study", "candidate", "task", "task_a", "task_b", "target", "reference", "match",
+                "proxy", "role", "proxy_of", "label", "eval_metric"}
+
+
+def as_database(db: Database | str | None) -> Database:
+    """Return `db` if it is open already, else open the database it names (at head)."""
+    return db if isinstance(db, Database) else open_database(db, pool=False)
+
+
+def query(db: Database | str | None, sql: str, **params: object) -> pd.DataFrame:
+    """Run a read query with bound parameters; numeric columns come back as numbers (NULL=NaN)."""
+    database = as_database(db)
+    with database.engine.connect() as conn:
+        result = conn.execute(text(sql), params)
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    for column in frame.columns:
+        if column not in TEXT_COLUMNS:
+            frame[column] = pd.to_numeric(frame[column])
+    return frame
+
+
+def study_exists(db: Database | str | None, study: str) -> None:
+    """Raise NotFoundError naming the known studies when `study` is not in the database."""
+    names = query(db, "SELECT name AS label FROM studies ORDER BY name")["label"].tolist()
+    if study not in names:
+        known = ", ".join(names) if names else "none yet"
+        raise NotFoundError(f"no study named {study!r} (studies: {known})")
+
+
+def view(db: Database | str | None, name: str, study: str) -> pd.DataFrame:
+    """Return the rows of analysis view `name` for `study`, in a stable order.
+
+    Args:
+        db: an open Database, or a URL / SQLite path.
+        name: one of VIEWS.
+        study: the study's name.
+    """
+    if name not in VIEWS:
+        raise NotFoundError(f"no analysis view {name!r} (views: {', '.join(VIEWS)})")
+    order = ", ".join(VIEWS[name])
+    return query(db, f"SELECT * FROM {name} WHERE study = :study ORDER BY {order}", study=study)
+
+
+def study_tasks(db: Database | str | None, study: str) -> pd.DataFrame:
+    """Return the study's tasks: label, role, proxy_of, num_classes, epochs, eval_metric."""
+    return query(db, """
+        SELECT t.label AS label, t.role AS role, t.proxy_of AS proxy_of,
+               COALESCE(t.num_classes, NULLIF(sub.num_classes, 0)) AS num_classes,
+               t.epochs AS epochs, t.eval_metric AS eval_metric
+        FROM study_tasks t JOIN studies s ON s.id = t.study_id
+        LEFT JOIN subsets sub ON sub.id = t.subset_id
+        WHERE s.name = :study ORDER BY t.label""", study=study)
+
+
+def candidate_shapes(db: Database | str | None, study: str) -> pd.DataFrame:
+    """Return each candidate's cumulative depth and width (NaN where unknown)."""
+    return query(db, """
+        SELECT sc.label AS candidate, a.cumulative_depth AS cumulative_depth,
+               a.cumulative_width AS cumulative_width
+        FROM study_candidates sc JOIN studies s ON s.id = sc.study_id
+        JOIN architectures a ON a.id = sc.architecture_id
+        WHERE s.name = :study ORDER BY sc.label""", study=study)
+
+
+def epoch_errors(db: Database | str | None, study: str) -> pd.DataFrame:
+    """Return per (task, epoch, candidate) the mean epoch error and final error of its cells.
+
+    Same definition as the epoch_correlations view, at candidate level (for bootstrapping).
+    """
+    return query(db, """
+        SELECT c.task AS task, e.epoch AS epoch, c.candidate AS candidate,
+               AVG(CASE WHEN t.eval_metric = 'top5' THEN e.top5_error ELSE e.top1_error END) AS x,
+               AVG(CASE WHEN t.eval_metric = 'top5' THEN r.final_top5_error
+                        ELSE r.final_top1_error END) AS y
+        FROM study_cells c
+        JOIN studies s ON s.id = c.study_id
+        JOIN runs r ON r.id = c.run_id
+        JOIN run_epochs e ON e.run_id = r.id
+        LEFT JOIN study_tasks t ON t.study_id = c.study_id AND t.label = c.task
+        WHERE s.name = :study AND r.status = 'done'
+          AND (CASE WHEN t.eval_metric = 'top5' THEN e.top5_error ELSE e.top1_error END)
+              IS NOT NULL
+          AND (CASE WHEN t.eval_metric = 'top5' THEN r.final_top5_error
+                    ELSE r.final_top1_error END) IS NOT NULL
+        GROUP BY c.task, e.epoch, c.candidate
+        ORDER BY c.task, e.epoch, c.candidate""", study=study)
+
+
+def cell_errors(db: Database | str | None, study: str) -> pd.DataFrame:
+    """Return the cell_errors view for `study`: one row per finished cell."""
+    return view(db, "cell_errors", study)
+
+
+def candidate_errors(db: Database | str | None, study: str) -> pd.DataFrame:
+    """Return the candidate_errors view for `study`: means over seeds."""
+    return view(db, "candidate_errors", study)
+
+
+def apr_correlations(db: Database | str | None, study: str) -> pd.DataFrame:
+    """Return the apr_correlations view for `study`: Spearman rho of every task pair."""
+    return view(db, "apr_correlations", study)
+
+
+def imagenet_x_matches(db: Database | str | None, study: str) -> pd.DataFrame:
+    """Return the imagenet_x_matches view for `study` (seed 2, Table 3)."""
+    return view(db, "imagenet_x_matches", study)
+
+
+def depth_width_correlations(db: Database | str | None, study: str) -> pd.DataFrame:
+    """Return the depth_width_correlations view for `study` (seed 2, Table 4)."""
+    return view(db, "depth_width_correlations", study)
+
+
+def proxy_quality(db: Database | str | None, study: str) -> pd.DataFrame:
+    """Return the proxy_quality view for `study` (seed 1, Table 2)."""
+    return view(db, "proxy_quality", study)
+
+
+def epoch_correlations(db: Database | str | None, study: str) -> pd.DataFrame:
+    """Return the epoch_correlations view for `study` (seed 1, Figure 4)."""
+    return view(db, "epoch_correlations", study)

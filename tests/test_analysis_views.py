@@ -1,0 +1,193 @@
+"""Every analysis view against an independent computation (scipy, scikit-learn, numpy).
+
+The generated study has ties, missing cells, missing seeds, a failed run, single- and
+multi-seed tasks, a top-5 task and proxies with and without timings; each test runs on SQLite and
+PostgreSQL (the `db` fixture).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from analysis_data import MATCHES, TASKS, fill
+from scipy.stats import spearmanr
+from sklearn.linear_model import LinearRegression
+from sklearn.metrics import r2_score
+
+from proxystore.analysis import views
+
+
+@pytest.fixture
+def filled(db, tmp_path):  # type: ignore[no-untyped-def]
+    cells, epochs = fill(db, tmp_path)
+    return db, cells, epochs
+
+
+def _means(cells: pd.DataFrame) -> pd.DataFrame:
+    """Candidate x task matrix of mean errors over seeds (NaN where a cell is missing)."""
+    return cells.groupby(["candidate", "task"])["error"].mean().unstack()
+
+
+def _rho(x: pd.Series, y: pd.Series) -> tuple[int, float]:
+    both = x.notna() & y.notna()
+    if both.sum() < 2 or x[both].nunique() < 2 or y[both].nunique() < 2:
+        return int(both.sum()), math.nan
+    return int(both.sum()), float(spearmanr(x[both], y[both]).statistic)
+
+
+def _close(actual: float, expected: float) -> bool:
+    return (math.isnan(expected) and math.isnan(actual)) or abs(actual - expected) < 1e-9
+
+
+def test_cell_errors_keeps_finished_cells_with_the_eval_metric(filled):
+    db, cells, _ = filled
+    got = views.cell_errors(db, "s")
+    assert len(got) == len(cells)
+    merged = got.merge(cells, on=["candidate", "task", "seed"], suffixes=("", "_csv"))
+    assert len(merged) == len(cells)
+    assert np.allclose(merged.error, merged.error_csv)
+    top5 = merged[merged.task == "tgt_tie"]
+    assert np.allclose(top5.top5_error, top5.error_csv)
+    assert np.allclose(top5.top1_error, np.minimum(1.0, top5.error_csv + 0.125))
+    assert not ((got.candidate == "c001") & (got.task == "ref") & (got.seed == 0)).any()
+    for name in views.VIEWS:  # every view filters by study
+        assert views.view(db, name, "no-such-study").empty
+
+
+def test_candidate_errors_are_means_over_seeds(filled):
+    db, cells, _ = filled
+    got = views.candidate_errors(db, "s").set_index(["candidate", "task"])
+    expected = cells.groupby(["candidate", "task"]).agg(
+        error=("error", "mean"), n_seeds=("seed", "size"), gpu_seconds=("gpu_seconds", "mean"))
+    assert len(got) == len(expected)
+    joined = got.join(expected.add_suffix("_x"))
+    assert np.allclose(joined.error, joined.error_x)
+    assert (joined.n_seeds == joined.n_seeds_x).all()
+    assert np.allclose(joined.gpu_seconds, joined.gpu_seconds_x, equal_nan=True)
+    assert expected.n_seeds.max() == 3 and expected.n_seeds.min() == 1
+
+
+def test_apr_correlations_match_scipy_spearman_with_ties(filled):
+    db, cells, _ = filled
+    means = _means(cells)
+    got = views.apr_correlations(db, "s")
+    assert len(got) == len(TASKS) * (len(TASKS) - 1)
+    for row in got.itertuples():
+        n, rho = _rho(means[row.task_a], means[row.task_b])
+        assert row.n == n, (row.task_a, row.task_b)
+        assert _close(row.spearman, rho), (row.task_a, row.task_b, row.spearman, rho)
+    ties = means.apply(lambda c: c.dropna().duplicated().any())
+    assert ties.all(), "the data must exercise tied ranks"
+
+
+def test_imagenet_x_matches_pick_the_closest_family_member(filled):
+    db, cells, _ = filled
+    means = _means(cells)
+    got = views.imagenet_x_matches(db, "s").set_index("target")
+    assert set(got.index) == set(MATCHES)
+    for target, match in MATCHES.items():
+        row = got.loc[target]
+        assert row.reference == "ref"
+        assert _close(row.rho_reference, _rho(means[target], means["ref"])[1])
+        if match is None:
+            assert pd.isna(row.match) and math.isnan(row.rho_match)
+            continue
+        assert row.match == match
+        assert row.match_classes == TASKS[match]["num_classes"]
+        assert row.target_classes == TASKS[target]["num_classes"]
+        assert _close(row.rho_match, _rho(means[target], means[match])[1])
+
+
+def test_depth_width_correlations_match_scipy(filled):
+    db, cells, _ = filled
+    means = _means(cells)
+    shapes = cells.groupby("candidate")[["cumulative_depth", "cumulative_width"]].first()
+    got = views.depth_width_correlations(db, "s").set_index("task")
+    assert set(got.index) == set(TASKS)
+    for task, row in got.iterrows():
+        n, rho_depth = _rho(means[task], shapes.cumulative_depth.astype(float))
+        assert row.n == n
+        assert _close(row.rho_cumulative_depth, rho_depth)
+        assert _close(row.rho_cumulative_width,
+                      _rho(means[task], shapes.cumulative_width.astype(float))[1])
+
+
+def _expected_proxy_quality(cells: pd.DataFrame, target: str, proxy: str) -> dict[str, float]:
+    both = cells.groupby(["candidate", "task"])[["error", "gpu_seconds"]].mean().unstack()
+    rows = both["error"][[target, proxy]].dropna()
+    target_acc, proxy_acc = 1 - rows[target], 1 - rows[proxy]
+
+    def z(v: pd.Series) -> np.ndarray:
+        return ((v - v.mean()) / v.std()).to_numpy()
+
+    fit = LinearRegression().fit(z(proxy_acc)[:, None], z(target_acc))
+    r2 = r2_score(z(target_acc), fit.predict(z(proxy_acc)[:, None]))
+    good = proxy_acc >= max(0.0, 0.95 * proxy_acc.max())
+    _, rho_good = _rho(proxy_acc[good], target_acc[good])
+    seconds = both["gpu_seconds"].loc[rows.index, [target, proxy]]
+    if seconds.notna().all().all():
+        cost = seconds[proxy].sum() / seconds[target].sum()
+    else:
+        cost = (TASKS[proxy]["epochs"] * TASKS[proxy]["train_count"]) / (
+            TASKS[target]["epochs"] * TASKS[target]["train_count"])
+    return {"n": len(rows), "r2": r2, "spearman_good": rho_good, "n_good": int(good.sum()),
+            "relative_cost": cost}
+
+
+def test_proxy_quality_matches_sklearn_and_the_documented_rules(filled):
+    db, cells, _ = filled
+    got = views.proxy_quality(db, "s").set_index("proxy")
+    proxies = {label: attrs["proxy_of"] for label, attrs in TASKS.items()
+               if attrs["role"] == "proxy"}
+    assert set(got.index) == set(proxies)
+    for proxy, target in proxies.items():
+        expected = _expected_proxy_quality(cells, target, proxy)
+        row = got.loc[proxy]
+        assert row.target == target
+        assert row.n == expected["n"] and row.n_good == expected["n_good"]
+        for key in ("r2", "spearman_good", "relative_cost"):
+            assert _close(row[key], expected[key]), (proxy, key, row[key], expected[key])
+    # px_untimed lacks seconds for some candidates: its cost falls back to epochs x examples.
+    assert got.loc["px_untimed", "relative_cost"] == pytest.approx((5 * 300) / (10 * 900))
+
+
+def test_epoch_correlations_match_scipy_per_epoch(filled):
+    db, _, epochs = filled
+    got = views.epoch_correlations(db, "s")
+    per_candidate = epochs.groupby(["task", "epoch", "candidate"])[["x", "y"]].mean()
+    assert len(got) == 6
+    for row in got.itertuples():
+        frame = per_candidate.loc[(row.task, row.epoch)]
+        n, rho = _rho(frame.x, frame.y)
+        assert row.n == n and _close(row.spearman_with_final, rho)
+
+
+def test_constant_errors_give_null_correlations(db, tmp_path):
+    rows = [{"candidate": f"c{c}", "task": task, "seed": 0, "error": 0.5 if task == "flat" else
+             c / 10} for c, task in itertools.product(range(5), ("flat", "varied"))]
+    path = tmp_path / "flat.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    from proxystore.analysis.importer import import_results
+
+    import_results(db, path, "flat", roles={"flat": {"role": "proxy", "proxy_of": "varied"}})
+    apr = views.apr_correlations(db, "flat")
+    assert len(apr) == 2 and apr.spearman.isna().all() and (apr.n == 5).all()
+    quality = views.proxy_quality(db, "flat")
+    assert math.isnan(quality.r2.iloc[0]) and quality.n_good.iloc[0] == 5
+
+
+def test_migration_creates_and_drops_exactly_the_analysis_views(db):
+    from sqlalchemy import inspect
+
+    from proxystore.db import migrate
+
+    expected = set(views.VIEWS) | {"analysis_settings"}
+    assert set(inspect(db.engine).get_view_names()) == expected
+    migrate.downgrade(db, "0001_initial")
+    assert not set(inspect(db.engine).get_view_names())
+    migrate.upgrade(db)
+    assert set(inspect(db.engine).get_view_names()) == expected
