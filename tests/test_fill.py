@@ -210,6 +210,35 @@ def test_readme_main_command_runs_the_demo_and_a_second_run_trains_nothing(tmp_p
         runs = session.scalars(select(SqlRun)).all()
         assert {r.status for r in runs} == {"done"}
         assert all(r.mlflow_logged for r in runs)
+    assert "APR, Spearman rho of errors" in first.stdout
+    assert "Proxy quality" in first.stdout
     second = run_cli("fill", cwd=tmp_path, timeout=300)
     assert second.returncode == 0
     assert "nothing to train" in second.stdout
+
+    # The analysis runs on the demo: analyze, the HTML report, and both notebooks (so they can't
+    # rot: CI executes them on the database the README's command produced).
+    url = f"sqlite:///{tmp_path / 'proxystore.db'}"
+    analyzed = run_cli("analyze", "demo", "--boot", "200", "--db", url, cwd=tmp_path)
+    assert analyzed.returncode == 0, analyzed.stderr
+    assert "proxy_quality" in analyzed.stdout or "proxy quality" in analyzed.stdout.lower()
+    report = run_cli("report", "demo", "--out", str(tmp_path / "report"), "--boot", "100",
+                     "--db", url, cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert html.count("data:image/png;base64,") >= 5
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    os.environ["PROXYSTORE_DB"], os.environ["PROXYSTORE_STUDY"] = url, "demo"
+    try:
+        for name in ("apr.ipynb", "proxy_quality.ipynb"):
+            notebook = nbformat.read(REPO / "notebooks" / name, as_version=4)
+            NotebookClient(notebook, timeout=300, kernel_name="python3",
+                           resources={"metadata": {"path": str(tmp_path)}}).execute()
+            outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+            assert not [o for o in outputs if o.output_type == "error"], name
+            assert [o for o in outputs if "image/png" in o.get("data", {})], name
+    finally:
+        os.environ.pop("PROXYSTORE_DB"), os.environ.pop("PROXYSTORE_STUDY")

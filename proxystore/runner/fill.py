@@ -177,21 +177,30 @@ def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "au
         result = fill(spec, db, device=device, max_cells=max_cells, mlflow_uri=uri,
                       quiet=quiet)
     trained = len(result.summary.done) + len(result.summary.failed)
+    runs = sum(result.counts.values())
+    cells = _cell_count(db, spec.name)
+    shared = f" ({cells} cells; cells with identical keys share a run)" if cells != runs else ""
     if trained == 0 and before.get("done", 0) == result.counts.get("done", 0):
-        print(f"nothing to train: {result.counts.get('done', 0)} of "
-              f"{result.registration.cells} cells of study {spec.name} are done"
+        print(f"nothing to train: {result.counts.get('done', 0)} of {runs} runs of study "
+              f"{spec.name} are done{shared}"
               + (f", {result.counts.get('failed', 0)} failed" if result.counts.get("failed")
                  else ""))
     else:
-        print(f"trained {len(result.summary.done)} cells of study {spec.name}"
-              f" ({result.registration.new_runs} new to the database); "
-              f"{result.counts.get('done', 0)} of {result.registration.cells} done")
+        print(f"trained {trained} cells of study {spec.name}: {result.counts.get('done', 0)} of "
+              f"{runs} runs done{shared}")
     if result.summary.failed:
         print(f"{len(result.summary.failed)} cells failed:")
         for run_id, reason in result.summary.failed:
             print(f"  run {run_id}: {reason}")
     print(summary_text(db, spec.name, render))
     return 1 if result.summary.failed else 0
+
+
+def _cell_count(db: Database, name: str) -> int:
+    with db.session() as session:
+        return int(session.scalar(
+            select(func.count()).select_from(SqlStudyCell).join(SqlStudy)
+            .where(SqlStudy.name == name)) or 0)
 
 
 def _study_exists(db: Database, name: str) -> bool:
