@@ -170,3 +170,21 @@ def sync(db: Database, uri: str, study: str | None = None) -> tuple[int, int]:
         log_run(db, run_id, uri)  # let the first error surface: sync is asked for explicitly
         logged += 1
     return logged, failed
+
+
+def retag_shared(db: Database, study: str, uri: str) -> int:
+    """Refresh the tags (studies, tasks, candidates) of logged runs this study now shares."""
+    from sqlalchemy import func
+
+    shared = (select(SqlStudyCell.run_id).group_by(SqlStudyCell.run_id)
+              .having(func.count(func.distinct(SqlStudyCell.study_id)) > 1))
+    with db.session() as session:
+        ids = list(session.scalars(
+            select(SqlRun.id).join(SqlStudyCell, SqlStudyCell.run_id == SqlRun.id)
+            .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
+            .where(SqlStudy.name == study, SqlRun.mlflow_logged.is_(True),
+                   SqlRun.id.in_(shared)).distinct()))
+    done = 0
+    for run_id in ids:
+        done += try_log_run(db, run_id, uri)
+    return done

@@ -79,6 +79,20 @@ def test_second_study_trains_only_its_new_cells(db):
         assert sorted(shared) == sorted(linked_by_second)
 
 
+def test_mlflow_tags_follow_a_run_into_a_second_study(sqlite_db, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'ml.db'}"
+    tasks = "full: {dataset: digits, role: target}\n"
+    fill(parse_spec(tiny_spec("one", tasks, archs={"a": GENOME_A})), sqlite_db, device="cpu",
+         quiet=True, mlflow_uri=uri)
+    fill(parse_spec(tiny_spec("two", tasks, archs={"a": GENOME_A})), sqlite_db, device="cpu",
+         quiet=True, mlflow_uri=uri)
+    (run,) = MlflowClient(tracking_uri=uri).search_runs(
+        [e.experiment_id for e in MlflowClient(tracking_uri=uri).search_experiments()])
+    assert run.data.tags["studies"] == "one,two"
+
+
 def test_diverging_run_is_failed_with_its_epoch_and_fill_goes_on(sqlite_db, tmp_path):
     tasks = """\
 full: {dataset: digits, subset: {kind: full}, role: target}

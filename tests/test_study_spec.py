@@ -151,3 +151,24 @@ def test_spec_check_command(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"proxystore: error: {bad}: tasks.random-50.subset.fraction: must be in (0, 1], got 2")
+
+
+def test_paper_studies_validate_without_their_data(monkeypatch):
+    for var in ("IMAGENET_ROOT", "CIFAR_ROOT", "IMAGENETTE_ROOT", "IMAGEWOOF_ROOT"):
+        monkeypatch.delenv(var, raising=False)
+    seed2 = load_spec(REPO / "jobs" / "imagenet_as_basis.yaml")
+    assert len(seed2.candidates) == 500 and seed2.cell_count() == 500 * 14
+    assert seed2.tasks["imagenet"].role == "reference"
+    assert sorted(t for t, s in seed2.tasks.items() if s.role == "family") == [
+        "imagenet-10", "imagenet-100", "imagenet-2", "imagenet-5"]
+    assert seed2.recipe("cifar100", "a000").eval_metric == "top5"
+    assert seed2.recipe("imagenet-10", "a000").epochs == 40
+    flops = [c.architecture.complexity(224, 1000).flops for c in seed2.candidates.values()]
+    assert all(360e6 <= f <= 400e6 for f in flops)
+    seed1 = load_spec(REPO / "jobs" / "proxy_datasets.yaml")
+    assert seed1.cell_count() == len(seed1.candidates) * 46
+    assert seed1.tasks["imagenette/hard-0.9-1.0"].scorer == {"candidate": "default",
+                                                            "task": "imagenette"}
+    assert seed1.recipe("imagenette/all-classes-1.0-ep5", "lr=0.1").epochs == 5
+    result = run_cli("spec", "check", str(REPO / "jobs" / "imagenet_as_basis.yaml"))
+    assert result.returncode == 0 and "7000 cells" in result.stdout

@@ -160,3 +160,48 @@ def test_status_retry_and_cancel(db, tmp_path):
     assert third is not None and second is not None
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(SqlRun)) == 6
+
+
+def test_fill_with_two_real_workers_on_digits(db_url, tmp_path):
+    """The real trainer, two worker processes: every cell trained once, by either worker."""
+    from proxystore.db import open_database
+    from tests.helpers import run_cli
+    from tests.studies import FULL_AND_HALF, tiny_spec, write
+
+    spec = write(tmp_path, "two", tiny_spec("two", FULL_AND_HALF, epochs=1))
+    result = run_cli("fill", str(spec), "--db", db_url, "--device", "cpu", "--workers", "2",
+                     "--quiet", "--mlflow", f"sqlite:///{tmp_path / 'ml.db'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    db = open_database(db_url)
+    runs, epochs = _results(db)
+    assert len(runs) == 4 and {r.status for r in runs} == {"done"}
+    assert all(r.attempts == 1 and epochs[r.id] == 1 for r in runs)
+    assert {r.worker.rsplit(":", 1)[1] for r in runs} <= {"0", "1"}
+    assert "trained 4 cells" in result.stdout
+
+
+def test_launch_slurm_with_submitits_local_executor(tmp_path):
+    """`launch slurm` registers the study and its jobs fill it (submitit's local executor)."""
+    from proxystore.db import open_database
+    from tests.helpers import run_cli
+    from tests.studies import tiny_spec, write
+
+    spec = write(tmp_path, "slurm", tiny_spec("slurm", "full: {dataset: digits, role: target}\n",
+                                              epochs=1))
+    db_path = tmp_path / "s.db"
+    result = run_cli("launch", "slurm", str(spec), "--nodes", "2", "--gpus-per-node", "0",
+                     "--cluster", "local", "--folder", str(tmp_path / "logs"), "--db",
+                     str(db_path), "--mlflow", f"sqlite:///{tmp_path / 'ml.db'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "submitted 2 jobs" in result.stdout
+    db = open_database(str(db_path))
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        runs, _ = _results(db)
+        if runs and all(r.status == "done" for r in runs):
+            break
+        time.sleep(1)
+    runs, epochs = _results(db)
+    assert len(runs) == 2 and all(r.status == "done" and r.attempts == 1 for r in runs)
+    refused = run_cli("launch", "slurm", str(spec), "--db", str(db_path), cwd=tmp_path)
+    assert refused.returncode == 2 and "PostgreSQL" in refused.stderr

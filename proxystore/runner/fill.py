@@ -123,6 +123,10 @@ def fill(spec: StudySpec, db: Database, *, device: str = "auto", max_cells: int 
         lease_seconds: lease length (default claims.DEFAULT_LEASE_SECONDS).
     """
     registration = register_study(db, spec)
+    if mlflow_uri:
+        from proxystore.tracking import retag_shared
+
+        retag_shared(db, spec.name, mlflow_uri)
     counts = study_counts(db, spec.name)
     config = WorkerConfig(db_url=db.url, worker=worker_id(), device=device, study=spec.name,
                           mlflow_uri=mlflow_uri, max_cells=max_cells)
