@@ -332,12 +332,22 @@ def grid(sizes: Sizes, device: torch.device, cases: list[str], args: argparse.Na
     return rows
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else the machine type."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def environment(device: torch.device) -> dict[str, str]:
     """Device name and library versions for the table's header."""
     import torchvision
 
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (
-        platform.processor() or platform.machine())
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     return {"device": name, "torch": torch.__version__, "torchvision": torchvision.__version__,
             "cudnn": str(torch.backends.cudnn.version()), "threads": str(torch.get_num_threads()),
             "cpus": str(os.cpu_count())}
