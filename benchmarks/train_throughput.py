@@ -302,36 +302,52 @@ def worker(spec_json: str) -> None:
     print(json.dumps({"start": start, "end": time.time()}), flush=True)
 
 
-def grid(sizes: Sizes, device: torch.device, cases: list[str], batch_sizes: list[int],
-         grid_epochs: int) -> dict[str, dict]:
-    """Every layout x precision x compile x batch combination, for cases a and b."""
-    precisions = ["bf16", "fp16"] if device.type == "cuda" else ["fp32", "bf16"]
+def grid(sizes: Sizes, device: torch.device, cases: list[str], args: argparse.Namespace
+         ) -> dict[str, dict]:
+    """Every layout x precision x compile x batch combination chosen, for cases a and b.
+
+    Each row is printed as soon as it is measured, so a run cut short still leaves its figures.
+    """
+    precisions = args.grid_precisions or (["bf16", "fp16"] if device.type == "cuda"
+                                          else ["fp32", "bf16"])
     rows = {}
     for case in cases:
-        for layout in (False, True):
+        for layout in args.grid_layouts:
             for precision in precisions:
-                for compiled in (False, True):
-                    for batch in batch_sizes:
+                for mode in args.grid_compile:
+                    for batch in args.grid_batch or [sizes.a_batch if case == "a"
+                                                     else sizes.b_batch]:
                         options = TrainOptions(eval_batch_size=sizes.eval_batch,
-                                               channels_last=layout, compile=compiled)
-                        name = (f"{case} {'NHWC' if layout else 'NCHW'} {precision} "
-                                f"{'compile' if compiled else 'eager'} b{batch}")
+                                               channels_last=layout == "nhwc",
+                                               compile=mode == "compile")
+                        name = f"{case} {layout} {precision} {mode} b{batch}"
                         run = case_a if case == "a" else case_b
-                        extra = {} if case == "a" else {"epochs": grid_epochs}
+                        extra = {} if case == "a" else {"epochs": args.grid_epochs}
                         try:
                             rows[name] = run(sizes, device, False, precision=precision,
                                              options=options, batch=batch, **extra)["ours"]
                         except Exception as error:  # noqa: BLE001 - one bad combo, keep going
                             rows[name] = {"error": f"{type(error).__name__}: {error}"[:120]}
+                        print("grid", name, json.dumps(rows[name]), flush=True)
     return rows
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else the machine type."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
 
 
 def environment(device: torch.device) -> dict[str, str]:
     """Device name and library versions for the table's header."""
     import torchvision
 
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (
-        platform.processor() or platform.machine())
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     return {"device": name, "torch": torch.__version__, "torchvision": torchvision.__version__,
             "cudnn": str(torch.backends.cudnn.version()), "threads": str(torch.get_num_threads()),
             "cpus": str(os.cpu_count())}
@@ -366,8 +382,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cells", type=int, default=1, help="cells per process in case c")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--grid", action="store_true", help="grid layouts/precision/compile")
-    parser.add_argument("--grid-batch", type=int, nargs="+", default=None)
-    parser.add_argument("--grid-epochs", type=int, default=3)
+    parser.add_argument("--grid-batch", type=int, nargs="+", default=None,
+                        help="batch sizes (default: the case's)")
+    parser.add_argument("--grid-epochs", type=int, default=3, help="epochs of case b in the grid")
+    parser.add_argument("--grid-layouts", nargs="+", default=["nchw", "nhwc"],
+                        choices=["nchw", "nhwc"])
+    parser.add_argument("--grid-precisions", nargs="+", default=None,
+                        choices=["fp32", "bf16", "fp16"],
+                        help="default bf16 fp16 on CUDA, fp32 bf16 on the CPU")
+    parser.add_argument("--grid-compile", nargs="+", default=["eager", "compile"],
+                        choices=["eager", "compile"])
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="override a size, e.g. b_epochs=5 workers=4")
@@ -391,8 +415,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"{macs(model, 32) / 1e6:.1f} M at 32 px", flush=True)
     results: dict[str, dict[str, dict]] = {}
     if args.grid:
-        results["grid"] = grid(sizes, device, [c for c in cases if c in "ab"],
-                               args.grid_batch or [sizes.a_batch], args.grid_epochs)
+        results["grid"] = grid(sizes, device, [c for c in cases if c in ("a", "b")], args)
     else:
         baseline = not args.no_baseline
         if "a" in cases:

@@ -115,6 +115,8 @@ class TrainData:
             needed = (len(train_indices) + len(val_indices)) * per_image
             budget = resident_budget(device) if max_resident_bytes is None else max_resident_bytes
             resident = needed <= budget
+        train_x: torch.Tensor | StreamedImages
+        val_x: torch.Tensor | StreamedImages
         if resident:
             # One fancy index each: the subset is copied once, then lives on the device.
             train_x = torch.from_numpy(np.ascontiguousarray(train_images[train_indices]))

@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -137,8 +138,8 @@ def train(model: torch.nn.Module, data: TrainData, recipe: Recipe, seed: int,
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = options.cudnn_benchmark
-    model = model.to(device, memory_format=memory_format)
-    net = torch.compile(model) if options.compile else model
+    model = model.to(device).to(memory_format=memory_format)
+    net = cast(torch.nn.Module, torch.compile(model)) if options.compile else model
     dtype = prec.resolve(recipe.precision, device)
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
 
@@ -173,7 +174,7 @@ def train(model: torch.nn.Module, data: TrainData, recipe: Recipe, seed: int,
                 lr = lr_scale * lr_at((epoch - 1) * steps + step, total, steps, recipe)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                inputs = crop_flip(normalize(images, data.mean, data.std), recipe.crop_padding,
+                inputs = crop_flip(normalize(images, data.mean, data.std), recipe.crop_padding or 0,
                                    recipe.flip_prob, generator)
                 inputs = inputs.contiguous(memory_format=memory_format)
                 with prec.autocast(device, dtype):

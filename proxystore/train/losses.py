@@ -6,7 +6,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from proxystore.train.data import resident_budget
 from proxystore.train.evaluate import eval_batches
+from proxystore.train.stream import StreamedImages
 
 
 def per_example_losses(model: torch.nn.Module, images_uint8: np.ndarray | torch.Tensor,
@@ -20,7 +22,8 @@ def per_example_losses(model: torch.nn.Module, images_uint8: np.ndarray | torch.
 
     Args:
         model: the trained network (moved to `device`, put in eval mode).
-        images_uint8: uint8 (N, C, H, W) (or (N, H, W)) images.
+        images_uint8: uint8 (N, C, H, W) (or (N, H, W)) images; a numpy array larger than
+            `resident_budget(device)` (e.g. a memory-mapped cache) is streamed, not copied.
         labels: labels in the model's class numbering (already remapped).
         mean: per-channel mean in [0, 1] units.
         std: per-channel standard deviation in [0, 1] units.
@@ -28,13 +31,17 @@ def per_example_losses(model: torch.nn.Module, images_uint8: np.ndarray | torch.
         batch_size: examples per forward pass.
     """
     device = torch.device(device)
-    x = torch.as_tensor(np.asarray(images_uint8) if not torch.is_tensor(images_uint8)
-                        else images_uint8)
-    if x.dtype != torch.uint8:
-        raise ValueError(f"images must be uint8, got {x.dtype}")
-    if x.ndim == 3:
-        x = x.unsqueeze(1)
-    x = x.to(device)
+    if images_uint8.dtype not in (np.uint8, torch.uint8):
+        raise ValueError(f"images must be uint8, got {images_uint8.dtype}")
+    if images_uint8.ndim == 3:
+        images_uint8 = images_uint8[:, None]
+    x: torch.Tensor | StreamedImages
+    if torch.is_tensor(images_uint8):
+        x = images_uint8.to(device)
+    elif images_uint8.nbytes > resident_budget(device):  # as in training: stream what won't fit
+        x = StreamedImages(images_uint8, np.arange(len(images_uint8)))
+    else:
+        x = torch.from_numpy(np.ascontiguousarray(images_uint8)).to(device)
     y = torch.as_tensor(labels, dtype=torch.int64).to(device)
     mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(-1).to(device)
     std_t = torch.as_tensor(std, dtype=torch.float32).reshape(-1).to(device)

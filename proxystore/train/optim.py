@@ -32,13 +32,14 @@ def build_optimizer(params: list[torch.nn.Parameter], recipe: Recipe,
         recipe: supplies optimizer, lr, momentum, nesterov, weight_decay.
         device: the training device (CUDA uses the fused implementations).
     """
-    impl = {"fused": True} if device.type == "cuda" else {"foreach": False}
+    fused = True if device.type == "cuda" else None  # one kernel for all parameters
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
                                nesterov=recipe.nesterov and recipe.momentum > 0,
-                               weight_decay=recipe.weight_decay, **impl)
+                               weight_decay=recipe.weight_decay, fused=fused)
     if recipe.optimizer == "adam":
-        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay, **impl)
+        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay,
+                                fused=fused)
     if recipe.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=recipe.lr, weight_decay=recipe.weight_decay,
                                    foreach=device.type == "cuda")
