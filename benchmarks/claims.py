@@ -85,8 +85,8 @@ def main() -> None:
         double = sum(1 for n in per_run.values() if n > 1)
         assert len(per_run) == args.cells, f"{len(per_run)} of {args.cells} cells claimed"
         assert all(s == "done" and a == 1 for s, a in rows), "a cell was claimed twice"
-        print(f"| backend | claimers | cells | seconds | claims/s | double claims |")
-        print(f"| --- | ---: | ---: | ---: | ---: | ---: |")
+        print("| backend | claimers | cells | seconds | claims/s | double claims |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
         print(f"| {db.dialect} | {args.claimers} | {args.cells} | {elapsed:.2f} | "
               f"{args.cells / elapsed:.0f} | {double} |")
         db.dispose()

@@ -141,6 +141,7 @@ def log_run(db: Database, run_id: int, uri: str) -> str:
         client.set_terminated(mlflow_id, status="FINISHED")
     with db.session() as session:
         run = session.get(SqlRun, run_id)
+        assert run is not None
         run.mlflow_run_id, run.mlflow_logged = mlflow_id, True
     return mlflow_id
 

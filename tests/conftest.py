@@ -60,7 +60,7 @@ def pg_schema_url() -> Iterator[str]:
     yield f"{PG_URL}{separator}options={quote(f'-csearch_path={schema}')}"
     admin.dispose()  # a test may have restarted the server under the pooled connection
     admin = create_engine(parse_url(PG_URL), poolclass=NullPool)
-    for attempt in range(30):
+    for _attempt in range(30):
         try:
             with admin.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -68,7 +69,7 @@ def analyze(db: Database | str | None, study: str, n_boot: int = 1000, seed: int
     return Analysis(study=study, n_boot=n_boot, seed=seed, tables=tables)
 
 
-def _fmt(value: object, digits: int = 2) -> str:
+def _fmt(value: Any, digits: int = 2) -> str:
     return "n/a" if value is None or pd.isna(value) else f"{float(value):.{digits}f}"
 
 

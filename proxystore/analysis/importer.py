@@ -57,7 +57,7 @@ def cell_key(study: str, candidate: str, task: str, seed: int) -> str:
                         "source": IMPORTED})
 
 
-def _get_or_add(session: Any, model: type, fp: str, **values: Any) -> Any:
+def _get_or_add(session: Any, model: Any, fp: str, **values: Any) -> Any:
     row = session.scalar(select(model).where(model.fingerprint == fp))
     if row is None:
         row = model(fingerprint=fp, **values)
@@ -165,13 +165,13 @@ def write_results(db: Database, results: ResultsFile, study: str,
         cells = {(c.candidate, c.task, c.seed): c for c in session.scalars(
             select(SqlStudyCell).where(SqlStudyCell.study_id == st.id))}
         new_runs: dict[str, SqlRun] = {}
-        for key, row in keys.items():
-            metrics = _metrics(row, results.tasks[row["task"]].eval_metric)
+        for key, record in keys.items():
+            metrics = _metrics(record, results.tasks[record["task"]].eval_metric)
             run = existing.get(key)
             if run is None:
-                subset_id, recipe_id = task_ids[row["task"]]
-                run = SqlRun(cell_key=key, architecture_id=arch_ids[row["candidate"]],
-                             subset_id=subset_id, recipe_id=recipe_id, seed=row["seed"],
+                subset_id, recipe_id = task_ids[record["task"]]
+                run = SqlRun(cell_key=key, architecture_id=arch_ids[record["candidate"]],
+                             subset_id=subset_id, recipe_id=recipe_id, seed=record["seed"],
                              trainer_version=IMPORTED, status="done", imported=True, **metrics)
                 new_runs[key] = run
                 created += 1
@@ -179,12 +179,12 @@ def write_results(db: Database, results: ResultsFile, study: str,
                 updated += 1
         session.add_all(list(new_runs.values()))
         session.flush()
-        for key, row in keys.items():
+        for key, record in keys.items():
             run = existing.get(key) or new_runs[key]
-            cell = cells.get((row["candidate"], row["task"], row["seed"]))
+            cell = cells.get((record["candidate"], record["task"], record["seed"]))
             if cell is None:
-                session.add(SqlStudyCell(study_id=st.id, candidate=row["candidate"],
-                                         task=row["task"], seed=row["seed"], run_id=run.id))
+                session.add(SqlStudyCell(study_id=st.id, candidate=record["candidate"],
+                                         task=record["task"], seed=record["seed"], run_id=run.id))
             elif cell.run_id != run.id:
                 cell.run_id = run.id
     return ImportSummary(study=study, rows=len(results.rows), created=created, updated=updated,

@@ -7,6 +7,7 @@ use matplotlib's object API (no pyplot state), so reports can be drawn from any 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from matplotlib.ticker import MaxNLocator
 TOP, WORST = "tab:orange", "tab:red"
 
 
-def _grid(n: int, columns: int = 4, size: float = 3.2) -> tuple[Figure, list]:  # type: ignore[type-arg]
+def _grid(n: int, columns: int = 4, size: float = 3.2) -> tuple[Figure, list[Any]]:
     cols = max(1, min(columns, n))
     rows = math.ceil(n / cols)
     fig = Figure(figsize=(size * cols, size * rows), layout="constrained")
@@ -26,7 +27,7 @@ def _grid(n: int, columns: int = 4, size: float = 3.2) -> tuple[Figure, list]:  
     return fig, axes[:n]
 
 
-def _rho(value: object) -> str:
+def _rho(value: Any) -> str:
     return "n/a" if value is None or pd.isna(value) else f"{float(value):.2f}"
 
 

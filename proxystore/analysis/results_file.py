@@ -122,7 +122,7 @@ def _task_info(label: str, declared: dict[str, Any], from_csv: dict[str, int | N
         raise ResultsFileError(f"task {label!r}: eval_metric must be top1 or top5")
     if role == "proxy" and not attrs.get("proxy_of"):
         raise ResultsFileError(f"task {label!r} is a proxy but names no proxy_of (its target)")
-    return TaskInfo(label=label, **attrs)
+    return TaskInfo(label=label, **attrs)  # type: ignore[arg-type]  # checked above
 
 
 def read_results(path: str | Path, roles: Any = None) -> ResultsFile:

@@ -49,6 +49,11 @@ class Claim:
     needs_scores: bool
 
 
+def _rows(result: Any) -> int:
+    """Rows an UPDATE matched (a CursorResult's rowcount; 0 when the driver gives none)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def _retrying(fn: Callable[[], T], attempts: int = 8) -> T:
     """Run a transaction, retrying deadlocks, serialization failures and dropped connections."""
     delay = 0.05
@@ -99,7 +104,7 @@ def reap_expired(db: Database, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> int:
                         error="lease expired on worker " + SqlRun.worker,
                         worker=None, lease_expires_at=None)
                 .execution_options(synchronize_session=False))
-            return int(result.rowcount or 0)
+            return _rows(result)
     return _retrying(do)
 
 
@@ -163,7 +168,7 @@ def heartbeat(db: Database, claim: Claim, lease_seconds: float = DEFAULT_LEASE_S
                 update(SqlRun).where(_held(claim))
                 .values(lease_expires_at=utcnow(lease_seconds), heartbeat_at=utcnow())
                 .execution_options(synchronize_session=False))
-            return bool(result.rowcount)
+            return _rows(result) > 0
     return _retrying(do)
 
 
@@ -190,7 +195,7 @@ def complete(db: Database, claim: Claim, outcome: Outcome) -> bool:
                 .values(status="done", finished_at=utcnow(), lease_expires_at=None,
                         failure=None, error=None, **outcome.values)
                 .execution_options(synchronize_session=False))
-            if not result.rowcount:
+            if not _rows(result):
                 session.rollback()
                 return False
             if outcome.epochs:
@@ -219,7 +224,7 @@ def fail(db: Database, claim: Claim, failure: str, error: str,
                         failure=failure, error=error[:2000],
                         epochs_done=len(epochs) if epochs else 0)
                 .execution_options(synchronize_session=False))
-            return bool(result.rowcount)
+            return _rows(result) > 0
     return _retrying(do)
 
 
@@ -232,5 +237,5 @@ def release(db: Database, claim: Claim, reason: str = "interrupted") -> bool:
                 .values(status="pending", worker=None, lease_expires_at=None,
                         attempts=SqlRun.attempts - 1, failure="interrupted", error=reason)
                 .execution_options(synchronize_session=False))
-            return bool(result.rowcount)
+            return _rows(result) > 0
     return _retrying(do)

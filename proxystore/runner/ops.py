@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import and_, exists, func, select, update
@@ -12,9 +13,10 @@ from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell
 from proxystore.db.session import Database
 from proxystore.db.status import run_counts
 from proxystore.errors import NotFoundError
+from proxystore.runner.claims import _rows
 
 
-def _in_study(study: str | None):  # type: ignore[no-untyped-def]
+def _in_study(study: str | None) -> Any:
     if study is None:
         return None
     return exists().where(and_(SqlStudyCell.run_id == SqlRun.id,
@@ -107,7 +109,7 @@ def retry(db: Database, study: str | None = None, failed: bool = False,
     if flt is not None:
         statement = statement.where(flt)
     with db.session(immediate=True) as session:
-        return int(session.execute(statement).rowcount or 0)
+        return _rows(session.execute(statement))
 
 
 def cancel(db: Database, study: str) -> tuple[int, int]:
@@ -122,7 +124,7 @@ def cancel(db: Database, study: str) -> tuple[int, int]:
     with db.session(immediate=True) as session:
         kept = session.scalar(select(func.count()).select_from(SqlRun)
                               .where(SqlRun.status == "pending", mine, other)) or 0
-        done = session.execute(
+        done = _rows(session.execute(
             update(SqlRun).where(SqlRun.status == "pending", mine, ~other)
-            .values(status="cancelled").execution_options(synchronize_session=False)).rowcount
-    return int(done or 0), int(kept)
+            .values(status="cancelled").execution_options(synchronize_session=False)))
+    return done, int(kept)

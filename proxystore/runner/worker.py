@@ -143,7 +143,8 @@ def _trainer(config: WorkerConfig) -> Callable[..., Outcome]:
     import importlib
 
     module, _, name = config.trainer.partition(":")
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    trainer: Callable[..., Outcome] = getattr(importlib.import_module(module), name)
+    return trainer
 
 
 def run_claim(db: Database, claim: Claim, config: WorkerConfig, summary: WorkerSummary,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 
@@ -89,12 +90,12 @@ def plan_study(db: Database, spec: StudySpec) -> Plan:
                 plan.new += 1
         done_ids = [i for i, s in existing.values() if s == "done"]
         for start in range(0, len(done_ids), 500):
-            rows = session.execute(
+            links = session.execute(
                 select(SqlStudy.name, SqlStudyCell.run_id)
                 .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
                 .where(SqlStudyCell.run_id.in_(done_ids[start:start + 500]))).all()
             studies_of: dict[int, set[str]] = defaultdict(set)
-            for name, run_id in rows:
+            for name, run_id in links:
                 studies_of[run_id].add(name)
             for names in studies_of.values():
                 for name in names:
@@ -111,7 +112,8 @@ def _work(flops: int | None, ref_size: int | None, image_size: int, examples: in
     return float(flops) * scale * examples * epochs
 
 
-def _estimate(session, spec: StudySpec, cells, existing) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def _estimate(session: Any, spec: StudySpec, cells: list[Any],
+              existing: dict[str, tuple[int, str]]) -> dict[str, float]:
     finished = session.execute(
         select(SqlRun.device, SqlRun.device_seconds, SqlArchitecture.flops,
                SqlArchitecture.complexity_image_size, SqlRecipe.image_size,
