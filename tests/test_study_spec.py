@@ -27,8 +27,8 @@ def _error(raw: dict) -> str:
 def test_demo_spec_expands_to_candidates_times_tasks():
     spec = load_spec(DEMO)
     assert len(spec.candidates) == 12
-    assert len(spec.tasks) == 9
-    assert spec.cell_count() == 108
+    assert len(spec.tasks) == 11
+    assert spec.cell_count() == 132
     assert spec.tasks["easy-50"].scorer == {"candidate": "a000", "task": "full"}
     assert spec.tasks["full"].role == "reference"
     assert spec.recipe("epochs-2", "a000").epochs == 2
@@ -142,7 +142,7 @@ def test_one_factor_grid_is_defaults_plus_each_value():
 def test_spec_check_command(tmp_path):
     ok = run_cli("spec", "check", str(DEMO), cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
-    assert "108 cells" in ok.stdout
+    assert "132 cells" in ok.stdout
     raw = _demo()
     raw["tasks"]["random-50"]["subset"]["fraction"] = 2
     bad = tmp_path / "bad.yaml"

@@ -73,15 +73,15 @@ def _retrying(fn: Callable[[], T], attempts: int = 8) -> T:
     raise AssertionError("unreachable")
 
 
-def _async_commit(session: Any) -> None:
+def _async_commit(conn: Any) -> None:
     """Commit this transaction without waiting for the WAL flush (PostgreSQL).
 
     Only for claims and heartbeats: if the server crashes and forgets one, the worst case is that
     another worker trains the cell too, and the first writer's result check then refuses the
     stale one. Results (complete/fail) keep durable commits.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit = off"))
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 def _study_filter(study: str | None) -> Any:
@@ -94,16 +94,15 @@ def _study_filter(study: str | None) -> Any:
 def reap_expired(db: Database, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> int:
     """Return running cells whose lease expired to pending (or failed after max attempts)."""
     def do() -> int:
-        with db.session(immediate=True) as session:
-            result = session.execute(
+        with db.transaction(immediate=True) as conn:
+            result = conn.execute(
                 update(SqlRun)
                 .where(SqlRun.status == "running", SqlRun.lease_expires_at < utcnow())
                 .values(status=case((SqlRun.attempts >= max_attempts, "failed"),
                                     else_="pending"),
                         failure="stale",
                         error="lease expired on worker " + SqlRun.worker,
-                        worker=None, lease_expires_at=None)
-                .execution_options(synchronize_session=False))
+                        worker=None, lease_expires_at=None))
             return _rows(result)
     return _retrying(do)
 
@@ -139,13 +138,12 @@ def claim_next(db: Database, worker: str, *, lease_seconds: float = DEFAULT_LEAS
                 started_at=utcnow())
         .returning(SqlRun.id, SqlRun.cell_key, SqlRun.attempts, SqlRun.architecture_id,
                    SqlRun.subset_id, SqlRun.recipe_id, SqlRun.seed, SqlRun.needs_scores)
-        .execution_options(synchronize_session=False)
     )
 
     def do() -> Claim | None:
-        with db.session(immediate=True) as session:
-            _async_commit(session)
-            row = session.execute(statement).first()
+        with db.transaction(immediate=True) as conn:
+            _async_commit(conn)
+            row = conn.execute(statement).first()
         if row is None:
             return None
         return Claim(run_id=row[0], cell_key=row[1], attempt=row[2], worker=worker,
@@ -162,12 +160,11 @@ def _held(claim: Claim) -> Any:
 def heartbeat(db: Database, claim: Claim, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> bool:
     """Renew the lease; False when the worker no longer holds the cell."""
     def do() -> bool:
-        with db.session() as session:
-            _async_commit(session)
-            result = session.execute(
+        with db.transaction() as conn:
+            _async_commit(conn)
+            result = conn.execute(
                 update(SqlRun).where(_held(claim))
-                .values(lease_expires_at=utcnow(lease_seconds), heartbeat_at=utcnow())
-                .execution_options(synchronize_session=False))
+                .values(lease_expires_at=utcnow(lease_seconds), heartbeat_at=utcnow()))
             return _rows(result) > 0
     return _retrying(do)
 
@@ -189,17 +186,15 @@ def complete(db: Database, claim: Claim, outcome: Outcome) -> bool:
     Returns False (and writes nothing) when the lease was lost to another attempt.
     """
     def do() -> bool:
-        with db.session() as session:
-            result = session.execute(
+        with db.transaction() as conn:
+            result = conn.execute(
                 update(SqlRun).where(_held(claim))
                 .values(status="done", finished_at=utcnow(), lease_expires_at=None,
-                        failure=None, error=None, **outcome.values)
-                .execution_options(synchronize_session=False))
+                        failure=None, error=None, **outcome.values))
             if not _rows(result):
-                session.rollback()
-                return False
+                return False  # not held: nothing was written, the empty transaction commits
             if outcome.epochs:
-                session.execute(insert(SqlRunEpoch),
+                conn.execute(insert(SqlRunEpoch),
                                 [dict(run_id=claim.run_id, **e) for e in outcome.epochs])
             if outcome.losses is not None:
                 assert outcome.indices is not None and outcome.correct is not None
@@ -208,7 +203,7 @@ def complete(db: Database, claim: Claim, outcome: Outcome) -> bool:
                         for i, v, c in zip(outcome.indices, outcome.losses, outcome.correct,
                                            strict=True)]
                 for start in range(0, len(rows), 5000):
-                    session.execute(insert(SqlExampleLoss), rows[start:start + 5000])
+                    conn.execute(insert(SqlExampleLoss), rows[start:start + 5000])
             return True
     return _retrying(do)
 
@@ -217,13 +212,12 @@ def fail(db: Database, claim: Claim, failure: str, error: str,
          epochs: list[dict[str, Any]] | None = None) -> bool:
     """Mark a held cell failed with its reason (diverged, oom, error); False if not held."""
     def do() -> bool:
-        with db.session() as session:
-            result = session.execute(
+        with db.transaction() as conn:
+            result = conn.execute(
                 update(SqlRun).where(_held(claim))
                 .values(status="failed", finished_at=utcnow(), lease_expires_at=None,
                         failure=failure, error=error[:2000],
-                        epochs_done=len(epochs) if epochs else 0)
-                .execution_options(synchronize_session=False))
+                        epochs_done=len(epochs) if epochs else 0))
             return _rows(result) > 0
     return _retrying(do)
 
@@ -231,11 +225,10 @@ def fail(db: Database, claim: Claim, failure: str, error: str,
 def release(db: Database, claim: Claim, reason: str = "interrupted") -> bool:
     """Put a held cell back to pending (Ctrl-C); the attempt does not count."""
     def do() -> bool:
-        with db.session() as session:
-            result = session.execute(
+        with db.transaction() as conn:
+            result = conn.execute(
                 update(SqlRun).where(_held(claim))
                 .values(status="pending", worker=None, lease_expires_at=None,
-                        attempts=SqlRun.attempts - 1, failure="interrupted", error=reason)
-                .execution_options(synchronize_session=False))
+                        attempts=SqlRun.attempts - 1, failure="interrupted", error=reason))
             return _rows(result) > 0
     return _retrying(do)
