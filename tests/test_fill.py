@@ -258,3 +258,41 @@ def test_readme_main_command_runs_the_demo_and_a_second_run_trains_nothing(tmp_p
             assert [o for o in outputs if "image/png" in o.get("data", {})], name
     finally:
         os.environ.pop("PROXYSTORE_DB"), os.environ.pop("PROXYSTORE_STUDY")
+
+
+def test_plan_estimates_compute_from_finished_runs(sqlite_db, tmp_path):
+    from proxystore.study.plan import plan_study
+
+    fill(parse_spec(tiny_spec("fit", FULL_AND_HALF)), sqlite_db, device="cpu", quiet=True)
+    more = FULL_AND_HALF + ("quarter: {dataset: digits, subset: {kind: random, fraction: 0.25},"
+                            " role: proxy, proxy_of: full}\n")
+    plan = plan_study(sqlite_db, parse_spec(tiny_spec("more", more)))
+    assert plan.by_status["done"] == 4 and plan.new == 2
+    assert plan.done_by_study == {"fit": 4}
+    (device, seconds), = plan.estimate_seconds.items()
+    assert device == "cpu" and seconds > 0
+    text = "\n".join(plan.lines())
+    assert "device-hours" in text and "from studies: fit 4" in text
+
+
+def test_ctrl_c_stops_a_pool_and_every_cell_goes_back(tmp_path):
+    spec_path = write(tmp_path, "pool", tiny_spec("pool", FULL_AND_HALF, epochs=40))
+    db_path = tmp_path / "p.db"
+    proc = _spawn_fill(spec_path, db_path, "--workers", "2", "--mlflow",
+                       f"sqlite:///{tmp_path / 'ml.db'}")
+    db, deadline, running = None, time.time() + 180, []
+    while time.time() < deadline and len(running) < 2:
+        time.sleep(0.5)
+        if db is None and db_path.exists():
+            try:
+                db = open_database(str(db_path))
+            except Exception:  # noqa: BLE001 - still being created
+                continue
+        if db is not None:
+            running = [i for i, (s, _, _) in _runs(db).items() if s == "running"]
+    assert len(running) == 2, proc.communicate(timeout=5)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    runs = _runs(db)
+    assert all(s in ("pending", "done") for s, _, _ in runs.values()), runs
+    assert all(runs[i][0] == "pending" and runs[i][1] == 0 for i in running)

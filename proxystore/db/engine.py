@@ -76,7 +76,7 @@ def register_sqlite_functions(dbapi_connection: sqlite3.Connection) -> None:
     """Give SQLite the math functions the analysis views use (it may lack sqrt, and lacks corr).
 
     Users of the plain ``sqlite3`` shell get them from SQLite's own math extension where it is
-    compiled in; docs/sql.md explains.
+    compiled in; docs/analysis.md explains.
     """
     def _sqrt(x: float | None) -> float | None:
         if x is None or x < 0:

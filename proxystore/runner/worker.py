@@ -164,24 +164,17 @@ def run_claim(db: Database, claim: Claim, config: WorkerConfig, summary: WorkerS
             return
         claims.release(db, claim, "interrupted by the user")
         raise KeyboardInterrupt from stop
-    except DivergedError as error:
-        beat.stop()
-        reason = f"diverged: loss became NaN/inf in epoch {error.epoch}"
-        claims.fail(db, claim, "diverged", reason)
-        summary.failed.append((claim.run_id, reason))
-        return
-    except OutOfMemoryError as error:
-        beat.stop()
-        reason = f"out of memory in epoch {error.epoch}"
-        claims.fail(db, claim, "oom", reason)
-        summary.failed.append((claim.run_id, reason))
-        return
     except Exception as error:  # noqa: BLE001 - one broken cell must not stop the others
         beat.stop()
-        reason = f"{type(error).__name__}: {' '.join(str(error).split())}"
-        claims.fail(db, claim, "error", reason)
+        if isinstance(error, DivergedError):
+            failure, reason = "diverged", f"diverged: loss became NaN/inf in epoch {error.epoch}"
+        elif isinstance(error, OutOfMemoryError):
+            failure, reason = "oom", f"out of memory in epoch {error.epoch}"
+        else:
+            failure, reason = "error", f"{type(error).__name__}: {' '.join(str(error).split())}"
+            log.debug("run %s failed", claim.run_id, exc_info=True)
+        claims.fail(db, claim, failure, reason)
         summary.failed.append((claim.run_id, reason))
-        log.debug("run %s failed", claim.run_id, exc_info=True)
         return
     beat.stop()
     if not claims.complete(db, claim, outcome):
