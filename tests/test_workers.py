@@ -76,6 +76,7 @@ def test_killed_worker_cell_is_reclaimed_and_finished_once(db, tmp_path):
     time.sleep(0.3)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
+    time.sleep(2.0)  # past the victim's 1.5 s lease: the rescuer must find the cell reclaimable
     rescuer = _spawn(db.url, 1, 1.5, log, 0.01)
     out, err = rescuer.communicate(timeout=120)
     assert rescuer.returncode == 0, err[-2000:]
