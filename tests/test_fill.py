@@ -296,3 +296,43 @@ def test_ctrl_c_stops_a_pool_and_every_cell_goes_back(tmp_path):
     runs = _runs(db)
     assert all(s in ("pending", "done") for s, _, _ in runs.values()), runs
     assert all(runs[i][0] == "pending" and runs[i][1] == 0 for i in running)
+
+
+def test_easy_and_hard_subsets_wait_for_their_scorer(db):
+    from proxystore.db.models import SqlExampleLoss, SqlSubset
+    from proxystore.study.plan import plan_study
+
+    tasks = """\
+full: {dataset: digits, role: target}
+easy: {dataset: digits, role: proxy, proxy_of: full,
+       subset: {kind: loss_quantile, a: 0.5, b: 1.0, scorer: {candidate: a, task: full}}}
+hard: {dataset: digits, role: proxy, proxy_of: full,
+       subset: {kind: loss_quantile, a: 0.0, b: 0.5, scorer: {candidate: a, task: full}}}
+"""
+    spec = parse_spec(tiny_spec("easyhard", tasks))
+    result = fill(spec, db, device="cpu", quiet=True)
+    assert len(result.summary.done) == 6 and not result.summary.failed
+    with db.session() as session:
+        runs = session.scalars(select(SqlRun).order_by(SqlRun.started_at)).all()
+        scorer = runs[0]  # claimed first: it has the priority
+        assert scorer.needs_scores and scorer.status == "done"
+        train_count = session.scalar(select(SqlSubset.train_count)
+                                     .where(SqlSubset.id == scorer.subset_id))
+        assert session.scalar(select(func.count()).select_from(SqlExampleLoss)
+                              .where(SqlExampleLoss.run_id == scorer.id)) == train_count
+        quantiles = session.scalars(select(SqlSubset).where(SqlSubset.kind == "loss_quantile")
+                                    ).all()
+        assert len(quantiles) == 2
+        assert {q.scorer_run_id for q in quantiles} == {scorer.id}
+        assert sorted(q.train_count for q in quantiles) == [train_count // 2,
+                                                           train_count - train_count // 2]
+        easy = next(q for q in quantiles if q.params["a"] == 0.5)
+        losses = dict(session.execute(select(SqlExampleLoss.index, SqlExampleLoss.loss)
+                                      .where(SqlExampleLoss.run_id == scorer.id)).all())
+    from proxystore.data.subsets import subset_indices
+
+    easy_train, _ = subset_indices(db, easy.id)
+    rest = sorted(set(losses) - set(easy_train.tolist()))
+    assert max(losses[i] for i in easy_train) <= min(losses[i] for i in rest)  # easiest half
+    plan = plan_study(db, spec)
+    assert plan.by_status["done"] == 6 and plan.waiting_for_scorer == 0 and plan.new == 0

@@ -71,9 +71,17 @@ def plan_study(db: Database, spec: StudySpec) -> Plan:
     """
     reg.register_datasets(db, spec)
     archs = reg._architectures(db, spec)
-    ready = [reg._declare(db, t) for t in spec.tasks.values() if t.scorer is None]
-    cells = reg.expand_cells(spec, archs, ready)
-    deferred = [t for t in spec.tasks.values() if t.scorer is not None]
+    ready = {t.label: reg._declare(db, t) for t in spec.tasks.values() if t.scorer is None}
+    deferred = []
+    scored = []
+    for task in (t for t in spec.tasks.values() if t.scorer is not None):
+        with db.session() as session:
+            run_id = reg.scorer_run(session, spec, archs, ready, task)
+        if run_id is None:
+            deferred.append(task)
+        else:  # its scorer already has losses: the easy/hard subset can be known now
+            scored.append(reg._declare(db, task, scorer_run_id=run_id))
+    cells = reg.expand_cells(spec, archs, list(ready.values()) + scored)
     plan = Plan(study=spec.name, total=spec.cell_count())
     plan.waiting_for_scorer = len(deferred) * len(spec.candidates) * len(spec.seeds)
     keys = [c[3] for c in cells]
