@@ -206,3 +206,58 @@ def test_launch_slurm_with_submitits_local_executor(tmp_path):
     assert len(runs) == 2 and all(r.status == "done" and r.attempts == 1 for r in runs)
     refused = run_cli("launch", "slurm", str(spec), "--db", str(db_path), cwd=tmp_path)
     assert refused.returncode == 2 and "PostgreSQL" in refused.stderr
+
+
+def test_deadlocks_and_serialization_failures_are_retried():
+    from sqlalchemy.exc import OperationalError
+
+    from proxystore.runner.claims import _retrying
+
+    calls = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE runs", {}, Exception("deadlock detected"))
+        if len(calls) == 2:
+            raise OperationalError("UPDATE runs", {}, Exception(
+                "could not serialize access due to concurrent update"))
+        return "claimed"
+
+    assert _retrying(flaky) == "claimed" and len(calls) == 3
+
+    def broken() -> None:
+        raise OperationalError("SELECT", {}, Exception("syntax error at or near"))
+
+    try:
+        _retrying(broken)
+    except OperationalError:
+        pass
+    else:
+        raise AssertionError("a real error must not be retried away")
+
+
+def test_worker_refuses_a_schema_that_is_not_at_head(pg_schema_url, tmp_path):
+    from tests.helpers import run_cli
+
+    result = run_cli("worker", "--db", pg_schema_url, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "run `proxystore db upgrade" in result.stderr
+
+
+def test_status_command_shows_leases_and_failures(db, tmp_path):
+    from proxystore.runner import claims
+    from tests.helpers import run_cli
+
+    seed_cells(db, 3)
+    held = claims.claim_next(db, "node7:123:0", lease_seconds=600)
+    failed = claims.claim_next(db, "node8:9:0", lease_seconds=600)
+    claims.fail(db, failed, "diverged", "diverged: loss became NaN/inf in epoch 3")
+    result = run_cli("status", "--study", "kill", "--db", db.url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "node7:123:0" in result.stdout and "running:" in result.stdout
+    assert "diverged: loss became NaN/inf in epoch 3" in result.stdout
+    assert "1 pending" in result.stdout or "ETA for 1 pending" in result.stdout
+    assert held is not None
+    missing = run_cli("status", "--study", "nope", "--db", db.url, cwd=tmp_path)
+    assert missing.returncode == 2 and "no study named 'nope'" in missing.stderr
