@@ -157,8 +157,8 @@ def try_log_run(db: Database, run_id: int, uri: str) -> bool:
         return False
 
 
-def sync(db: Database, uri: str, study: str | None = None) -> tuple[int, int]:
-    """Log every finished run not yet in MLflow and refresh study tags; return (logged, failed)."""
+def sync(db: Database, uri: str, study: str | None = None) -> int:
+    """Log every finished run not yet in MLflow; return how many were logged."""
     with db.session() as session:
         query = select(SqlRun.id).where(SqlRun.status == "done", SqlRun.mlflow_logged.is_(False))
         if study is not None:
@@ -166,11 +166,9 @@ def sync(db: Database, uri: str, study: str | None = None) -> tuple[int, int]:
                 select(SqlStudyCell.run_id).join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
                 .where(SqlStudy.name == study)))
         ids = list(session.scalars(query.order_by(SqlRun.id)))
-    logged = failed = 0
     for run_id in ids:
         log_run(db, run_id, uri)  # let the first error surface: sync is asked for explicitly
-        logged += 1
-    return logged, failed
+    return len(ids)
 
 
 def retag_shared(db: Database, study: str, uri: str) -> int:

@@ -84,7 +84,8 @@ def _async_commit(conn: Any) -> None:
         conn.execute(text("SET LOCAL synchronous_commit = off"))
 
 
-def _study_filter(study: str | None) -> Any:
+def in_study(study: str | None) -> Any:
+    """A WHERE clause keeping runs linked to `study` (None: no filter)."""
     if study is None:
         return None
     return exists().where(and_(SqlStudyCell.run_id == SqlRun.id,
@@ -124,7 +125,7 @@ def claim_next(db: Database, worker: str, *, lease_seconds: float = DEFAULT_LEAS
         _last_reap[id(db)] = now
         reap_expired(db, max_attempts)
     pick = select(SqlRun.id).where(SqlRun.status == "pending")
-    flt = _study_filter(study)
+    flt = in_study(study)
     if flt is not None:
         pick = pick.where(flt)
     pick = pick.order_by(SqlRun.priority.desc(), SqlRun.id).limit(1)

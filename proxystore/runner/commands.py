@@ -168,7 +168,7 @@ class MlflowCommands:
         from proxystore.tracking import sync, tracking_uri
 
         database = open_database(db)
-        logged, _ = sync(database, tracking_uri(database.url, mlflow), study)
+        logged = sync(database, tracking_uri(database.url, mlflow), study)
         print(f"logged {logged} runs to MLflow")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 from sqlalchemy import and_, exists, func, select, update
@@ -13,14 +12,7 @@ from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell
 from proxystore.db.session import Database
 from proxystore.db.status import run_counts
 from proxystore.errors import NotFoundError
-from proxystore.runner.claims import _rows
-
-
-def _in_study(study: str | None) -> Any:
-    if study is None:
-        return None
-    return exists().where(and_(SqlStudyCell.run_id == SqlRun.id,
-                               SqlStudyCell.study_id == SqlStudy.id, SqlStudy.name == study))
+from proxystore.runner.claims import _rows, in_study
 
 
 def _require_study(db: Database, study: str | None) -> None:
@@ -52,7 +44,7 @@ class StatusReport:
 def status_report(db: Database, study: str | None = None, failures: int = 10) -> StatusReport:
     """Gather what `proxystore status` shows."""
     _require_study(db, study)
-    flt = _in_study(study)
+    flt = in_study(study)
     with db.session() as session:
         age = func.julianday(utcnow()) - func.julianday(SqlRun.heartbeat_at)
         if db.dialect == "postgresql":
@@ -105,7 +97,7 @@ def retry(db: Database, study: str | None = None, failed: bool = False,
     statement = (update(SqlRun).where(or_(*conditions))
                  .values(status="pending", attempts=0, worker=None, lease_expires_at=None)
                  .execution_options(synchronize_session=False))
-    flt = _in_study(study)
+    flt = in_study(study)
     if flt is not None:
         statement = statement.where(flt)
     with db.session(immediate=True) as session:
@@ -120,7 +112,7 @@ def cancel(db: Database, study: str) -> tuple[int, int]:
     _require_study(db, study)
     other = exists().where(and_(SqlStudyCell.run_id == SqlRun.id,
                                 SqlStudyCell.study_id == SqlStudy.id, SqlStudy.name != study))
-    mine = _in_study(study)
+    mine = in_study(study)
     with db.session(immediate=True) as session:
         kept = session.scalar(select(func.count()).select_from(SqlRun)
                               .where(SqlRun.status == "pending", mine, other)) or 0

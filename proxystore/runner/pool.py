@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, replace
 from typing import Any
 
-from proxystore.runner.worker import WorkerConfig, worker_id
+from proxystore.runner.worker import WorkerConfig
 
 
 def parse_gpus(gpus: Any) -> list[int]:
@@ -94,7 +94,3 @@ def run_pool(configs: list[WorkerConfig], progress: Any | None = None,
             progress.refresh()
     return sum(1 for p in processes if p.exitcode not in (0, None))
 
-
-def default_worker_id() -> str:
-    """This machine's id for a pool of workers (host:pid)."""
-    return worker_id("pool").rsplit(":", 1)[0]

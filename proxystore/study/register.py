@@ -125,7 +125,7 @@ def register_study(db: Database, spec: StudySpec) -> Registration:
         db: the open database.
         spec: a validated study spec.
     """
-    datasets = register_datasets(db, spec)
+    register_datasets(db, spec)
     archs = _architectures(db, spec)
     ready: dict[str, _Task] = {}
     deferred: list[TaskSpec] = []
@@ -139,8 +139,7 @@ def register_study(db: Database, spec: StudySpec) -> Registration:
         _write_candidates(session, study_id, spec, archs)
         registration = Registration(study_id=study_id, name=spec.name)
         for task in spec.tasks.values():
-            _write_task(session, study_id, task, ready.get(task.label),
-                        datasets[task.dataset].num_classes)
+            _write_task(session, study_id, task, ready.get(task.label))
         registration.new_runs += _write_cells(session, study_id, spec, archs,
                                               list(ready.values()))
         for task in deferred:
@@ -176,8 +175,7 @@ def _write_candidates(session: Session, study_id: int, spec: StudySpec,
     insert_ignore(session, SqlStudyCandidate, rows, ["study_id", "label"])
 
 
-def _write_task(session: Session, study_id: int, task: TaskSpec, ready: _Task | None,
-                dataset_classes: int) -> None:
+def _write_task(session: Session, study_id: int, task: TaskSpec, ready: _Task | None) -> None:
     regime = {k: v for k, v in task.regime.items()}
     row = dict(study_id=study_id, label=task.label, role=task.role, proxy_of=task.proxy_of,
                subset_id=ready.subset_id if ready else None,
@@ -326,8 +324,7 @@ def materialize_deferred(db: Database, spec: StudySpec,
             continue
         declared = _declare(db, task, scorer_run_id=run_id)
         with db.session() as session:
-            dataset_classes = declared.num_classes
-            _write_task(session, study_id, task, declared, dataset_classes)
+            _write_task(session, study_id, task, declared)
             new += _write_cells(session, study_id, spec, archs, [declared])
         if registration is not None and task.label in registration.deferred_tasks:
             registration.deferred_tasks.remove(task.label)
