@@ -16,7 +16,6 @@ from typing import cast
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from proxystore.errors import DataError, TrainingError
 from proxystore.train import precision as prec
@@ -25,9 +24,13 @@ from proxystore.train.data import TrainData
 from proxystore.train.evaluate import evaluate
 from proxystore.train.optim import build_optimizer, lr_at
 from proxystore.train.recipe import Recipe
+from proxystore.train.step import GRAPHABLE_OPTIMIZERS, GraphedStep, Step
 from proxystore.train.stream import batches
 
 log = logging.getLogger(__name__)
+
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass(frozen=True)
@@ -36,14 +39,40 @@ class TrainOptions:
 
     `channels_last` None means on for CUDA, off elsewhere; `log_every` > 0 logs the training
     loss every that many steps (a host sync each time); `compile` wraps the model in
-    torch.compile for training and evaluation (compile time is counted in wall_seconds).
+    torch.compile for training and evaluation, with a torch.compile mode name ("default",
+    "reduce-overhead" (CUDA graphs through inductor), "max-autotune", ...; True means
+    "default"; compile time is counted in wall_seconds); `cuda_graphs` captures the whole
+    training step in a CUDA graph after `graph_warmup` eager steps (see `step.GraphedStep`;
+    CUDA only, SGD or Adam, fp32 or bf16, not together with `compile`).
     """
 
     eval_batch_size: int = 1024
     channels_last: bool | None = None
-    compile: bool = False
+    compile: bool | str = False
     log_every: int = 0
     cudnn_benchmark: bool = True
+    cuda_graphs: bool = False
+    graph_warmup: int = 3
+
+    def __post_init__(self) -> None:
+        mode = self.compile_mode
+        if mode is not None and mode not in COMPILE_MODES:
+            raise ValueError(f"compile: unknown mode {self.compile!r} "
+                             f"(one of {', '.join(COMPILE_MODES)})")
+        if mode is not None and self.cuda_graphs:
+            raise ValueError("cuda_graphs and compile are exclusive: use compile="
+                             "'reduce-overhead' for inductor's own CUDA graphs")
+        if self.eval_batch_size < 1 or self.graph_warmup < 1:
+            raise ValueError("eval_batch_size and graph_warmup must be at least 1")
+
+    @property
+    def compile_mode(self) -> str | None:
+        """The torch.compile mode, or None for eager."""
+        if self.compile is True:
+            return "default"
+        if self.compile in (False, None, "", "off", "eager"):
+            return None
+        return str(self.compile)
 
 
 @dataclass(frozen=True)
@@ -139,7 +168,8 @@ def train(model: torch.nn.Module, data: TrainData, recipe: Recipe, seed: int,
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = options.cudnn_benchmark
     model = model.to(device).to(memory_format=memory_format)
-    net = cast(torch.nn.Module, torch.compile(model)) if options.compile else model
+    mode = options.compile_mode
+    net = cast(torch.nn.Module, torch.compile(model, mode=mode)) if mode else model
     dtype = prec.resolve(recipe.precision, device)
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
 
@@ -153,6 +183,11 @@ def train(model: torch.nn.Module, data: TrainData, recipe: Recipe, seed: int,
     shuffler = np.random.default_rng(seed)
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
+    sums = torch.zeros(2, dtype=torch.float64, device=device)
+    step_fn = Step(net, optimizer, scaler, dtype, recipe.label_smoothing, sums,
+                   data.num_classes)
+    graphed = _graphed_step(step_fn, options, recipe, device, scaler, lr_scale * lr_at(
+        0, total, steps, recipe))
 
     history: list[EpochMetrics] = []
     if device.type == "cuda":
@@ -164,7 +199,7 @@ def train(model: torch.nn.Module, data: TrainData, recipe: Recipe, seed: int,
         for epoch in range(1, recipe.epochs + 1):
             epoch_start = time.perf_counter()
             model.train()
-            sums = torch.zeros(2, dtype=torch.float64, device=device)
+            sums.zero_()
             order = shuffler.permutation(n)
             lr = 0.0
             for step, (images, labels) in enumerate(
@@ -172,28 +207,15 @@ def train(model: torch.nn.Module, data: TrainData, recipe: Recipe, seed: int,
                 if should_stop is not None and should_stop():
                     raise Interrupted(f"stopped in epoch {epoch} at step {step}")
                 lr = lr_scale * lr_at((epoch - 1) * steps + step, total, steps, recipe)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
                 inputs = crop_flip(normalize(images, data.mean, data.std), recipe.crop_padding or 0,
                                    recipe.flip_prob, generator)
                 inputs = inputs.contiguous(memory_format=memory_format)
-                with prec.autocast(device, dtype):
-                    logits = net(inputs)
-                if epoch == 1 and step == 0:
-                    _check_logits(logits, data.num_classes)
-                loss = F.cross_entropy(logits.float(), labels,
-                                       label_smoothing=recipe.label_smoothing)
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
+                if graphed is not None:
+                    loss, _ = graphed(inputs, labels, lr)
                 else:
-                    loss.backward()
-                    optimizer.step()
-                with torch.no_grad():
-                    wrong = (logits.argmax(dim=1) != labels).sum()
-                    sums += torch.stack([loss.detach() * len(labels), wrong]).double()
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
+                    loss, _ = step_fn(inputs, labels)
                 if options.log_every and (step + 1) % options.log_every == 0:
                     log.info("epoch %d step %d/%d loss %.4f lr %.4g", epoch, step + 1, steps,
                              loss.item(), lr)
@@ -231,6 +253,23 @@ def train(model: torch.nn.Module, data: TrainData, recipe: Recipe, seed: int,
     return _result(history, recipe, wall, device_seconds, _device_name(device))
 
 
+def _graphed_step(step: Step, options: TrainOptions, recipe: Recipe, device: torch.device,
+                  scaler: torch.amp.GradScaler | None, lr: float) -> GraphedStep | None:
+    """The CUDA-graph runner when `options.cuda_graphs` asks for one and the run allows it."""
+    if not options.cuda_graphs:
+        return None
+    if device.type != "cuda":
+        raise TrainingError(f"cuda_graphs needs a CUDA device, not {device}")
+    if scaler is not None:
+        # GradScaler reads the host every step (to skip steps with inf gradients).
+        log.warning("cuda_graphs: fp16 with a GradScaler cannot be captured; training eagerly")
+        return None
+    if recipe.optimizer not in GRAPHABLE_OPTIMIZERS:
+        log.warning("cuda_graphs: %s cannot be captured; training eagerly", recipe.optimizer)
+        return None
+    return GraphedStep(step, lr, warmup=options.graph_warmup)
+
+
 def _result(history: list[EpochMetrics], recipe: Recipe, wall: float, device_seconds: float,
             device_name: str) -> TrainResult:
     """Summarise the epochs: final metrics, minima, and the best epoch by the eval metric."""
@@ -266,13 +305,6 @@ def _check_data(data: TrainData, recipe: Recipe, device: torch.device) -> None:
         raise DataError(f"images are {h}x{w} but the recipe trains at {recipe.image_size} px")
     if data.train_y.device != device:
         raise DataError(f"data is on {data.train_y.device}, training on {device}")
-
-
-def _check_logits(logits: torch.Tensor, num_classes: int) -> None:
-    """The model's head must match the task's classes (a shape check, no sync)."""
-    if logits.ndim != 2 or logits.shape[1] != num_classes:
-        raise TrainingError(f"model outputs {tuple(logits.shape)}, expected (batch, "
-                            f"{num_classes}) for {num_classes} classes")
 
 
 def _release(device: torch.device) -> None:

@@ -24,13 +24,15 @@ def resolve(precision: str, device: torch.device) -> torch.dtype | None:
     return DTYPES[precision]
 
 
-def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+def autocast(device: torch.device, dtype: torch.dtype | None, *,
+             cache: bool = True) -> contextlib.AbstractContextManager:
     """A fresh autocast context for `dtype` (a no-op context for fp32).
 
     Args:
         device: the device the forward pass runs on.
         dtype: bf16, fp16 or None.
+        cache: autocast's weight-cast cache; must be off while a CUDA graph is captured.
     """
     if dtype is None:
         return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
+    return torch.autocast(device.type, dtype=dtype, cache_enabled=cache)
