@@ -11,7 +11,8 @@ class RunnerCommands:
 
     def fill(self, spec: str | None = None, max_cells: int | None = None, dry_run: bool = False,
              device: str = "auto", db: str | None = None, mlflow: str | None = None,
-             quiet: bool = False, workers: int = 1, gpus: Any = None, per_gpu: int = 1) -> None:
+             quiet: bool = False, workers: int = 1, gpus: Any = None, per_gpu: int = 1,
+             compile: str = "off", cuda_graphs: bool = False) -> None:
         """Register a study and train every cell no study has trained yet (default jobs/demo.yaml).
 
         Args:
@@ -26,12 +27,16 @@ class RunnerCommands:
             workers: worker processes on this machine (each claims cells on its own).
             gpus: GPU indices to use, e.g. 0,1,2,3 (one worker per GPU, or per_gpu each).
             per_gpu: workers per GPU (several small cells share a GPU).
+            compile: torch.compile mode for training (off, default, reduce-overhead,
+                max-autotune); compiled graphs are cached per genome beside the datasets.
+            cuda_graphs: capture each training step in a CUDA graph (CUDA only; for small
+                images, where kernel launches dominate).
         """
         from proxystore.runner.fill import fill_command
 
         code = fill_command(spec, db, device=device, max_cells=max_cells, dry_run=dry_run,
                             mlflow=mlflow, quiet=quiet, workers=workers, gpus=gpus,
-                            per_gpu=per_gpu)
+                            per_gpu=per_gpu, compile=compile, cuda_graphs=cuda_graphs)
         if code:
             sys.exit(code)
 
@@ -53,7 +58,8 @@ class RunnerCommands:
 
     def worker(self, study: str | None = None, workers: int = 1, gpus: Any = None,
                per_gpu: int = 1, device: str = "auto", db: str | None = None,
-               mlflow: str | None = None, lease: float = 120.0, max_attempts: int = 3) -> None:
+               mlflow: str | None = None, lease: float = 120.0, max_attempts: int = 3,
+               compile: str = "off", cuda_graphs: bool = False) -> None:
         """Join the work: claim and train pending cells (of one study or all) until none is left.
 
         Args:
@@ -66,12 +72,15 @@ class RunnerCommands:
             mlflow: MLflow tracking URI every node can reach (a tracking server).
             lease: seconds a claim holds without a heartbeat.
             max_attempts: a cell whose lease expired this many times is failed.
+            compile: torch.compile mode for training (off, default, reduce-overhead, ...).
+            cuda_graphs: capture each training step in a CUDA graph (CUDA only).
         """
         from proxystore.runner.fill import worker_command
 
         sys.exit(worker_command(db, study=study, workers=workers, gpus=gpus, per_gpu=per_gpu,
                                 device=device, mlflow=mlflow, lease=lease,
-                                max_attempts=max_attempts))
+                                max_attempts=max_attempts, compile=compile,
+                                cuda_graphs=cuda_graphs))
 
     def retry(self, study: str | None = None, failed: bool = False, stale: bool = False,
               db: str | None = None) -> None:
@@ -178,7 +187,8 @@ class LaunchCommands:
     def slurm(self, spec: str, nodes: int = 1, gpus_per_node: int = 1, per_gpu: int = 1,
               partition: str | None = None, time: int = 1440, folder: str = "slurm-logs",
               db: str | None = None, mlflow: str | None = None, lease: float = 300.0,
-              cluster: str | None = None) -> None:
+              cluster: str | None = None, compile: str = "off",
+              cuda_graphs: bool = False) -> None:
         """Register a study and submit Slurm jobs (a job array, one task per node) that fill it.
 
         Args:
@@ -194,9 +204,11 @@ class LaunchCommands:
             lease: seconds a claim holds without a heartbeat (preempted jobs' cells come back
                 after it).
             cluster: "local" runs the jobs on this machine instead of Slurm (for testing).
+            compile: torch.compile mode for training (off, default, reduce-overhead, ...).
+            cuda_graphs: capture each training step in a CUDA graph.
         """
         from proxystore.runner.fill import launch_command
 
         launch_command(spec, db, nodes=nodes, gpus_per_node=gpus_per_node, per_gpu=per_gpu,
                        partition=partition, time=time, folder=folder, mlflow=mlflow,
-                       lease=lease, cluster=cluster)
+                       lease=lease, cluster=cluster, compile=compile, cuda_graphs=cuda_graphs)

@@ -15,7 +15,13 @@ from proxystore.db import open_database
 from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell
 from proxystore.db.session import Database
 from proxystore.runner.pool import parse_gpus, run_pool, worker_configs
-from proxystore.runner.worker import WorkerConfig, WorkerSummary, run_worker, worker_id
+from proxystore.runner.worker import (
+    WorkerConfig,
+    WorkerSummary,
+    run_worker,
+    train_options,
+    worker_id,
+)
 from proxystore.study.register import Registration, materialize_deferred, register_study
 from proxystore.study.spec import StudySpec, load_spec
 
@@ -110,7 +116,8 @@ def _sigterm_as_interrupt() -> None:
 
 def fill(spec: StudySpec, db: Database, *, device: str = "auto", max_cells: int | None = None,
          mlflow_uri: str | None = None, quiet: bool = False,
-         lease_seconds: float | None = None) -> FillResult:
+         lease_seconds: float | None = None,
+         options: dict[str, Any] | None = None) -> FillResult:
     """Register `spec` and train its pending cells in this process until none is left.
 
     Args:
@@ -121,6 +128,7 @@ def fill(spec: StudySpec, db: Database, *, device: str = "auto", max_cells: int 
         mlflow_uri: log runs to this MLflow tracking URI (None: don't log).
         quiet: no progress bar.
         lease_seconds: lease length (default claims.DEFAULT_LEASE_SECONDS).
+        options: execution options for the trainer (see `worker.train_options`).
     """
     registration = register_study(db, spec)
     if mlflow_uri:
@@ -129,7 +137,8 @@ def fill(spec: StudySpec, db: Database, *, device: str = "auto", max_cells: int 
         retag_shared(db, spec.name, mlflow_uri)
     counts = study_counts(db, spec.name)
     config = WorkerConfig(db_url=db.url, worker=worker_id(), device=device, study=spec.name,
-                          mlflow_uri=mlflow_uri, max_cells=max_cells)
+                          mlflow_uri=mlflow_uri, max_cells=max_cells,
+                          train_options=dict(options or {}))
     if lease_seconds is not None:
         config.lease_seconds = lease_seconds
     total = registration.cells + len(registration.deferred_tasks) * len(spec.candidates) * len(
@@ -160,12 +169,14 @@ def fill(spec: StudySpec, db: Database, *, device: str = "auto", max_cells: int 
 def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "auto",
                  max_cells: int | None = None, dry_run: bool = False,
                  mlflow: str | None = None, quiet: bool = False, workers: int = 1,
-                 gpus: Any = None, per_gpu: int = 1) -> int:
+                 gpus: Any = None, per_gpu: int = 1, compile: str | None = None,
+                 cuda_graphs: bool = False) -> int:
     """The `fill` command's body; returns the process exit code (1 when cells failed)."""
     from proxystore.formatting import render
     from proxystore.study.plan import plan_study
     from proxystore.tracking import tracking_uri
 
+    options = train_options(compile, cuda_graphs, device)
     spec = load_spec(spec_path or default_spec())
     db = open_database(db_url)
     if dry_run:
@@ -176,10 +187,10 @@ def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "au
     before = study_counts(db, spec.name) if _study_exists(db, spec.name) else {}
     if workers > 1 or parse_gpus(gpus):
         result = fill_with_pool(spec, db, device=device, mlflow_uri=uri, quiet=quiet,
-                                workers=workers, gpus=gpus, per_gpu=per_gpu)
+                                workers=workers, gpus=gpus, per_gpu=per_gpu, options=options)
     else:
         result = fill(spec, db, device=device, max_cells=max_cells, mlflow_uri=uri,
-                      quiet=quiet)
+                      quiet=quiet, options=options)
     trained = len(result.summary.done) + len(result.summary.failed)
     runs = sum(result.counts.values())
     cells = _cell_count(db, spec.name)
@@ -245,13 +256,15 @@ class _DbProgress:
 
 
 def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: str | None,
-                   quiet: bool, workers: int, gpus: Any, per_gpu: int) -> FillResult:
+                   quiet: bool, workers: int, gpus: Any, per_gpu: int,
+                   options: dict[str, Any] | None = None) -> FillResult:
     """Register `spec`, then fill it with a pool of worker processes on this machine."""
     from sqlalchemy import select as sql_select
 
     registration = register_study(db, spec)
     base = WorkerConfig(db_url=db.url, worker=worker_id("pool").rsplit(":", 1)[0],
-                        device=device, study=spec.name, mlflow_uri=mlflow_uri)
+                        device=device, study=spec.name, mlflow_uri=mlflow_uri,
+                        train_options=dict(options or {}))
     total = registration.cells + len(registration.deferred_tasks) * len(spec.candidates) * len(
         spec.seeds)
     progress = _DbProgress(db, spec.name, total, quiet)
@@ -278,16 +291,18 @@ def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: st
 
 def worker_command(db_url: str | None, *, study: str | None, workers: int, gpus: Any,
                    per_gpu: int, device: str, mlflow: str | None, lease: float,
-                   max_attempts: int) -> int:
+                   max_attempts: int, compile: str | None = None,
+                   cuda_graphs: bool = False) -> int:
     """The `worker` command's body: join the work on this machine; returns the exit code."""
     from proxystore.runner.ops import _require_study
     from proxystore.tracking import tracking_uri
 
+    options = train_options(compile, cuda_graphs, device)
     db = open_database(db_url)
     _require_study(db, study)
     base = WorkerConfig(db_url=db.url, worker=worker_id("w").rsplit(":", 1)[0], device=device,
                         study=study, mlflow_uri=tracking_uri(db.url, mlflow),
-                        lease_seconds=lease, max_attempts=max_attempts)
+                        lease_seconds=lease, max_attempts=max_attempts, train_options=options)
     _sigterm_as_interrupt()
     if workers > 1 or parse_gpus(gpus):
         failed = run_pool(worker_configs(base, workers=workers, gpus=gpus, per_gpu=per_gpu))
@@ -301,12 +316,14 @@ def worker_command(db_url: str | None, *, study: str | None, workers: int, gpus:
 
 def launch_command(spec_path: str, db_url: str | None, *, nodes: int, gpus_per_node: int,
                    per_gpu: int, partition: str | None, time: int, folder: str,
-                   mlflow: str | None, lease: float, cluster: str | None) -> list[Any]:
+                   mlflow: str | None, lease: float, cluster: str | None,
+                   compile: str | None = None, cuda_graphs: bool = False) -> list[Any]:
     """The `launch slurm` command's body: register the study, submit one job per node."""
     from proxystore.errors import ProxystoreError
     from proxystore.runner.slurm import launch
     from proxystore.tracking import tracking_uri
 
+    options = train_options(compile, cuda_graphs, "cuda" if cluster != "local" else "auto")
     spec = load_spec(spec_path)
     db = open_database(db_url)
     if db.dialect == "sqlite" and cluster != "local":
@@ -314,7 +331,8 @@ def launch_command(spec_path: str, db_url: str | None, *, nodes: int, gpus_per_n
                               "pass --db postgresql://USER@HOST/DB")
     registration = register_study(db, spec)
     base = WorkerConfig(db_url=db.url, worker="slurm", study=spec.name,
-                        mlflow_uri=tracking_uri(db.url, mlflow), lease_seconds=lease)
+                        mlflow_uri=tracking_uri(db.url, mlflow), lease_seconds=lease,
+                        train_options=options)
     jobs = launch(base, nodes=nodes, gpus_per_node=gpus_per_node, per_gpu=per_gpu,
                   partition=partition, time_minutes=time, folder=folder, cluster=cluster)
     print(f"study {spec.name}: {registration.cells} cells; submitted {len(jobs)} jobs "

@@ -52,6 +52,53 @@ class WorkerConfig:
     # "module:function" replacing train_claim, e.g. a fast fake trainer in tests.
     trainer: str | None = None
     idle_wait_seconds: float = 2.0
+    # How cells are executed, never what they compute: fields of TrainOptions
+    # (compile, cuda_graphs, ...); see `train_options`.
+    train_options: dict[str, Any] = field(default_factory=dict)
+
+
+def train_options(compile: str | bool | None = None, cuda_graphs: bool = False,
+                  device: str = "auto") -> dict[str, Any]:
+    """Check the command line's execution options and return them as WorkerConfig wants them.
+
+    Args:
+        compile: a torch.compile mode (default, reduce-overhead, max-autotune, ...), or
+            off/None.
+        cuda_graphs: capture each training step in a CUDA graph.
+        device: the workers' device (CUDA graphs need CUDA; "auto" is checked when a cell runs).
+
+    Raises:
+        ProxystoreError: an unknown mode, both options at once, or CUDA graphs on a CPU device.
+    """
+    from proxystore.errors import ProxystoreError
+    from proxystore.train.loop import TrainOptions
+
+    options: dict[str, Any] = {}
+    if compile not in (None, False, "off", "eager", ""):
+        options["compile"] = "default" if compile is True else str(compile)
+    if cuda_graphs:
+        options["cuda_graphs"] = True
+    try:
+        TrainOptions(**options)
+    except ValueError as error:
+        raise ProxystoreError(f"--compile/--cuda-graphs: {error}") from None
+    if cuda_graphs and device not in ("auto",) and not str(device).startswith("cuda"):
+        raise ProxystoreError(f"--cuda-graphs needs a CUDA device, not --device {device}")
+    return options
+
+
+def compile_cache_dir(config: WorkerConfig) -> str:
+    """Where torch.compile keeps compiled graphs for this worker: beside the datasets' cache.
+
+    Inductor's on-disk caches (FX graphs, AOT autograd) are keyed by the traced graph, so every
+    cell of the same genome at the same input shape, precision and layout reuses the first
+    cell's compilation, in this process, in its siblings, and (on a shared filesystem) on
+    other machines. $TORCHINDUCTOR_CACHE_DIR, when set, wins.
+    """
+    from proxystore.data.cache import cache_dir
+
+    root = config.cache_dir or str(cache_dir(config.db_url))
+    return os.environ.get("TORCHINDUCTOR_CACHE_DIR") or os.path.join(root, "torch-compile")
 
 
 @dataclass
@@ -97,7 +144,7 @@ def train_claim(db: Database, claim: Claim, config: WorkerConfig,
     import torch
 
     from proxystore.train.data import TrainData
-    from proxystore.train.loop import train
+    from proxystore.train.loop import TrainOptions, train
     from proxystore.train.losses import per_example_losses
 
     inputs = load_inputs(db, claim, config.cache_dir)
@@ -115,7 +162,8 @@ def train_claim(db: Database, claim: Claim, config: WorkerConfig,
             on_epoch(metrics)
 
     result = train(model, data, inputs.recipe, claim.seed, device, on_epoch=record,
-                   should_stop=(lambda: lost.is_set()) if lost is not None else None)
+                   should_stop=(lambda: lost.is_set()) if lost is not None else None,
+                   options=TrainOptions(**config.train_options))
     values = dict(
         epochs_done=len(result.epochs), final_loss=result.final_loss,
         final_top1_error=result.final_top1_error, final_top5_error=result.final_top5_error,
@@ -210,6 +258,8 @@ def run_worker(db: Database, config: WorkerConfig,
         import torch
 
         torch.set_num_threads(config.threads or 1)
+    if config.train_options.get("compile"):
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = compile_cache_dir(config)
     if when_idle is None:
         def when_idle() -> bool:
             return _materialize_or_wait(db, config)

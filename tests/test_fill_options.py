@@ -1,0 +1,57 @@
+"""`fill --compile/--cuda-graphs`: checked up front, compiled cells land, compilations are reused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from proxystore.db import open_database
+from proxystore.db.models import SqlRun
+from tests.helpers import run_cli
+from tests.studies import FULL_AND_HALF, GENOME_A, tiny_spec, write
+
+
+def _graphs(cache: Path) -> set[str]:
+    """The compiled FX graphs inductor keeps on disk (one folder per graph key)."""
+    return {p.parent.name for p in cache.glob("torch-compile/fxgraph/**/*") if p.is_file()}
+
+
+def test_cuda_graphs_on_a_cpu_device_is_one_line_and_exit_2(tmp_path):
+    spec = write(tmp_path, "s", tiny_spec("s", FULL_AND_HALF))
+    db = tmp_path / "x.db"
+    proc = run_cli("fill", str(spec), "--db", str(db), "--device", "cpu", "--cuda-graphs")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("proxystore: error: --cuda-graphs needs a CUDA device, "
+                                   "not --device cpu")
+    assert not db.exists()  # refused before anything was opened or written
+
+
+def test_unknown_compile_mode_is_one_line_and_exit_2(tmp_path):
+    spec = write(tmp_path, "s", tiny_spec("s", FULL_AND_HALF))
+    proc = run_cli("fill", str(spec), "--db", str(tmp_path / "x.db"), "--device", "cpu",
+                   "--compile", "fastest")
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "compile: unknown mode 'fastest'" in proc.stderr
+
+
+def test_compiled_cells_land_and_a_second_process_reuses_the_compilations(tmp_path):
+    """Two fills of the same genome in separate processes and databases, one cache: the second
+    writes no new compiled graph, so every graph it ran came from the first one's cache."""
+    spec = write(tmp_path, "s", tiny_spec("s", FULL_AND_HALF, archs={"a": GENOME_A}))
+    cache = tmp_path / "cache"
+    env = {"PROXYSTORE_CACHE": str(cache)}
+    seen = []
+    for i in range(2):
+        db_path = tmp_path / f"r{i}.db"
+        proc = run_cli("fill", str(spec), "--db", str(db_path), "--device", "cpu", "--quiet",
+                       "--compile", "default", env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        with open_database(str(db_path)).session() as session:
+            runs = session.scalars(select(SqlRun)).all()
+            assert len(runs) == 2 and {r.status for r in runs} == {"done"}
+            assert all(0 <= r.final_top1_error < 0.9 for r in runs)
+        seen.append(_graphs(cache))
+    assert seen[0], "the first fill compiled nothing into the cache"
+    assert seen[1] == seen[0]
