@@ -3,19 +3,23 @@
 Cases (issue 8):
   a  RegNetX-400MF at 224 px, 1000 classes, synthetic uint8 data resident on the device: training
      images/s in the steady state (epochs after the first), no augmentation on either side.
-  b  the same ~400 MF genome at 32 px, 10 classes, a CIFAR-10-sized synthetic uint8 dataset
-     (50,000 x 3 x 32 x 32, 10,000 validation), 30 epochs with evaluation each epoch: wall time
-     per cell, data to metrics, pad-crop and flip on both sides.
+  b  a genome sampled in the 360-400 MF band (seed 2's prior, standard stem; --set
+     b_genome_seed=N picks another) at 32 px, 10 classes, on a CIFAR-10-sized synthetic uint8
+     dataset (50,000 x 3 x 32 x 32, 10,000 validation), 30 epochs with evaluation each epoch:
+     wall time per cell, data to metrics, pad-crop and flip on both sides.
   c  --per-gpu K: K processes each training case-b cells at once on the device: cells/hour.
   stream  the streaming loader alone (memory-mapped uint8 -> pinned buffers -> device): images/s.
+  ops  one training step of case b's genome under the profiler: operators (and CUDA kernels)
+     per step and host time per step, which bound a launch-bound step from below.
   grid (--grid) case a's throughput and a short case b for every combination of layout (NCHW,
-     channels_last), precision (bf16, fp16; fp32 on the CPU), eager vs torch.compile (compile
+     channels_last), precision (bf16, fp16; fp32 on the CPU), execution (eager,
+     torch.compile's default and reduce-overhead modes, the trainer's own CUDA graphs; compile
      time counted in the first epoch) and --grid-batch sizes.
 
 The baseline trains the way pycls does: a torch DataLoader over CPU float tensors with worker
 processes (per-image flip/crop in the workers for case b), fp32, NCHW, `.item()` every step.
 
-  python benchmarks/train_throughput.py --device cuda                   # a, b, c, stream
+  python benchmarks/train_throughput.py --device cuda                   # a, b, c, stream, ops
   python benchmarks/train_throughput.py --device cuda --grid --cases a  # the grid only
   python benchmarks/train_throughput.py --tiny --device cpu             # CI, well under a minute
 """
@@ -39,9 +43,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from proxystore.space import Genome, SamplerConfig, named_genome, sample_genomes  # noqa: E402
+from proxystore.train import precision as prec  # noqa: E402
 from proxystore.train.data import TrainData  # noqa: E402
 from proxystore.train.loop import TrainOptions, build_seeded, train  # noqa: E402
+from proxystore.train.optim import build_optimizer  # noqa: E402
 from proxystore.train.recipe import Recipe  # noqa: E402
+from proxystore.train.step import Step  # noqa: E402
 from proxystore.train.stream import StreamedImages, batches  # noqa: E402
 
 
@@ -62,27 +70,28 @@ class Sizes:
     eval_batch: int = 1024
     workers: int = 8           # baseline DataLoader worker processes (pycls's default)
     stream_images: int = 20_000
+    b_genome_seed: int = 0     # which in-band sample case b trains
 
 
 TINY = Sizes(a_image=32, a_classes=10, a_batch=16, a_steps=4, b_image=16, b_train=192,
              b_val=64, b_epochs=2, b_batch=32, eval_batch=64, workers=1, stream_images=512)
 
 
-def build_regnetx_400mf(num_classes: int) -> torch.nn.Module:
-    """RegNetX-400MF through torchvision (the design-space module will own this builder)."""
-    from torchvision.models.regnet import BlockParams, RegNet
-
-    params = BlockParams.from_init_params(depth=22, w_0=24, w_a=24.48, w_m=2.54, group_width=16)
-    return RegNet(params, num_classes=num_classes)
+def case_a_genome() -> Genome:
+    """RegNetX-400MF, as fill builds it (proxystore.space, torchvision's RegNet underneath)."""
+    return named_genome("RegNetX-400MF")
 
 
-def macs(model: torch.nn.Module, image: int) -> float:
-    """Multiply-adds of one forward pass at `image` px (pycls counts "flops" this way)."""
-    from torch.utils.flop_counter import FlopCounterMode
+def case_b_genome(seed: int) -> Genome:
+    """A genome drawn from seed 2's prior in the 360-400 MF band (complexity at 224 px)."""
+    return sample_genomes(1, SamplerConfig(), seed=seed).genomes[0]
 
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model.eval()(torch.zeros(1, 3, image, image))
-    return counter.get_total_flops() / 2
+
+def describe(name: str, genome: Genome) -> str:
+    """One line: the genome, its exact pycls complexity at 224 px/1000 classes and 32 px/10."""
+    big, small = genome.complexity(224, 1000), genome.complexity(32, 10)
+    return (f"{name}: {genome.name}; {big.flops / 1e6:.0f} MF at 224 px, "
+            f"{small.flops / 1e6:.1f} MF at 32 px, {small.params / 1e6:.2f} M params (10 classes)")
 
 
 def synthetic(n: int, image: int, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -105,9 +114,10 @@ def sync(device: torch.device) -> None:
 
 # --- proxystore ------------------------------------------------------------------------------
 
-def ours_cell(sizes: Sizes, device: torch.device, *, image: int, classes: int, n_train: int,
-              n_val: int, batch: int, epochs: int, augment: bool, precision: str = "auto",
-              options: TrainOptions | None = None, seed: int = 0) -> dict:
+def ours_cell(sizes: Sizes, device: torch.device, *, genome: Genome, image: int, classes: int,
+              n_train: int, n_val: int, batch: int, epochs: int, augment: bool,
+              precision: str = "auto", options: TrainOptions | None = None,
+              seed: int = 0) -> dict:
     """One proxystore cell from uint8 arrays to metrics; returns timings."""
     x, y = synthetic(n_train, image, classes, seed)
     vx, vy = synthetic(n_val, image, classes, seed + 1)
@@ -118,7 +128,7 @@ def ours_cell(sizes: Sizes, device: torch.device, *, image: int, classes: int, n
     recipe = Recipe(epochs=epochs, image_size=image, batch_size=batch, lr=0.05,
                     precision=precision, flip_prob=0.5 if augment else 0.0,
                     crop_padding=4 if augment else 0)
-    model = build_seeded(lambda: build_regnetx_400mf(classes), seed)
+    model = build_seeded(lambda: genome.build(num_classes=classes), seed)
     options = options or TrainOptions(eval_batch_size=sizes.eval_batch)
     result = train(model, data, recipe, seed, device, options=options)
     wall = time.perf_counter() - started
@@ -197,15 +207,16 @@ def baseline_eval(model: torch.nn.Module, loader, device: torch.device) -> float
     return wrong / total
 
 
-def baseline_cell(sizes: Sizes, device: torch.device, *, image: int, classes: int, n_train: int,
-                  n_val: int, batch: int, epochs: int, augment: bool, seed: int = 0) -> dict:
+def baseline_cell(sizes: Sizes, device: torch.device, *, genome: Genome, image: int,
+                  classes: int, n_train: int, n_val: int, batch: int, epochs: int,
+                  augment: bool, seed: int = 0) -> dict:
     """The same cell trained the pycls way; timings as for ours."""
     x, y = synthetic(n_train, image, classes, seed)
     vx, vy = synthetic(n_val, image, classes, seed + 1)
     started = time.perf_counter()
     train_loader = baseline_loader(x, y, batch, sizes.workers, augment, True, device)
     val_loader = baseline_loader(vx, vy, batch, sizes.workers, False, False, device)
-    model = build_seeded(lambda: build_regnetx_400mf(classes), seed).to(device)
+    model = build_seeded(lambda: genome.build(num_classes=classes), seed).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True,
                                 weight_decay=5e-5)
     seconds, top1 = [], 1.0
@@ -227,9 +238,10 @@ def baseline_cell(sizes: Sizes, device: torch.device, *, image: int, classes: in
 
 def case_a(sizes: Sizes, device: torch.device, baseline: bool, **variant) -> dict[str, dict]:
     """Pure model speed at 224 px (tiny: smaller), synthetic data resident on the device."""
-    common = dict(image=sizes.a_image, classes=sizes.a_classes, n_train=sizes.a_batch *
-                  sizes.a_steps, n_val=sizes.a_batch, batch=variant.pop("batch", sizes.a_batch),
-                  epochs=3, augment=False)
+    batch = variant.pop("batch", sizes.a_batch)
+    common = dict(genome=case_a_genome(), image=sizes.a_image, classes=sizes.a_classes,
+                  n_train=batch * sizes.a_steps, n_val=batch, batch=batch, epochs=3,
+                  augment=False)
     rows = {"ours": ours_cell(sizes, device, **common, **variant)}
     if baseline:
         rows["baseline"] = baseline_cell(sizes, device, **common)
@@ -239,9 +251,10 @@ def case_a(sizes: Sizes, device: torch.device, baseline: bool, **variant) -> dic
 def case_b(sizes: Sizes, device: torch.device, baseline: bool, epochs: int | None = None,
            **variant) -> dict[str, dict]:
     """A whole 32 px cell, 30 epochs with evaluation each epoch (tiny: smaller)."""
-    common = dict(image=sizes.b_image, classes=sizes.b_classes, n_train=sizes.b_train,
-                  n_val=sizes.b_val, batch=variant.pop("batch", sizes.b_batch),
-                  epochs=epochs or sizes.b_epochs, augment=True)
+    common = dict(genome=case_b_genome(sizes.b_genome_seed), image=sizes.b_image,
+                  classes=sizes.b_classes, n_train=sizes.b_train, n_val=sizes.b_val,
+                  batch=variant.pop("batch", sizes.b_batch), epochs=epochs or sizes.b_epochs,
+                  augment=True)
     rows = {"ours": ours_cell(sizes, device, **common, **variant)}
     if baseline:
         rows["baseline"] = baseline_cell(sizes, device, **common)
@@ -266,6 +279,54 @@ def case_stream(sizes: Sizes, device: torch.device) -> dict[str, dict]:
         sync(device)
         seconds = time.perf_counter() - started
     return {"ours": {"images_per_s": steps * sizes.a_batch / seconds, "wall_s": seconds}}
+
+
+# Leaf operators that only allocate or re-describe memory: they launch no kernel.
+METADATA_OPS = {"empty", "empty_strided", "empty_like", "view", "_unsafe_view", "as_strided",
+                "t", "transpose", "permute", "reshape", "expand", "detach", "alias", "resize_",
+                "set_", "unsqueeze", "squeeze", "select", "slice", "narrow", "lift_fresh",
+                "_reshape_alias", "is_same_size", "result_type", "size", "stride"}
+
+
+def case_ops(sizes: Sizes, device: torch.device) -> dict[str, dict]:
+    """Operators, CUDA kernels and host time of one eager case-b training step (batch b_batch).
+
+    A step whose GPU work is shorter than its launches is bound by them: kernels x the launch
+    cost (a few microseconds each) is the floor that CUDA graphs remove.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    genome = case_b_genome(sizes.b_genome_seed)
+    model = build_seeded(lambda: genome.build(num_classes=sizes.b_classes), 0).to(device)
+    model = model.to(memory_format=torch.channels_last) if device.type == "cuda" else model
+    recipe = Recipe(epochs=1, image_size=sizes.b_image, batch_size=sizes.b_batch, lr=0.05)
+    optimizer = build_optimizer(list(model.parameters()), recipe, device)
+    dtype = prec.resolve("auto", device)
+    step = Step(model.train(), optimizer, None, dtype, 0.0,
+                torch.zeros(2, dtype=torch.float64, device=device), sizes.b_classes)
+    x = torch.randn(sizes.b_batch, 3, sizes.b_image, sizes.b_image, device=device)
+    y = torch.randint(0, sizes.b_classes, (sizes.b_batch,), device=device)
+    for _ in range(3):
+        step(x, y)
+    sync(device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda"
+                                           else [])
+    with profile(activities=activities) as prof:
+        step(x, y)
+        sync(device)
+    events = prof.events()
+    # An operator does work itself when everything it calls only describes memory.
+    leaves = [e for e in events if e.device_type.name == "CPU" and e.name.startswith("aten::")
+              and e.name[6:] not in METADATA_OPS
+              and all(c.name[6:] in METADATA_OPS for c in e.cpu_children)]
+    kernels = [e for e in events if e.device_type.name == "CUDA"]
+    started = time.perf_counter()
+    for _ in range(10):
+        step(x, y)
+    host_ms = (time.perf_counter() - started) / 10 * 1000  # launches only, on CUDA
+    sync(device)
+    return {"ours": {"leaf_ops": len(leaves), "cuda_kernels": len(kernels),
+                     "host_ms_per_step": host_ms}}
 
 
 def case_c(sizes: Sizes, device: torch.device, ks: list[int], cells: int) -> dict[str, dict]:
@@ -302,6 +363,11 @@ def worker(spec_json: str) -> None:
     print(json.dumps({"start": start, "end": time.time()}), flush=True)
 
 
+# --grid-compile choices -> TrainOptions.compile ("graphs" is the trainer's own CUDA graphs).
+EXECUTION = {"eager": False, "compile": "default", "reduce-overhead": "reduce-overhead",
+             "graphs": False}
+
+
 def grid(sizes: Sizes, device: torch.device, cases: list[str], args: argparse.Namespace
          ) -> dict[str, dict]:
     """Every layout x precision x compile x batch combination chosen, for cases a and b.
@@ -319,7 +385,8 @@ def grid(sizes: Sizes, device: torch.device, cases: list[str], args: argparse.Na
                                                      else sizes.b_batch]:
                         options = TrainOptions(eval_batch_size=sizes.eval_batch,
                                                channels_last=layout == "nhwc",
-                                               compile=mode == "compile")
+                                               compile=EXECUTION[mode],
+                                               cuda_graphs=mode == "graphs")
                         name = f"{case} {layout} {precision} {mode} b{batch}"
                         run = case_a if case == "a" else case_b
                         extra = {} if case == "a" else {"epochs": args.grid_epochs}
@@ -360,6 +427,11 @@ def table(results: dict[str, dict[str, dict]]) -> str:
     for case, rows in results.items():
         base = rows.get("baseline", {}).get("images_per_s")
         for variant, row in rows.items():
+            if "leaf_ops" in row:
+                lines.append(f"| {case} | {row['leaf_ops']} operators, {row['cuda_kernels']} "
+                             f"CUDA kernels, {row['host_ms_per_step']:.2f} ms host per step "
+                             "| | | | | |")
+                continue
             if "error" in row:
                 lines.append(f"| {case} | {variant} | {row['error']} | | | | |")
                 continue
@@ -371,12 +443,13 @@ def table(results: dict[str, dict[str, dict]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """Run the chosen cases, print the table, return the results."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (also checked against benchmarks/gpu_session.sh by the tests)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--tiny", action="store_true", help="CI sizes (CPU, < 1 minute)")
-    parser.add_argument("--cases", default="a,b,c,stream", help="comma list of a,b,c,stream")
+    parser.add_argument("--cases", default="a,b,c,stream,ops",
+                        help="comma list of a,b,c,stream,ops")
     parser.add_argument("--per-gpu", type=int, nargs="+", default=None,
                         help="K values for case c (default 1 2 4 8; tiny: 1 2)")
     parser.add_argument("--cells", type=int, default=1, help="cells per process in case c")
@@ -391,12 +464,19 @@ def main(argv: list[str] | None = None) -> dict:
                         choices=["fp32", "bf16", "fp16"],
                         help="default bf16 fp16 on CUDA, fp32 bf16 on the CPU")
     parser.add_argument("--grid-compile", nargs="+", default=["eager", "compile"],
-                        choices=["eager", "compile"])
+                        choices=list(EXECUTION),
+                        help="eager, compile (default mode), reduce-overhead, graphs (CUDA)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="override a size, e.g. b_epochs=5 workers=4")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the chosen cases, print the table, return the results."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.worker:
         worker(args.worker)
@@ -410,9 +490,8 @@ def main(argv: list[str] | None = None) -> dict:
     env = environment(device)
     warm_up()
     print(" ".join(f"{k}={v}" for k, v in env.items()), flush=True)
-    model = build_regnetx_400mf(sizes.a_classes)
-    print(f"RegNetX-400MF: {macs(model, 224) / 1e6:.0f} M multiply-adds at 224 px, "
-          f"{macs(model, 32) / 1e6:.1f} M at 32 px", flush=True)
+    print(describe("case a", case_a_genome()), flush=True)
+    print(describe("case b", case_b_genome(sizes.b_genome_seed)), flush=True)
     results: dict[str, dict[str, dict]] = {}
     if args.grid:
         results["grid"] = grid(sizes, device, [c for c in cases if c in ("a", "b")], args)
@@ -424,6 +503,8 @@ def main(argv: list[str] | None = None) -> dict:
             results["b (32 px cell)"] = case_b(sizes, device, baseline)
         if "stream" in cases:
             results["stream (loader only)"] = case_stream(sizes, device)
+        if "ops" in cases:
+            results["ops (one case-b step)"] = case_ops(sizes, device)
         if "c" in cases:
             per_gpu = args.per_gpu or ([1, 2] if args.tiny else [1, 2, 4, 8])
             results["c (cells per device)"] = case_c(sizes, device, per_gpu, args.cells)

@@ -31,5 +31,54 @@ def test_tiny_benchmark_runs_every_case_and_reports_sane_numbers(tmp_path, capsy
     assert results["stream (loader only)"]["ours"]["images_per_s"] > 0
     cells = results["c (cells per device)"]
     assert set(cells) == {"K=1", "K=2"} and all(r["cells_per_hour"] > 0 for r in cells.values())
+    ops = results["ops (one case-b step)"]["ours"]
+    assert ops["leaf_ops"] > 100 and ops["cuda_kernels"] == 0 and ops["host_ms_per_step"] > 0
     printed = capsys.readouterr().out
     assert "| b (32 px cell) | baseline |" in printed and "torch=" in printed
+    assert "case b: " in printed and "MF at 224 px" in printed  # the sampled in-band genome
+    band = printed.split("case b: ")[1].split(" MF at 224 px")[0].rsplit(" ", 1)[1]
+    assert 360 <= int(band) <= 400
+
+
+@pytest.mark.slow
+def test_tiny_grid_records_a_row_per_combination_and_errors_as_rows(tmp_path) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "train_throughput", REPO / "benchmarks" / "train_throughput.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    results = module.main(["--tiny", "--device", "cpu", "--threads", "1", "--grid", "--cases",
+                           "a", "--grid-layouts", "nchw", "nhwc", "--grid-precisions", "fp32",
+                           "--grid-compile", "eager", "graphs"])["grid"]
+    assert set(results) == {f"a {layout} fp32 {mode} b16" for layout in ("nchw", "nhwc")
+                            for mode in ("eager", "graphs")}
+    assert all(results[f"a {layout} fp32 eager b16"]["images_per_s"] > 0
+               for layout in ("nchw", "nhwc"))
+    assert "cuda_graphs needs a CUDA device" in results["a nchw fp32 graphs b16"]["error"]
+
+
+def test_gpu_session_script_passes_only_flags_the_benchmark_accepts() -> None:
+    """The GPU session runs unattended on a lent machine: a stale flag would waste the lease."""
+    import dataclasses
+    import shlex
+    import subprocess
+
+    script = REPO / "benchmarks" / "gpu_session.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)  # the shell syntax
+    spec = importlib.util.spec_from_file_location(
+        "train_throughput", REPO / "benchmarks" / "train_throughput.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    parser = module.build_parser()
+    fields = {f.name for f in dataclasses.fields(module.Sizes)}
+    text = script.read_text().replace("\\\n", " ")
+    calls = [line.split('"${bench[@]}"', 1)[1].split("2>&1")[0]
+             for line in text.splitlines() if '"${bench[@]}"' in line]
+    assert len(calls) >= 5
+    for call in calls:
+        argv = [a.replace("$out", "/tmp/out") for a in shlex.split(call)]
+        args = parser.parse_args(["--device", "cuda", *argv])
+        assert {item.split("=")[0] for item in args.set} <= fields
+    for other in ("precision_check.py",):
+        assert f"benchmarks/{other}" in text and (REPO / "benchmarks" / other).exists()

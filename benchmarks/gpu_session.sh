@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Issue 8's GPU measurements in three parts, each well inside a 10-minute command.
+#
+#   bash benchmarks/gpu_session.sh 1 OUTDIR   # environment, case a, stream, ops, the 224 px grid
+#   bash benchmarks/gpu_session.sh 2 OUTDIR   # case b (a whole 30-epoch cell, ours and baseline),
+#                                             # --per-gpu K on 10-epoch case-b cells
+#   bash benchmarks/gpu_session.sh 3 OUTDIR   # the 32 px grid (eager, compile, CUDA graphs),
+#                                             # precision against fp32
+#
+# Case c trains 10-epoch cells so that K = 1, 2, 4, 8 fit in one call: the ratio of cells per
+# hour between K values is what it measures, and an epoch costs the same in a longer cell.
+#
+# Every part writes its JSON and a full log to OUTDIR (default ./gpu-results). The machine needs
+# torch, torchvision, numpy, scipy and scikit-learn only: the benchmarks import no database code.
+set -euo pipefail
+part=${1:?part 1, 2 or 3}
+out=${2:-gpu-results}
+mkdir -p "$out"
+cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+bench=(python3 benchmarks/train_throughput.py --device cuda)
+
+case $part in
+1)
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv \
+    | tee "$out/gpu.txt"
+  "${bench[@]}" --cases a,stream,ops --json "$out/a.json" 2>&1 | tee "$out/a.log"
+  "${bench[@]}" --grid --cases a --grid-compile eager --grid-batch 128 256 \
+    --json "$out/grid_a.json" 2>&1 | tee "$out/grid_a.log"
+  ;;
+2)
+  "${bench[@]}" --cases b --json "$out/b.json" 2>&1 | tee "$out/b.log"
+  "${bench[@]}" --cases c --per-gpu 1 2 4 8 --set b_epochs=10 --json "$out/c.json" 2>&1 \
+    | tee "$out/c.log"
+  ;;
+3)
+  "${bench[@]}" --grid --cases b --grid-layouts nchw nhwc --grid-precisions bf16 \
+    --grid-compile eager graphs reduce-overhead --grid-epochs 3 \
+    --json "$out/grid_b.json" 2>&1 | tee "$out/grid_b.log"
+  python3 benchmarks/precision_check.py --device cuda --json "$out/precision.json" 2>&1 \
+    | tee "$out/precision.log"
+  ;;
+*)
+  echo "part must be 1, 2 or 3" >&2
+  exit 2
+  ;;
+esac
