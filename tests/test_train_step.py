@@ -13,11 +13,12 @@ from proxystore.train.step import GraphedStep, Step
 from tests.test_train_fixtures import load_digits_splits, recipe, tiny_cnn
 
 
-def _setup(seed: int) -> tuple[torch.nn.Module, Step]:
+def _setup(seed: int, optimizer: str = "sgd") -> tuple[torch.nn.Module, Step]:
     model = build_seeded(tiny_cnn, seed)
     model.train()
     optimizer = build_optimizer(list(model.parameters()),
-                                recipe(lr=0.1, momentum=0.9, nesterov=True), torch.device("cpu"))
+                                recipe(lr=0.1, momentum=0.9, nesterov=True, optimizer=optimizer),
+                                torch.device("cpu"))
     sums = torch.zeros(2, dtype=torch.float64)
     return model, Step(model, optimizer, None, None, 0.0, sums, 10)
 
@@ -29,11 +30,12 @@ def _batches(count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(x[i * 32:(i + 1) * 32], y[i * 32:(i + 1) * 32]) for i in range(count)]
 
 
-def test_graphed_step_bookkeeping_trains_exactly_like_eager_steps() -> None:
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_graphed_step_bookkeeping_trains_exactly_like_eager_steps(optimizer: str) -> None:
     """Warm-up, static buffers and the tensor learning rate change nothing about training."""
-    eager_model, eager = _setup(5)
-    graph_model, graphed_step = _setup(5)
-    lrs = [0.1 * (1 - i / 10) for i in range(8)]
+    eager_model, eager = _setup(5, optimizer)
+    graph_model, graphed_step = _setup(5, optimizer)
+    lrs = [(0.1 if optimizer == "sgd" else 0.003) * (1 - i / 10) for i in range(8)]
     graphed = GraphedStep(graphed_step, lrs[0], warmup=2, capture=False)
     batches = _batches(len(lrs))
     for (x, y), lr in zip(batches, lrs, strict=True):

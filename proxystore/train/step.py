@@ -99,6 +99,11 @@ class GraphedStep:
         self.lr = torch.tensor(float(lr), dtype=torch.float32, device=device)
         for group in step.optimizer.param_groups:
             group["lr"] = self.lr
+            if capture and "capturable" in group:
+                # Adam refuses capture without it (its fused kernel keeps the step count on
+                # the device either way) and would warn that the warm-up is not captured.
+                group["capturable"] = True
+                step.optimizer._warned_capturable_if_run_uncaptured = True
         self.calls = 0
         self.graph: torch.cuda.CUDAGraph | None = None
         self.failed = False
