@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +85,40 @@ def test_crashed_decode_leaves_nothing_complete_looking(sqlite_db, tmp_path, mon
     monkeypatch.setattr(resize, "resize_batch", real)
     data = decoded(sqlite_db, "digits", 16, cache_dir=where)
     assert (data.path / "COMPLETE").is_file() and data.train.shape == (1438, 1, 16, 16)
+
+
+def fake_temp(final: Path, name: str | None = None, pid: int = 0) -> Path:
+    """A half-written temporary decode folder: named for `pid` of this host, or `name`."""
+    folder = final.parent / name if name else cache_module.temp_folder(final, pid)
+    folder.mkdir(parents=True)
+    (folder / "train.npy").write_bytes(b"\x93NUMPY partial")
+    return folder
+
+
+def test_abandoned_temp_folders_are_removed_live_ones_kept(sqlite_db, tmp_path) -> None:
+    register_dataset(sqlite_db, "digits", "sklearn:digits")
+    root = tmp_path / "cache"
+    final = root / "0123456789abcdef-8px-v1"  # a decode of another dataset, killed or running
+    finished = subprocess.Popen([sys.executable, "-c", ""])
+    finished.wait()  # reaped: its pid names no process now
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead = fake_temp(final, pid=finished.pid)
+        mine = fake_temp(final, pid=os.getpid())
+        alive = fake_temp(final, pid=running.pid)
+        # From another host the pid says nothing: kept while fresh, removed after a day idle.
+        elsewhere = fake_temp(final, f".{final.name}.tmp-otherhost-{finished.pid}-0badcafe")
+        old = fake_temp(final, f".{final.name}.tmp-otherhost-{running.pid}-0ddba11a")
+        day_ago = time.time() - cache_module.STALE_SECONDS - 60
+        for path in (old, old / "train.npy"):
+            os.utime(path, (day_ago, day_ago))
+        data = decoded(sqlite_db, "digits", 8, cache_dir=root)
+        assert not dead.exists() and not old.exists()
+        assert mine.is_dir() and alive.is_dir() and elsewhere.is_dir()
+        assert (data.path / "COMPLETE").is_file()
+    finally:
+        running.kill()
+        running.wait()
 
 
 def test_folder_images_decode_in_order(sqlite_db, tmp_path) -> None:

@@ -4,14 +4,20 @@ Layout: `<cache dir>/<dataset fingerprint[:16]>-<size>px-v<DECODE_VERSION>/` hol
 `train.npy` and `val.npy` (uint8, N×C×S×S), `train_labels.npy`, `val_labels.npy`, `stats.json`
 (per-channel mean and std of the training split in [0, 1] units) and `COMPLETE`. A decode writes
 into a temporary sibling folder, writes `COMPLETE` last and renames the folder into place
-(os.replace), so a crashed decode never leaves a folder that looks complete.
+(os.replace), so a crashed decode never leaves a folder that looks complete. A decode killed
+outright (SIGKILL, the OOM killer, a lost node) never removes its temporary folder, so every call
+first removes temporary folders whose writer is gone (`remove_abandoned`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import shutil
+import socket
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +32,17 @@ from proxystore.db import Database
 from proxystore.db import engine as engines
 from proxystore.errors import DataError
 
+log = logging.getLogger(__name__)
+
 ENV_VAR = "PROXYSTORE_CACHE"
 DECODE_VERSION = 1  # bump when the resize policy changes: old caches are then not reused
 MARKER = "COMPLETE"
 CHUNK = 4096
+# A temporary folder with no write for this long is abandoned, whoever made it: the only evidence
+# for a folder another host made on a shared filesystem, and the cover for a reused pid.
+STALE_SECONDS = 24 * 3600
+# `.<final name>.tmp-<host>-<pid>-<tag>`; folders of older proxystores have no host.
+TEMP_NAME = re.compile(r"\..+\.tmp-(?:(?P<host>.+)-)?(?P<pid>\d{1,9})-[0-9a-f]{8}")
 
 
 @dataclass(frozen=True)
@@ -117,6 +130,72 @@ def _write(folder: Path, images: ArrayImages | FileImages, channels: int, size: 
     return mean.tolist(), std.tolist()
 
 
+def temp_folder(final: Path, pid: int) -> Path:
+    """The hidden sibling of `final` that process `pid` of this host decodes into.
+
+    Args:
+        final: the cache folder the decode will be renamed to.
+        pid: the decoding process's id.
+    """
+    return final.parent / f".{final.name}.tmp-{socket.gethostname()}-{pid}-{uuid.uuid4().hex[:8]}"
+
+
+def remove_abandoned(root: Path, stale_seconds: float = STALE_SECONDS) -> list[Path]:
+    """Remove temporary decode folders under `root` whose writer is gone; return them.
+
+    A folder is abandoned when this host made it and its pid no longer exists, or when nothing in
+    it was written for `stale_seconds`. A folder from another host (or an older proxystore, which
+    did not name the host) is judged by age alone: its pid means nothing here.
+
+    Args:
+        root: the cache directory.
+        stale_seconds: how long without a write makes any temporary folder abandoned.
+    """
+    removed = []
+    host, now = socket.gethostname(), time.time()
+    for path in root.glob(".*.tmp-*"):
+        match = TEMP_NAME.fullmatch(path.name)
+        if match is None or path.is_symlink() or not path.is_dir():
+            continue
+        pid = int(match["pid"])
+        mine = match["host"] == host
+        if mine and pid == os.getpid():
+            continue  # this process is writing it
+        dead = mine and not _pid_alive(pid)
+        last_write = _last_write(path)
+        if last_write is None:
+            continue  # renamed into place or removed by its writer meanwhile
+        if dead or now - last_write > stale_seconds:
+            log.info("removing abandoned temporary decode folder %s", path)
+            shutil.rmtree(path, ignore_errors=True)  # another cleaner may be removing it too
+            removed.append(path)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists on this host (one we may not signal exists too)."""
+    if os.name != "posix":
+        return True  # os.kill(pid, 0) terminates the process on Windows: never call it there
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, under another user
+    return True
+
+
+def _last_write(folder: Path) -> float | None:
+    """Newest mtime of the folder and its files (a memory-mapped write moves only the file's)."""
+    try:
+        times = [folder.stat().st_mtime]
+        with os.scandir(folder) as entries:
+            times += [entry.stat().st_mtime for entry in entries]
+    except FileNotFoundError:
+        return None
+    return max(times)
+
+
 def decoded(db: Database, dataset: str | DatasetInfo, image_size: int,
             cache_dir: str | Path | None = None) -> DecodedData:
     """Return a dataset decoded at `image_size`, decoding it into the cache first if needed.
@@ -136,6 +215,8 @@ def decoded(db: Database, dataset: str | DatasetInfo, image_size: int,
         raise DataError(f"image size must be a positive number of pixels, got {image_size!r}")
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir(db.url)
     final = root / f"{info.fingerprint[:16]}-{size}px-v{DECODE_VERSION}"
+    if root.is_dir():
+        remove_abandoned(root)
     if (final / MARKER).is_file():
         return _load(final, info, size)
     _, _, data = load_source(info.source, **info.options)
@@ -145,7 +226,7 @@ def decoded(db: Database, dataset: str | DatasetInfo, image_size: int,
     if data.images is None:
         raise DataError(f"dataset {info.name!r} has labels only, no images to decode")
     root.mkdir(parents=True, exist_ok=True)
-    temp = root / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    temp = temp_folder(final, os.getpid())
     temp.mkdir()
     try:
         mean, std = _write(temp, data.images, data.channels, size, info.name)
