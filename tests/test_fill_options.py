@@ -1,4 +1,4 @@
-"""`fill --compile/--cuda-graphs`: checked up front, compiled cells land, compilations are reused."""
+"""`fill --compile/--cuda-graphs`: checked up front, compiled cells land, compiles are reused."""
 
 from __future__ import annotations
 
