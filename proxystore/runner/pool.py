@@ -38,8 +38,10 @@ def worker_configs(base: WorkerConfig, workers: int = 1, gpus: Any = None,
     else:
         slots = [base.device] * max(1, workers)
     threads = 1 if not devices and base.device in ("cpu", "auto") else None
-    return [replace(base, device=device, worker=f"{base.worker}:{i}", threads=threads)
-            for i, device in enumerate(slots)]
+    # Workers on one device split its memory for resident images (see WorkerConfig.share).
+    share = max(1, per_gpu) if devices else max(1, workers)
+    return [replace(base, device=device, worker=f"{base.worker}:{i}", threads=threads,
+                    share=share) for i, device in enumerate(slots)]
 
 
 def _child(config: dict[str, Any]) -> None:

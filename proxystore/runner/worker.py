@@ -55,6 +55,9 @@ class WorkerConfig:
     # How cells are executed, never what they compute: fields of TrainOptions
     # (compile, cuda_graphs, ...); see `train_options`.
     train_options: dict[str, Any] = field(default_factory=dict)
+    # Worker processes sharing this worker's device: each may keep 1/share of the resident
+    # budget (half the device's memory) for images, so K cells per GPU don't run it out.
+    share: int = 1
 
 
 def train_options(compile: str | bool | None = None, cuda_graphs: bool = False,
@@ -143,7 +146,7 @@ def train_claim(db: Database, claim: Claim, config: WorkerConfig,
     """Train a claimed cell and return its outcome (raises on divergence, OOM or interrupt)."""
     import torch
 
-    from proxystore.train.data import TrainData
+    from proxystore.train.data import TrainData, resident_budget
     from proxystore.train.loop import TrainOptions, train
     from proxystore.train.losses import per_example_losses
 
@@ -153,7 +156,8 @@ def train_claim(db: Database, claim: Claim, config: WorkerConfig,
     model = inputs.architecture.build(num_classes=inputs.num_classes, in_channels=inputs.channels)
     data = TrainData.from_arrays(inputs.train_images, inputs.train_labels, inputs.val_images,
                                  inputs.val_labels, inputs.train_indices, inputs.val_indices,
-                                 inputs.mean, inputs.std, inputs.label_map, device)
+                                 inputs.mean, inputs.std, inputs.label_map, device,
+                                 max_resident_bytes=resident_budget(device) // config.share)
     epochs: list[dict[str, Any]] = []
 
     def record(metrics: Any) -> None:
