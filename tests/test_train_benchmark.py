@@ -82,3 +82,22 @@ def test_gpu_session_script_passes_only_flags_the_benchmark_accepts() -> None:
         assert {item.split("=")[0] for item in args.set} <= fields
     for other in ("precision_check.py",):
         assert f"benchmarks/{other}" in text and (REPO / "benchmarks" / other).exists()
+
+
+def test_cell_overhead_benchmark_times_every_part_of_a_cell(tmp_path) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "cell_overhead", REPO / "benchmarks" / "cell_overhead.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    rows = module.main(["--cells", "4", "--train", "600", "--val", "100", "--epochs", "3"])
+    assert [r["mlflow"] for r in rows] == [False, True]
+    for row in rows:
+        parts = row["later_parts_s"]
+        assert {"claim", "load inputs (all)", "subset indices (SQL)", "build network",
+                "subset to device", "write result + epochs"} <= set(parts)
+        assert ("MLflow log" in parts) == row["mlflow"]
+        assert all(v > 0 for v in parts.values())
+        # the parts are inside the cell, and the first cell also decoded the dataset
+        assert row["later_cell_s"] > parts["load inputs (all)"] + parts["write result + epochs"]
+        assert row["first_parts_s"]["decoded images (mmap)"] > parts["decoded images (mmap)"]
