@@ -101,3 +101,31 @@ def test_cell_overhead_benchmark_times_every_part_of_a_cell(tmp_path) -> None:
         # the parts are inside the cell, and the first cell also decoded the dataset
         assert row["later_cell_s"] > parts["load inputs (all)"] + parts["write result + epochs"]
         assert row["first_parts_s"]["decoded images (mmap)"] > parts["decoded images (mmap)"]
+
+
+def test_study_estimate_prices_each_task_from_the_two_measured_rates(tmp_path) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "study_estimate", REPO / "benchmarks" / "study_estimate.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    runs = {"a (224 px model speed)": {"ours": {"images_per_s": 1000.0}},
+            "b (32 px cell)": {"ours": {"images_per_s": 8000.0}, "baseline": {}},
+            "c (cells per device)": {"K=1": {"cells_per_hour": 10.0},
+                                     "K=4": {"cells_per_hour": 25.0}}}
+    saved = tmp_path / "gpu.json"
+    saved.write_text(json.dumps({"results": runs, "sizes": {"b_train": 50_000, "b_val": 10_000}}))
+    out = module.main(["--spec", str(REPO / "jobs" / "imagenet_as_basis.yaml"),
+                       "--from-json", str(saved)])
+    rows = {r["task"]: r for r in out["rows"]}
+    assert len(rows) == 14 and all(r["cells"] == 500 for r in rows.values())
+    # case b's rate covered its evaluation too: a cifar10 cell costs what case b's epochs did,
+    # over 2.5 (case c's gain); 224 px uses case a's rate as it is
+    assert out["rates"].small == pytest.approx(8000 * (1 + 0.2 / 3))
+    assert rows["cifar10"]["cell_s"] == pytest.approx(30 * 50_000 / 8000 / 2.5)
+    assert rows["imagenet"]["cell_s"] == pytest.approx(10 * (1_281_167 + 50_000 / 3) / 1000)
+    # in between, seconds per image are linear in the pixel count
+    small = out["rates"].small
+    t128 = 1 / small + (128 ** 2 - 32 ** 2) / (224 ** 2 - 32 ** 2) * (1 / 1000 - 1 / small)
+    assert rows["powerline"]["cell_s"] == pytest.approx(20 * (6_400 + 1_600 / 3) * t128)
+    assert out["device_days"] == pytest.approx(sum(r["hours"] for r in rows.values()) / 24)
