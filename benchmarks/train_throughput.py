@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -49,7 +50,7 @@ from proxystore.train.data import TrainData  # noqa: E402
 from proxystore.train.loop import TrainOptions, build_seeded, train  # noqa: E402
 from proxystore.train.optim import build_optimizer  # noqa: E402
 from proxystore.train.recipe import Recipe  # noqa: E402
-from proxystore.train.step import Step  # noqa: E402
+from proxystore.train.step import GraphedStep, Step  # noqa: E402
 from proxystore.train.stream import StreamedImages, batches  # noqa: E402
 
 
@@ -325,8 +326,46 @@ def case_ops(sizes: Sizes, device: torch.device) -> dict[str, dict]:
         step(x, y)
     host_ms = (time.perf_counter() - started) / 10 * 1000  # launches only, on CUDA
     sync(device)
-    return {"ours": {"leaf_ops": len(leaves), "cuda_kernels": len(kernels),
-                     "host_ms_per_step": host_ms}}
+    row = {"leaf_ops": len(leaves), "cuda_kernels": len(kernels), "host_ms_per_step": host_ms}
+    if device.type == "cuda":
+        row["host_syncs"] = step_syncs(step, sizes, device)
+    return {"ours": row}
+
+
+def step_syncs(step: Step, sizes: Sizes, device: torch.device) -> str:
+    """Run what the loop does per step (gather, normalise, crop/flip, step), eagerly and then
+    replayed from a CUDA graph, with CUDA's sync debugging set to raise: "none" for each, or
+    the first operation that made the host wait. (Capturing synchronises by design, so the
+    graph is captured before the check.)"""
+    from proxystore.train.augment import crop_flip, normalize
+
+    x = torch.randint(0, 256, (4 * sizes.b_batch, 3, sizes.b_image, sizes.b_image),
+                      dtype=torch.uint8, device=device)
+    y = torch.randint(0, sizes.b_classes, (len(x),), device=device)
+    order = torch.randperm(len(x), device=device)  # the loop moves it once per epoch
+    mean = torch.full((3,), 0.5, device=device)
+    std = torch.full((3,), 0.25, device=device)
+    generator = torch.Generator(device=device)
+
+    def steps(run: Callable[[torch.Tensor, torch.Tensor], object]) -> None:
+        for images, labels in batches(x, y, order, sizes.b_batch, 4):
+            inputs = crop_flip(normalize(images, mean, std), 4, 0.5, generator)
+            run(inputs.contiguous(memory_format=torch.channels_last), labels)
+
+    graphed = GraphedStep(step, 0.05)
+    steps(lambda inputs, labels: graphed(inputs, labels, 0.05))  # warm-up and capture (syncs)
+    sync(device)
+    found = []
+    for name, run in (("eager", step), ("graphed", lambda i, t: graphed(i, t, 0.04))):
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            steps(run)
+            found.append(f"{name} none")
+        except RuntimeError as error:
+            found.append(f"{name} {str(error).splitlines()[0][:160]}")
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return "; ".join(found)
 
 
 def case_c(sizes: Sizes, device: torch.device, ks: list[int], cells: int) -> dict[str, dict]:
@@ -428,9 +467,10 @@ def table(results: dict[str, dict[str, dict]]) -> str:
         base = rows.get("baseline", {}).get("images_per_s")
         for variant, row in rows.items():
             if "leaf_ops" in row:
+                syncs = f", host syncs: {row['host_syncs']}" if "host_syncs" in row else ""
                 lines.append(f"| {case} | {row['leaf_ops']} operators, {row['cuda_kernels']} "
-                             f"CUDA kernels, {row['host_ms_per_step']:.2f} ms host per step "
-                             "| | | | | |")
+                             f"CUDA kernels, {row['host_ms_per_step']:.2f} ms host per step"
+                             f"{syncs} | | | | | |")
                 continue
             if "error" in row:
                 lines.append(f"| {case} | {variant} | {row['error']} | | | | |")
