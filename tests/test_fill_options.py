@@ -55,3 +55,17 @@ def test_compiled_cells_land_and_a_second_process_reuses_the_compilations(tmp_pa
         seen.append(_graphs(cache))
     assert seen[0], "the first fill compiled nothing into the cache"
     assert seen[1] == seen[0]
+
+
+def test_compile_cache_follows_each_workers_cache_unless_the_user_chose_one(tmp_path,
+                                                                          monkeypatch):
+    import proxystore.runner.worker as worker
+
+    config = worker.WorkerConfig(db_url=f"sqlite:///{tmp_path / 'x.db'}", worker="w",
+                                 cache_dir=str(tmp_path / "a"))
+    # inductor writes its default into the environment the first time it compiles anything
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_default")
+    monkeypatch.setattr(worker, "_USER_INDUCTOR_DIR", None)
+    assert worker.compile_cache_dir(config) == str(tmp_path / "a" / "torch-compile")
+    monkeypatch.setattr(worker, "_USER_INDUCTOR_DIR", "/scratch/inductor")  # set before start
+    assert worker.compile_cache_dir(config) == "/scratch/inductor"

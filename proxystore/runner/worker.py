@@ -17,6 +17,10 @@ from proxystore.runner.claims import Claim, Outcome
 
 log = logging.getLogger("proxystore.worker")
 
+# Read once, before anything compiles: inductor writes its default into the environment on
+# first use, after which the variable no longer says what the user chose.
+_USER_INDUCTOR_DIR = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+
 
 def worker_id(suffix: str | int = 0) -> str:
     """A worker id that names the machine and process: host:pid:suffix."""
@@ -101,7 +105,7 @@ def compile_cache_dir(config: WorkerConfig) -> str:
     from proxystore.data.cache import cache_dir
 
     root = config.cache_dir or str(cache_dir(config.db_url))
-    return os.environ.get("TORCHINDUCTOR_CACHE_DIR") or os.path.join(root, "torch-compile")
+    return _USER_INDUCTOR_DIR or os.path.join(root, "torch-compile")
 
 
 @dataclass
