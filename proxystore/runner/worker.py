@@ -100,7 +100,7 @@ def compile_cache_dir(config: WorkerConfig) -> str:
     Inductor's on-disk caches (FX graphs, AOT autograd) are keyed by the traced graph, so every
     cell of the same genome at the same input shape, precision and layout reuses the first
     cell's compilation, in this process, in its siblings, and (on a shared filesystem) on
-    other machines. $TORCHINDUCTOR_CACHE_DIR, when set, wins.
+    other machines. A $TORCHINDUCTOR_CACHE_DIR set before proxystore started wins.
     """
     from proxystore.data.cache import cache_dir
 
