@@ -39,9 +39,13 @@ def test_unknown_compile_mode_is_one_line_and_exit_2(tmp_path):
 def test_compiled_cells_land_and_a_second_process_reuses_the_compilations(tmp_path):
     """Two fills of the same genome in separate processes and databases, one cache: the second
     writes no new compiled graph, so every graph it ran came from the first one's cache."""
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
     spec = write(tmp_path, "s", tiny_spec("s", FULL_AND_HALF, archs={"a": GENOME_A}))
     cache = tmp_path / "cache"
-    env = {"PROXYSTORE_CACHE": str(cache)}
+    # What inductor leaves in the environment of a parent that ran it (pytest's own process,
+    # here, once earlier tests trained): the children must not take it for a choice.
+    env = {"PROXYSTORE_CACHE": str(cache), "TORCHINDUCTOR_CACHE_DIR": default_cache_dir()}
     seen = []
     for i in range(2):
         db_path = tmp_path / f"r{i}.db"
@@ -69,3 +73,7 @@ def test_compile_cache_follows_each_workers_cache_unless_the_user_chose_one(tmp_
     assert worker.compile_cache_dir(config) == str(tmp_path / "a" / "torch-compile")
     monkeypatch.setattr(worker, "_USER_INDUCTOR_DIR", "/scratch/inductor")  # set before start
     assert worker.compile_cache_dir(config) == "/scratch/inductor"
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    monkeypatch.setattr(worker, "_USER_INDUCTOR_DIR", default_cache_dir())  # inherited default
+    assert worker.compile_cache_dir(config) == str(tmp_path / "a" / "torch-compile")

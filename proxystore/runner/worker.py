@@ -105,7 +105,25 @@ def compile_cache_dir(config: WorkerConfig) -> str:
     from proxystore.data.cache import cache_dir
 
     root = config.cache_dir or str(cache_dir(config.db_url))
-    return _USER_INDUCTOR_DIR or os.path.join(root, "torch-compile")
+    return _chosen_inductor_dir() or os.path.join(root, "torch-compile")
+
+
+def _chosen_inductor_dir() -> str | None:
+    """$TORCHINDUCTOR_CACHE_DIR as the user chose it, or None.
+
+    Inductor writes its own default (/tmp/torchinductor_USER) into the environment the first
+    time it runs, and child processes inherit it from a parent that compiled (or merely
+    imported torch's optimizers): that value is not a choice, so it doesn't count.
+    """
+    if not _USER_INDUCTOR_DIR:
+        return None
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    except ImportError:  # a torch without inductor: nothing to compare with
+        return _USER_INDUCTOR_DIR
+    if os.path.abspath(_USER_INDUCTOR_DIR) == os.path.abspath(default_cache_dir()):
+        return None
+    return _USER_INDUCTOR_DIR
 
 
 @dataclass
