@@ -12,36 +12,46 @@
 #
 # Every part writes its JSON and a full log to OUTDIR (default ./gpu-results). The machine needs
 # torch, torchvision, numpy, scipy and scikit-learn only: the benchmarks import no database code.
-set -euo pipefail
+set -uo pipefail
 part=${1:?part 1, 2 or 3}
 out=${2:-gpu-results}
 mkdir -p "$out"
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 bench=(python3 benchmarks/train_throughput.py --device cuda)
+failed=0
+
+# step NAME COMMAND...: run it, log to OUTDIR/NAME.log, and go on if it fails (a lease is too
+# short to lose the rest of a part to one broken measurement).
+step() {
+  local name=$1
+  shift
+  echo "== $name: $*"
+  if ! "$@" 2>&1 | tee "$out/$name.log"; then
+    echo "== $name FAILED" | tee -a "$out/$name.log"
+    failed=1
+  fi
+}
 
 case $part in
 1)
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv \
-    | tee "$out/gpu.txt"
-  "${bench[@]}" --cases a,stream,ops --json "$out/a.json" 2>&1 | tee "$out/a.log"
-  "${bench[@]}" --grid --cases a --grid-compile eager --grid-batch 128 256 \
-    --json "$out/grid_a.json" 2>&1 | tee "$out/grid_a.log"
+  step gpu nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+  step a "${bench[@]}" --cases a,stream,ops --json "$out/a.json"
+  step grid_a "${bench[@]}" --grid --cases a --grid-compile eager --grid-batch 128 256 \
+    --json "$out/grid_a.json"
   ;;
 2)
-  "${bench[@]}" --cases b --json "$out/b.json" 2>&1 | tee "$out/b.log"
-  "${bench[@]}" --cases c --per-gpu 1 2 4 8 --set b_epochs=10 --json "$out/c.json" 2>&1 \
-    | tee "$out/c.log"
+  step b "${bench[@]}" --cases b --json "$out/b.json"
+  step c "${bench[@]}" --cases c --per-gpu 1 2 4 8 --set b_epochs=10 --json "$out/c.json"
   ;;
 3)
-  "${bench[@]}" --grid --cases b --grid-layouts nchw nhwc --grid-precisions bf16 \
-    --grid-compile eager graphs reduce-overhead --grid-epochs 3 \
-    --json "$out/grid_b.json" 2>&1 | tee "$out/grid_b.log"
-  python3 benchmarks/precision_check.py --device cuda --json "$out/precision.json" 2>&1 \
-    | tee "$out/precision.log"
+  step grid_b "${bench[@]}" --grid --cases b --grid-layouts nchw nhwc --grid-precisions bf16 \
+    --grid-compile eager graphs reduce-overhead --grid-epochs 3 --json "$out/grid_b.json"
+  step precision python3 benchmarks/precision_check.py --device cuda --json "$out/precision.json"
   ;;
 *)
   echo "part must be 1, 2 or 3" >&2
   exit 2
   ;;
 esac
+exit $failed
