@@ -72,3 +72,25 @@ def test_cuda_graphs_on_the_cpu_are_refused_before_training() -> None:
     with pytest.raises(TrainingError, match="cuda_graphs needs a CUDA device"):
         train(build_seeded(tiny_cnn, 0), digits.data(), recipe(epochs=1), 0, "cpu",
               options=TrainOptions(cuda_graphs=True))
+
+
+def test_a_capture_that_fails_falls_back_to_eager_steps_from_the_same_state(caplog) -> None:
+    """Without a GPU the capture itself fails (no CUDA driver): the runner must log it once
+    and go on training exactly as eager steps would, the failed attempt having changed
+    nothing."""
+    eager_model, eager = _setup(7)
+    graph_model, graphed_step = _setup(7)
+    graphed = GraphedStep(graphed_step, 0.1, warmup=2, capture=True)
+    with caplog.at_level("WARNING", logger="proxystore.train.step"):
+        for x, y in _batches(6):
+            for group in eager.optimizer.param_groups:
+                group["lr"] = 0.05
+            eager(x, y)
+            graphed(x, y, 0.05)
+    assert graphed.failed and graphed.graph is None
+    warnings = [r for r in caplog.records if "CUDA graph capture failed" in r.getMessage()]
+    assert len(warnings) == 1
+    for a, b in zip(eager_model.state_dict().values(), graph_model.state_dict().values(),
+                    strict=True):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(graphed_step.sums, eager.sums)

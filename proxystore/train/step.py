@@ -153,8 +153,8 @@ class GraphedStep:
         """Capture the step on the static buffers and replay it once; False if capture failed."""
         assert self.static is not None
         self.step.optimizer.zero_grad(set_to_none=True)  # grads come from the graph's pool
-        graph = torch.cuda.CUDAGraph()
         try:
+            graph = torch.cuda.CUDAGraph()
             # thread_local: the streaming loader's thread may touch CUDA while we capture.
             with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 self.outputs = self.step(*self.static, cache=False)
