@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, load_benchmark
 
 
 @pytest.mark.slow
 def test_tiny_benchmark_runs_every_case_and_reports_sane_numbers(tmp_path, capsys) -> None:
-    spec = importlib.util.spec_from_file_location(
-        "train_throughput", REPO / "benchmarks" / "train_throughput.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
+    module = load_benchmark("train_throughput")
     out = tmp_path / "bench.json"
     module.main(["--tiny", "--device", "cpu", "--threads", "1", "--json", str(out)])
     saved = json.loads(out.read_text())
@@ -42,11 +36,7 @@ def test_tiny_benchmark_runs_every_case_and_reports_sane_numbers(tmp_path, capsy
 
 @pytest.mark.slow
 def test_tiny_grid_records_a_row_per_combination_and_errors_as_rows(tmp_path) -> None:
-    spec = importlib.util.spec_from_file_location(
-        "train_throughput", REPO / "benchmarks" / "train_throughput.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_benchmark("train_throughput")
     results = module.main(["--tiny", "--device", "cpu", "--threads", "1", "--grid", "--cases",
                            "a", "--grid-layouts", "nchw", "nhwc", "--grid-precisions", "fp32",
                            "--grid-compile", "eager", "graphs"])["grid"]
@@ -65,11 +55,7 @@ def test_gpu_session_script_passes_only_flags_the_benchmark_accepts() -> None:
 
     script = REPO / "benchmarks" / "gpu_session.sh"
     subprocess.run(["bash", "-n", str(script)], check=True)  # the shell syntax
-    spec = importlib.util.spec_from_file_location(
-        "train_throughput", REPO / "benchmarks" / "train_throughput.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_benchmark("train_throughput")
     parser = module.build_parser()
     fields = {f.name for f in dataclasses.fields(module.Sizes)}
     text = script.read_text().replace("\\\n", " ")
@@ -85,11 +71,7 @@ def test_gpu_session_script_passes_only_flags_the_benchmark_accepts() -> None:
 
 
 def test_cell_overhead_benchmark_times_every_part_of_a_cell(tmp_path) -> None:
-    spec = importlib.util.spec_from_file_location(
-        "cell_overhead", REPO / "benchmarks" / "cell_overhead.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_benchmark("cell_overhead")
     rows = module.main(["--cells", "4", "--train", "600", "--val", "100", "--epochs", "3"])
     assert [r["mlflow"] for r in rows] == [False, True]
     for row in rows:
@@ -104,11 +86,7 @@ def test_cell_overhead_benchmark_times_every_part_of_a_cell(tmp_path) -> None:
 
 
 def test_study_estimate_prices_each_task_from_the_two_measured_rates(tmp_path) -> None:
-    spec = importlib.util.spec_from_file_location(
-        "study_estimate", REPO / "benchmarks" / "study_estimate.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_benchmark("study_estimate")
     runs = {"a (224 px model speed)": {"ours": {"images_per_s": 1000.0}},
             "b (32 px cell)": {"ours": {"images_per_s": 8000.0}, "baseline": {}},
             "c (cells per device)": {"K=1": {"cells_per_hour": 10.0},

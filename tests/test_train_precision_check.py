@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import subprocess
@@ -12,20 +11,12 @@ import textwrap
 import pytest
 from scipy import stats
 
-from tests.helpers import REPO
+from tests.helpers import REPO, load_benchmark
 
 SCRIPT = REPO / "benchmarks" / "precision_check.py"
 # What the GPU machine will not have: the check must run without any of it.
 ABSENT = ("sqlalchemy", "alembic", "psycopg", "mlflow", "pandas", "timm", "yaml", "jsonschema",
           "fire", "submitit", "matplotlib", "tqdm")
-
-
-def load_script():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("precision_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.slow
@@ -59,7 +50,7 @@ def test_tiny_check_on_digits_runs_without_database_libraries(tmp_path) -> None:
 
 
 def test_welch_interval_matches_scipy_and_verdicts() -> None:
-    compare = load_script().compare
+    compare = load_benchmark("precision_check").compare
     reference, other = [0.05, 0.07, 0.06, 0.08], [0.10, 0.12, 0.11]
     result = compare(reference, other)
     expected = stats.ttest_ind(other, reference, equal_var=False).confidence_interval(0.95)
