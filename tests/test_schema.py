@@ -14,10 +14,9 @@ from proxystore.db.models import (
     Base,
     SqlArchitecture,
     SqlDataset,
-    SqlRecipe,
     SqlRun,
-    SqlSubset,
 )
+from tests.cells import dummy_inputs
 
 EXPECTED_TABLES = {
     "datasets", "examples", "subsets", "subset_members", "architectures", "architecture_stages",
@@ -54,20 +53,7 @@ def test_claim_and_join_indexes_exist(db):
 
 
 def _one_cell(session):
-    dataset = SqlDataset(name="d", source="sklearn:digits", options={}, num_classes=10,
-                         channels=1, train_count=1, val_count=1, fingerprint="a" * 64)
-    session.add(dataset)
-    session.flush()
-    subset = SqlSubset(dataset_id=dataset.id, kind="full", params={}, name="full",
-                       num_classes=10, train_count=1, val_count=1, fingerprint="b" * 64)
-    arch = SqlArchitecture(space="anynetx", genome={}, fingerprint="c" * 64)
-    recipe = SqlRecipe(fingerprint="d" * 64, spec={}, epochs=1, batch_size=8, optimizer="sgd",
-                       lr=0.1, weight_decay=0.0, schedule="cosine", image_size=8,
-                       eval_metric="top1")
-    session.add_all([subset, arch, recipe])
-    session.flush()
-    return dict(architecture_id=arch.id, subset_id=subset.id, recipe_id=recipe.id, seed=0,
-                trainer_version=TRAINER_VERSION)
+    return dict(dummy_inputs(session), seed=0, trainer_version=TRAINER_VERSION)
 
 
 def test_cell_key_is_unique(db):
@@ -107,5 +93,5 @@ def test_upgrade_keeps_existing_rows(db_url):
         _one_cell(session)
     migrate.upgrade(database)
     with database.session() as session:
-        assert session.scalar(select(SqlDataset.name)) == "d"
+        assert session.scalar(select(SqlDataset.name)) == "dummy"
     database.dispose()
