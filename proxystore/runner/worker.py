@@ -80,17 +80,15 @@ def train_options(compile: str | bool | None = None, cuda_graphs: bool = False,
     from proxystore.errors import ProxystoreError
     from proxystore.train.loop import TrainOptions
 
-    options: dict[str, Any] = {}
-    if compile not in (None, False, "off", "eager", ""):
-        options["compile"] = "default" if compile is True else str(compile)
-    if cuda_graphs:
-        options["cuda_graphs"] = True
     try:
-        TrainOptions(**options)
+        mode = TrainOptions(compile=compile or False, cuda_graphs=cuda_graphs).compile_mode
     except ValueError as error:
         raise ProxystoreError(f"--compile/--cuda-graphs: {error}") from None
-    if cuda_graphs and device not in ("auto",) and not str(device).startswith("cuda"):
+    if cuda_graphs and device != "auto" and not str(device).startswith("cuda"):
         raise ProxystoreError(f"--cuda-graphs needs a CUDA device, not --device {device}")
+    options: dict[str, Any] = {"compile": mode} if mode else {}
+    if cuda_graphs:
+        options["cuda_graphs"] = True
     return options
 
 
