@@ -28,10 +28,10 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.train_throughput import environment, warm_up  # noqa: E402
+from benchmarks.train_throughput import case_b_genome, environment, warm_up  # noqa: E402
 from proxystore.data.resize import resize_batch  # noqa: E402
 from proxystore.data.sources import ArrayImages, load_source  # noqa: E402
-from proxystore.space import Genome, SamplerConfig, named_genome, sample_genomes  # noqa: E402
+from proxystore.space import Genome, named_genome  # noqa: E402
 from proxystore.train import precision as prec  # noqa: E402
 from proxystore.train.data import TrainData  # noqa: E402
 from proxystore.train.loop import DivergedError, TrainOptions, build_seeded, train  # noqa: E402
@@ -102,8 +102,7 @@ def choose_genome(arch: str, genome_seed: int, stem: str) -> Genome:
         genome_seed: the sampler's seed for "sampled".
         stem: "standard" (3x3 stride 2) or "small" (3x3 stride 1, for small images).
     """
-    genome = sample_genomes(1, SamplerConfig(), seed=genome_seed).genomes[0] \
-        if arch == "sampled" else named_genome(arch)
+    genome = case_b_genome(genome_seed) if arch == "sampled" else named_genome(arch)
     return genome.replace(stem_type=stem)
 
 
