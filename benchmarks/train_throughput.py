@@ -8,7 +8,8 @@ Cases (issue 8):
      dataset (50,000 x 3 x 32 x 32, 10,000 validation), 30 epochs with evaluation each epoch:
      wall time per cell, data to metrics, pad-crop and flip on both sides.
   c  --per-gpu K: K processes each training case-b cells at once on the device: cells/hour.
-  stream  the streaming loader alone (memory-mapped uint8 -> pinned buffers -> device): images/s.
+  stream  the streaming loader alone (memory-mapped uint8 -> pinned buffers -> device): images/s
+     for 1, 2, 4 gather threads and the default, beside case a's rate when both run.
   ops  one training step of case b's genome under the profiler: operators (and CUDA kernels)
      per step and host time per step, which bound a launch-bound step from below.
   grid (--grid) case a's throughput and a short case b for every combination of layout (NCHW,
@@ -51,7 +52,7 @@ from proxystore.train.loop import TrainOptions, build_seeded, train  # noqa: E40
 from proxystore.train.optim import build_optimizer  # noqa: E402
 from proxystore.train.recipe import Recipe  # noqa: E402
 from proxystore.train.step import GraphedStep, Step  # noqa: E402
-from proxystore.train.stream import StreamedImages, batches  # noqa: E402
+from proxystore.train.stream import StreamedImages, batches, gather_threads  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -262,24 +263,39 @@ def case_b(sizes: Sizes, device: torch.device, baseline: bool, epochs: int | Non
     return rows
 
 
-def case_stream(sizes: Sizes, device: torch.device) -> dict[str, dict]:
-    """The streaming loader alone: memmap gather -> pinned buffer -> device, images/s."""
+def case_stream(sizes: Sizes, device: torch.device, model_rate: float | None = None
+                ) -> dict[str, dict]:
+    """The streaming loader alone: memmap gather -> pinned buffer -> device, images/s.
+
+    One row per gather-thread count (1, 2, 4 and the loader's default, up to this machine's
+    CPUs); `vs_model` is the loader's rate over case a's training rate when that was measured
+    in the same run: at least 1 means streaming keeps up with the model.
+    """
     x, _ = synthetic(sizes.stream_images, sizes.a_image, 2, 0)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    counts = sorted({t for t in (1, 2, 4, gather_threads(device)) if t <= (cpus or 1)})
+    rows = {}
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "cache.u8"
-        x.tofile(path)
+        x.tofile(path)  # just written: in the page cache, as a cache read in the last epoch is
         images = np.memmap(path, dtype=np.uint8, mode="r", shape=x.shape)
         labels = torch.zeros(len(x), dtype=torch.long, device=device)
         steps = len(x) // sizes.a_batch
         order = np.random.default_rng(0).permutation(len(x))
-        sync(device)
-        started = time.perf_counter()
-        for batch, _ in batches(StreamedImages(images, np.arange(len(x))), labels, order,
-                                sizes.a_batch, steps):
-            batch.float().sum()  # touch it on the device, as the crop would
-        sync(device)
-        seconds = time.perf_counter() - started
-    return {"ours": {"images_per_s": steps * sizes.a_batch / seconds, "wall_s": seconds}}
+        for threads in counts:
+            sync(device)
+            started = time.perf_counter()
+            for _ in batches(StreamedImages(images, np.arange(len(x))), labels, order,
+                             sizes.a_batch, steps, threads=threads):
+                pass  # the copies are queued on the device's stream: the sync below waits
+            sync(device)
+            seconds = time.perf_counter() - started
+            row = {"images_per_s": steps * sizes.a_batch / seconds, "wall_s": seconds}
+            if model_rate:
+                row["vs_model"] = row["images_per_s"] / model_rate
+            default = " (default)" if threads == gather_threads(device) else ""
+            rows[f"{threads} gather thread{'s' if threads > 1 else ''}{default}"] = row
+    return rows
 
 
 # Leaf operators that only allocate or re-describe memory: they launch no kernel.
@@ -477,6 +493,8 @@ def table(results: dict[str, dict[str, dict]]) -> str:
                 continue
             ratio = f"{row['images_per_s'] / base:.2f}x" if base and "images_per_s" in row \
                 and variant != "baseline" else ""
+            if "vs_model" in row:
+                ratio = f"{row['vs_model']:.2f}x case a"
             cells = [f"{row[key]:,.1f}" if key in row else "" for key in
                      ("images_per_s", "wall_s", "steady_epoch_s", "cells_per_hour")]
             lines.append(f"| {case} | {variant} | " + " | ".join(cells) + f" | {ratio} |")
@@ -542,7 +560,9 @@ def main(argv: list[str] | None = None) -> dict:
         if "b" in cases:
             results["b (32 px cell)"] = case_b(sizes, device, baseline)
         if "stream" in cases:
-            results["stream (loader only)"] = case_stream(sizes, device)
+            model = results.get("a (224 px model speed)", {}).get("ours", {})
+            results["stream (loader only)"] = case_stream(sizes, device,
+                                                          model.get("images_per_s"))
         if "ops" in cases:
             results["ops (one case-b step)"] = case_ops(sizes, device)
         if "c" in cases:

@@ -22,7 +22,11 @@ def test_tiny_benchmark_runs_every_case_and_reports_sane_numbers(tmp_path, capsy
         for row in results[case].values():
             assert row["images_per_s"] > 0 and row["wall_s"] > 0
             assert 0.0 <= row["top1"] <= 1.0
-    assert results["stream (loader only)"]["ours"]["images_per_s"] > 0
+    stream = results["stream (loader only)"]
+    assert "1 gather thread (default)" in stream  # the CPU's default: one thread
+    model = results["a (224 px model speed)"]["ours"]["images_per_s"]
+    for row in stream.values():  # each thread count, beside the model's rate from this run
+        assert row["images_per_s"] > 0 and row["vs_model"] == row["images_per_s"] / model
     cells = results["c (cells per device)"]
     assert set(cells) == {"K=1", "K=2"} and all(r["cells_per_hour"] > 0 for r in cells.values())
     ops = results["ops (one case-b step)"]["ours"]
@@ -68,6 +72,16 @@ def test_gpu_session_script_passes_only_flags_the_benchmark_accepts() -> None:
         assert {item.split("=")[0] for item in args.set} <= fields
     for other in ("precision_check.py",):
         assert f"benchmarks/{other}" in text and (REPO / "benchmarks" / other).exists()
+
+
+def test_stream_gather_benchmark_times_each_way_on_the_same_file(tmp_path, capsys) -> None:
+    module = load_benchmark("stream_gather")
+    out = tmp_path / "gather.json"
+    rates = module.main(["--images", "300", "--size", "16", "--batch", "32", "--threads", "1",
+                         "3", "--repeats", "1", "--json", str(out)])
+    assert list(rates) == ["buffered (mode=raise), 1 thread", "1 thread", "3 threads"]
+    assert all(rate > 0 for rate in rates.values()) and json.loads(out.read_text()) == rates
+    assert "| 3 threads |" in capsys.readouterr().out
 
 
 def test_cell_overhead_benchmark_times_every_part_of_a_cell(tmp_path) -> None:

@@ -11,7 +11,7 @@ import torch
 from proxystore.errors import DataError
 from proxystore.train.data import TrainData
 from proxystore.train.loop import build_seeded, train
-from proxystore.train.stream import StreamedImages, batches
+from proxystore.train.stream import StreamedImages, batches, gather_threads
 from tests.test_train_fixtures import Digits, load_digits_splits, recipe, tiny_cnn
 
 
@@ -86,6 +86,28 @@ def test_streamed_batches_equal_resident_batches(digits, tmp_path) -> None:
         assert torch.equal(gx, wx) and torch.equal(gy, wy)
 
 
+@pytest.mark.parametrize("threads", [2, 3, 7])
+def test_gather_split_across_threads_gives_the_same_batches(digits, tmp_path, threads) -> None:
+    images = _memmapped(tmp_path, digits.train_images)
+    idx = np.random.default_rng(3).permutation(1400)[:500]
+    labels = torch.from_numpy(digits.train_labels[idx])
+    order = np.random.default_rng(4).permutation(500)
+    # batch 64 splits into chunks; the last batch (52) too; 7 threads x 2 > 13 rows does not.
+    want = list(batches(torch.from_numpy(digits.train_images[idx]), labels, order, 64, 8))
+    got = list(batches(StreamedImages(images, idx), labels, order, 64, 8, threads=threads))
+    assert [len(b) for b, _ in got] == [64] * 7 + [52]
+    for (gx, gy), (wx, wy) in zip(got, want, strict=True):
+        assert torch.equal(gx, wx) and torch.equal(gy, wy)
+
+
+def test_gather_threads_default_and_bounds(digits) -> None:
+    assert gather_threads(torch.device("cpu")) == 1  # the CPU's cores are training
+    assert 1 <= gather_threads(torch.device("cuda")) <= 4
+    streamed = StreamedImages(digits.train_images, np.arange(10))
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        next(batches(streamed, torch.zeros(10, dtype=torch.long), np.arange(10), 5, 2, threads=0))
+
+
 def test_streamed_iteration_stopped_early_does_not_hang(digits, tmp_path) -> None:
     images = _memmapped(tmp_path, digits.train_images)
     stream = batches(StreamedImages(images, np.arange(1400)), torch.zeros(1400, dtype=torch.long),
@@ -96,8 +118,12 @@ def test_streamed_iteration_stopped_early_does_not_hang(digits, tmp_path) -> Non
 
 def test_streamed_gather_errors_reach_the_loop() -> None:
     broken = StreamedImages(np.zeros((4, 1, 2, 2), dtype=np.uint8), np.array([0, 1, 2, 9]))
-    with pytest.raises(IndexError):
+    with pytest.raises(IndexError, match=r"indices must lie in \[0, 4\), got \[0, 9\]"):
         list(batches(broken, torch.zeros(4, dtype=torch.long), np.arange(4), 2, 2))
+    # a position past the subset fails in the background thread and is raised in the loop
+    fine = StreamedImages(np.zeros((4, 1, 2, 2), dtype=np.uint8), np.arange(4))
+    with pytest.raises(IndexError):
+        list(batches(fine, torch.zeros(8, dtype=torch.long), np.arange(8), 4, 2, threads=2))
 
 
 def test_training_streamed_equals_training_resident(digits, tmp_path) -> None:
