@@ -91,11 +91,11 @@ def test_depth_width_and_epoch_intervals_match_expanded_resamples(filled):
     low, high = _expanded(means["ref"], shapes.reindex(means.index), _spearman)
     assert (row.rho_cumulative_width_low, row.rho_cumulative_width_high) == pytest.approx(
         (low, high), abs=1e-9)
-    per = epochs.groupby(["task", "epoch", "candidate"])[["x", "y"]].mean()
+    per = epochs.groupby(["task", "epoch", "candidate"])[["x", "best"]].mean()
     frame = per.loc[("tgt_near", 2)].reindex(means.index)
     row = result["epoch_correlations"].set_index(["task", "epoch"]).loc[("tgt_near", 2)]
     assert (row.spearman_with_final_low, row.spearman_with_final_high) == pytest.approx(
-        _expanded(frame.x, frame.y, _spearman), abs=1e-9)
+        _expanded(frame.x, frame.best, _spearman), abs=1e-9)
 
 
 def test_proxy_r2_interval_and_configurable_good_rule(filled):

@@ -192,13 +192,16 @@ def test_proxy_quality_scores_runs_by_their_best_epoch(db, tmp_path):
 
 
 def test_epoch_correlations_match_scipy_per_epoch(filled):
+    """Seed 1, Figure 4: epoch-k accuracy against the run's result, its "final best validation
+    accuracy" (the best epoch, else the final error where no best was recorded)."""
     db, _, epochs = filled
     got = views.epoch_correlations(db, "s")
-    per_candidate = epochs.groupby(["task", "epoch", "candidate"])[["x", "y"]].mean()
+    per_candidate = epochs.groupby(["task", "epoch", "candidate"])[["x", "best"]].mean()
     assert len(got) == 6
+    assert (epochs.best < epochs.y).any()
     for row in got.itertuples():
         frame = per_candidate.loc[(row.task, row.epoch)]
-        n, rho = _rho(frame.x, frame.y)
+        n, rho = _rho(frame.x, frame.best)
         assert row.n == n and _close(row.spearman_with_final, rho)
 
 

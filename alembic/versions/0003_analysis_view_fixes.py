@@ -22,6 +22,7 @@ depends_on = None
 # The replaced views, each with a schemas/views/0003_<name>.sql.
 VIEWS = (
     "proxy_quality",
+    "epoch_correlations",
 )
 
 
