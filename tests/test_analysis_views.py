@@ -106,6 +106,31 @@ def test_imagenet_x_matches_pick_the_closest_family_member(filled):
         assert _close(row.rho_match, _rho(means[target], means[match])[1])
 
 
+def test_imagenet_x_family_includes_the_reference(db, tmp_path):
+    """Seed 2, section 4.3: the ImageNet-X family is the subsampled versions "including the
+    original ImageNet", and a target is matched to the member closest in class count, so a
+    target with many classes is matched to ImageNet itself."""
+    from proxystore.analysis.importer import import_results
+
+    roles = {"ref": {"role": "reference", "num_classes": 1000},
+             "fam_100": {"role": "family", "num_classes": 100},
+             "fam_10": {"role": "family", "num_classes": 10},
+             "big": {"role": "target", "num_classes": 800},
+             "mid": {"role": "target", "num_classes": 291},
+             "tie": {"role": "target", "num_classes": 550}}
+    rng = np.random.default_rng(3)
+    rows = [{"candidate": f"c{c}", "task": task, "seed": 0, "error": float(rng.uniform(0.1, 0.9))}
+            for task in roles for c in range(8)]
+    path = tmp_path / "family.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    import_results(db, path, "family", roles=roles)
+    got = views.imagenet_x_matches(db, "family").set_index("target")
+    assert got.match.to_dict() == {"big": "ref", "mid": "fam_100", "tie": "fam_100"}
+    assert got.loc["big", "match_classes"] == 1000
+    assert got.loc["big", "rho_match"] == got.loc["big", "rho_reference"]
+    assert (got.reference == "ref").all()
+
+
 def test_depth_width_correlations_match_scipy(filled):
     db, cells, _ = filled
     means = _means(cells)

@@ -1,4 +1,4 @@
-"""analysis views: the papers' definitions where 0002 differed (seed 1 scores a run by its best epoch)
+"""analysis views: the papers' definitions where 0002 differed (best epoch, ImageNet-X family)
 
 Revision ID: 0003_analysis_view_fixes
 Revises: 0002_analysis_views
@@ -23,6 +23,7 @@ depends_on = None
 VIEWS = (
     "proxy_quality",
     "epoch_correlations",
+    "imagenet_x_matches",
 )
 
 
