@@ -131,6 +131,32 @@ def test_imagenet_x_family_includes_the_reference(db, tmp_path):
     assert (got.reference == "ref").all()
 
 
+def test_imagenet_x_matches_of_the_papers_targets(db, tmp_path):
+    """Seed 2, Tables 1 and 3: each of the eight targets against ImageNet and the ImageNet-X
+    member closest in class count (HAM10000's 7 classes: ImageNet-5; Insects' 291: -100)."""
+    from proxystore.analysis.importer import import_results
+
+    family = {"imagenet": 1000, "imagenet-100": 100, "imagenet-10": 10, "imagenet-5": 5,
+              "imagenet-2": 2}
+    targets = {"concrete": (2, "imagenet-2"), "mlc2008": (9, "imagenet-10"),
+               "ham10000": (7, "imagenet-5"), "powerline": (2, "imagenet-2"),
+               "insects": (291, "imagenet-100"), "natural": (6, "imagenet-5"),
+               "cifar10": (10, "imagenet-10"), "cifar100": (100, "imagenet-100")}
+    roles = {label: {"role": "reference" if label == "imagenet" else "family",
+                     "num_classes": k} for label, k in family.items()}
+    roles |= {label: {"role": "target", "num_classes": k} for label, (k, _) in targets.items()}
+    roles["imagenet-1000-10"] = {"role": "other", "num_classes": 1000}
+    rng = np.random.default_rng(4)
+    rows = [{"candidate": f"c{c}", "task": task, "seed": 0, "error": float(rng.uniform(0.1, 0.9))}
+            for task in roles for c in range(5)]
+    path = tmp_path / "seed2.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    import_results(db, path, "seed2", roles=roles)
+    got = views.imagenet_x_matches(db, "seed2").set_index("target")
+    assert got.match.to_dict() == {label: match for label, (_, match) in targets.items()}
+    assert (got.reference == "imagenet").all()
+
+
 def test_depth_width_correlations_match_scipy(filled):
     db, cells, _ = filled
     means = _means(cells)
@@ -184,6 +210,24 @@ def test_proxy_quality_matches_sklearn_and_the_documented_rules(filled):
             assert _close(row[key], expected[key]), (proxy, key, row[key], expected[key])
     # px_untimed lacks seconds for some candidates: its cost falls back to epochs x examples.
     assert got.loc["px_untimed", "relative_cost"] == pytest.approx((5 * 300) / (10 * 900))
+
+
+def test_spearman_good_reproduces_seed_1_footnote_10(db, tmp_path):
+    """Seed 1, footnote 10: proxy [.92, .93, .84, .86] and target [.95, .99, .81, ...] give
+    Spearman([.92, .93], [.95, .99]): only the first two configurations are good."""
+    from proxystore.analysis.importer import import_results
+
+    proxy, target = [0.92, 0.93, 0.84, 0.86], [0.95, 0.99, 0.81, 0.83]
+    rows = [{"candidate": f"c{c}", "task": task, "seed": 0, "error": round(1 - acc, 6)}
+            for task, accs in (("proxy", proxy), ("target", target))
+            for c, acc in enumerate(accs)]
+    path = tmp_path / "footnote.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    import_results(db, path, "footnote", roles={"target": "target",
+                                                "proxy": {"role": "proxy", "proxy_of": "target"}})
+    row = views.proxy_quality(db, "footnote").iloc[0]
+    assert row.n == 4 and row.n_good == 2
+    assert row.spearman_good == pytest.approx(spearmanr([0.92, 0.93], [0.95, 0.99]).statistic)
 
 
 def test_proxy_quality_scores_runs_by_their_best_epoch(db, tmp_path):
