@@ -31,8 +31,8 @@ def filled(db, tmp_path):  # type: ignore[no-untyped-def]
     return db, cells, epochs
 
 
-def _means(cells: pd.DataFrame) -> pd.DataFrame:
-    return cells.groupby(["candidate", "task"])["error"].mean().unstack().sort_index()
+def _means(cells: pd.DataFrame, column: str = "error") -> pd.DataFrame:
+    return cells.groupby(["candidate", "task"])[column].mean().unstack().sort_index()
 
 
 def _expanded(x: pd.Series, y: pd.Series, statistic, seed: int = 0) -> tuple[float, float]:  # type: ignore[no-untyped-def]
@@ -91,16 +91,16 @@ def test_depth_width_and_epoch_intervals_match_expanded_resamples(filled):
     low, high = _expanded(means["ref"], shapes.reindex(means.index), _spearman)
     assert (row.rho_cumulative_width_low, row.rho_cumulative_width_high) == pytest.approx(
         (low, high), abs=1e-9)
-    per = epochs.groupby(["task", "epoch", "candidate"])[["x", "y"]].mean()
+    per = epochs.groupby(["task", "epoch", "candidate"])[["x", "best"]].mean()
     frame = per.loc[("tgt_near", 2)].reindex(means.index)
     row = result["epoch_correlations"].set_index(["task", "epoch"]).loc[("tgt_near", 2)]
     assert (row.spearman_with_final_low, row.spearman_with_final_high) == pytest.approx(
-        _expanded(frame.x, frame.y, _spearman), abs=1e-9)
+        _expanded(frame.x, frame.best, _spearman), abs=1e-9)
 
 
 def test_proxy_r2_interval_and_configurable_good_rule(filled):
     db, cells, _ = filled
-    means = _means(cells)
+    means = _means(cells, "best")  # seed 1 scores a run by its best epoch (section 3.2)
     rule = GoodRule(fraction_of_best=0.0, min_accuracy=0.45)
     quality = analyze(db, "s", n_boot=N_BOOT, good=rule)["proxy_quality"].set_index("proxy")
     row = quality.loc["px_tie"]

@@ -37,6 +37,19 @@ def candidate_matrix(candidate_errors: pd.DataFrame) -> pd.DataFrame:
     return candidate_errors.pivot(index="candidate", columns="task", values="error")
 
 
+def best_epoch_matrix(cell_errors: pd.DataFrame) -> pd.DataFrame:
+    """Return the candidate x task matrix of seed 1's run results, means over seeds.
+
+    Seed 1 scores a run by its best epoch: a cell's best-epoch error, or its final error where the
+    run recorded no best (imported results); as the proxy_quality view does.
+    """
+    if cell_errors.empty:
+        return pd.DataFrame()
+    result = cell_errors.best_error.fillna(cell_errors.error)
+    return (cell_errors.assign(result=result)
+            .groupby(["candidate", "task"])["result"].mean().unstack())
+
+
 def analyze(db: Database | str | None, study: str, n_boot: int = 1000, seed: int = 0,
             good: GoodRule | None = None) -> Analysis:
     """Return the study's analysis tables with bootstrap 95 % intervals for every correlation.
@@ -60,12 +73,14 @@ def analyze(db: Database | str | None, study: str, n_boot: int = 1000, seed: int
     bootstrap.imagenet_x_intervals(tables["imagenet_x_matches"], apr)
     shapes = views.candidate_shapes(database, study).set_index("candidate")
     bootstrap.depth_width_intervals(tables["depth_width_correlations"], means, shapes, boot)
+    cells = views.cell_errors(database, study)
     quality = tables["proxy_quality"]
-    r2 = bootstrap.proxy_quality_intervals(quality, means, boot, good)
+    best = best_epoch_matrix(cells).reindex(index=means.index, columns=means.columns)
+    r2 = bootstrap.proxy_quality_intervals(quality, best, boot, good)
     bootstrap.cost_adjusted(quality, r2)
     bootstrap.epoch_intervals(tables["epoch_correlations"], views.epoch_errors(database, study),
                               boot)
-    tables["seed_noise"] = bootstrap.seed_noise(views.cell_errors(database, study), boot)
+    tables["seed_noise"] = bootstrap.seed_noise(cells, boot)
     return Analysis(study=study, n_boot=n_boot, seed=seed, tables=tables)
 
 

@@ -108,6 +108,7 @@ def proxy_quality_intervals(frame: pd.DataFrame, means: pd.DataFrame, boot: Resa
                             rule: GoodRule) -> dict[str, np.ndarray]:
     """Recompute spearman_good/n_good under `rule` and add r2 and spearman_good intervals.
 
+    `means` holds seed 1's run results (best-epoch errors, `analyzer.best_epoch_matrix`).
     Returns the r2 samples per proxy (for the cost adjustment).
     """
     r2_samples, good_samples, n_good = {}, [], []

@@ -159,7 +159,7 @@ def proxy_quality_vs_cost(quality: pd.DataFrame, title: str) -> Figure | str:
 
 
 def epoch_curves(epochs: pd.DataFrame, title: str) -> Figure | str:
-    """Plot Spearman of epoch-k error with final error against k, one line per task (Figure 4).
+    """Plot Spearman of epoch-k error with the best-epoch result against k, per task (Figure 4).
 
     Args:
         epochs: epoch_correlations rows.
@@ -173,7 +173,7 @@ def epoch_curves(epochs: pd.DataFrame, title: str) -> Figure | str:
         ax.plot(group.epoch, group.spearman_with_final, marker="o", ms=3, label=str(task))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
-    ax.set_ylabel("Spearman rho with final error")
+    ax.set_ylabel("Spearman rho with final best error")
     ax.set_ylim(-1.05, 1.05)
     ax.legend(fontsize=7)
     ax.set_title(title)

@@ -21,7 +21,7 @@ TITLES = {
     "table-imagenet-x": "ImageNet-X matching (seed 2, Table 3)",
     "fig-depth-width": "Error vs cumulative depth and width (seed 2, Figure 7)",
     "fig-proxy-cost": "Proxy quality vs relative cost (seed 1, Figure 2)",
-    "fig-epochs": "Epoch-k vs final error correlation (seed 1, Figure 4)",
+    "fig-epochs": "Epoch-k vs final best error correlation (seed 1, Figure 4)",
 }
 STYLE = ("body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}"
          "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;"

@@ -83,15 +83,17 @@ def candidate_shapes(db: Database | str | None, study: str) -> pd.DataFrame:
 
 
 def epoch_errors(db: Database | str | None, study: str) -> pd.DataFrame:
-    """Return per (task, epoch, candidate) the mean epoch error and final error of its cells.
+    """Return per (task, epoch, candidate) the mean epoch error and result of its cells.
 
-    Same definition as the epoch_correlations view, at candidate level (for bootstrapping).
+    A cell's result (y) is its best-epoch error, else its final error (seed 1, Figure 4). Same
+    definition as the epoch_correlations view, at candidate level (for bootstrapping).
     """
     return query(db, """
         SELECT c.task AS task, e.epoch AS epoch, c.candidate AS candidate,
                AVG(CASE WHEN t.eval_metric = 'top5' THEN e.top5_error ELSE e.top1_error END) AS x,
-               AVG(CASE WHEN t.eval_metric = 'top5' THEN r.final_top5_error
-                        ELSE r.final_top1_error END) AS y
+               AVG(CASE WHEN t.eval_metric = 'top5'
+                        THEN COALESCE(r.best_top5_error, r.final_top5_error)
+                        ELSE COALESCE(r.best_top1_error, r.final_top1_error) END) AS y
         FROM study_cells c
         JOIN studies s ON s.id = c.study_id
         JOIN runs r ON r.id = c.run_id
@@ -100,8 +102,9 @@ def epoch_errors(db: Database | str | None, study: str) -> pd.DataFrame:
         WHERE s.name = :study AND r.status = 'done'
           AND (CASE WHEN t.eval_metric = 'top5' THEN e.top5_error ELSE e.top1_error END)
               IS NOT NULL
-          AND (CASE WHEN t.eval_metric = 'top5' THEN r.final_top5_error
-                    ELSE r.final_top1_error END) IS NOT NULL
+          AND (CASE WHEN t.eval_metric = 'top5'
+                    THEN COALESCE(r.best_top5_error, r.final_top5_error)
+                    ELSE COALESCE(r.best_top1_error, r.final_top1_error) END) IS NOT NULL
         GROUP BY c.task, e.epoch, c.candidate
         ORDER BY c.task, e.epoch, c.candidate""", study=study)
 
