@@ -12,13 +12,21 @@
 #
 # Every part writes its JSON and a full log to OUTDIR (default ./gpu-results). The machine needs
 # torch, torchvision, numpy, scipy and scikit-learn only: the benchmarks import no database code.
+#
+# Rehearsal on the CPU (the tests run parts 1 and 2 this way, then the study estimate on their
+# files, so a lease is never spent finding a broken script): GPU_SESSION_DEVICE=cpu
+# GPU_SESSION_TINY=1 bash benchmarks/gpu_session.sh 1 OUTDIR.
 set -uo pipefail
 part=${1:?part 1, 2 or 3}
 out=${2:-gpu-results}
 mkdir -p "$out"
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-bench=(python3 benchmarks/train_throughput.py --device cuda)
+device=${GPU_SESSION_DEVICE:-cuda}
+bench=(python3 benchmarks/train_throughput.py --device "$device")
+if [ -n "${GPU_SESSION_TINY:-}" ]; then
+  bench+=(--tiny --threads 1)
+fi
 failed=0
 
 # step NAME COMMAND...: run it, log to OUTDIR/NAME.log, and go on if it fails (a lease is too
@@ -35,7 +43,9 @@ step() {
 
 case $part in
 1)
-  step gpu nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+  if [ "$device" = cuda ]; then
+    step gpu nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+  fi
   step a "${bench[@]}" --cases a,stream,ops --json "$out/a.json"
   step grid_a "${bench[@]}" --grid --cases a --grid-compile eager --grid-batch 128 256 \
     --json "$out/grid_a.json"
@@ -47,7 +57,8 @@ case $part in
 3)
   step grid_b "${bench[@]}" --grid --cases b --grid-layouts nchw nhwc --grid-precisions bf16 \
     --grid-compile eager graphs reduce-overhead --grid-epochs 3 --json "$out/grid_b.json"
-  step precision python3 benchmarks/precision_check.py --device cuda --json "$out/precision.json"
+  step precision python3 benchmarks/precision_check.py --device "$device" \
+    --json "$out/precision.json"
   ;;
 *)
   echo "part must be 1, 2 or 3" >&2

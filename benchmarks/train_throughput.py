@@ -429,8 +429,9 @@ def grid(sizes: Sizes, device: torch.device, cases: list[str], args: argparse.Na
 
     Each row is printed as soon as it is measured, so a run cut short still leaves its figures.
     """
-    precisions = args.grid_precisions or (["bf16", "fp16"] if device.type == "cuda"
-                                          else ["fp32", "bf16"])
+    # bf16 on the CPU is 3-40x slower than fp32 (docs/benchmarks.md): not in a --tiny grid
+    precisions = args.grid_precisions or (["bf16", "fp16"] if device.type == "cuda" else
+                                          ["fp32"] if args.tiny else ["fp32", "bf16"])
     rows = {}
     for case in cases:
         for layout in args.grid_layouts:
@@ -520,7 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=["nchw", "nhwc"])
     parser.add_argument("--grid-precisions", nargs="+", default=None,
                         choices=["fp32", "bf16", "fp16"],
-                        help="default bf16 fp16 on CUDA, fp32 bf16 on the CPU")
+                        help="default bf16 fp16 on CUDA, fp32 bf16 on the CPU "
+                        "(fp32 with --tiny)")
     parser.add_argument("--grid-compile", nargs="+", default=["eager", "compile"],
                         choices=list(EXECUTION),
                         help="eager, compile (default mode), reduce-overhead, graphs (CUDA)")
