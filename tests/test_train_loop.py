@@ -167,3 +167,32 @@ def test_out_of_memory_is_reported_with_its_epoch(digits) -> None:
 def test_model_head_that_does_not_match_the_classes_fails_clearly(digits) -> None:
     with pytest.raises(TrainingError, match="expected \\(batch, 10\\)"):
         train(tiny_cnn(7), digits.data(), recipe(epochs=1), 0, "cpu")
+
+
+# Tensor methods that copy a value to the host: on CUDA each is a sync that stalls the launch
+# queue. (Syncs inside C++ operators, e.g. boolean-mask indexing, are invisible here; the GPU
+# benchmark's `--cases ops` checks those under torch.cuda.set_sync_debug_mode("error").)
+HOST_READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__")
+
+
+@pytest.mark.parametrize("resident", [True, False])
+def test_host_reads_per_epoch_do_not_grow_with_steps(digits, monkeypatch, resident) -> None:
+    """The loop reads the device once per epoch, however many steps the epoch has."""
+    def reads(batch_size: int) -> dict[str, int]:
+        calls: dict[str, int] = {}
+        with monkeypatch.context() as patch:
+            for name in HOST_READS:
+                original = getattr(torch.Tensor, name)
+
+                def counted(self, *args, __name=name, __original=original, **kwargs):
+                    calls[__name] = calls.get(__name, 0) + 1
+                    return __original(self, *args, **kwargs)
+                patch.setattr(torch.Tensor, name, counted)
+            train(build_seeded(tiny_cnn, 0), digits.data(resident=resident),
+                  recipe(epochs=2, batch_size=batch_size, crop_padding=2, flip_prob=0.5), 0,
+                  "cpu")
+        return calls
+
+    few, many = reads(128), reads(16)  # 10 and 87 steps an epoch
+    assert many == few  # nothing per step
+    assert sum(many.values()) <= 2 * 2  # and at most two reads an epoch
