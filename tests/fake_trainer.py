@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from proxystore.runner.claims import Outcome
+
+# In-process tests: called with the claim when training is over, before the result is written
+# (e.g. to cut the database away at the worst moment).
+after_training: Callable[[Any], None] | None = None
 
 
 def train(db: Any, claim: Any, config: Any, lost: Any = None, on_epoch: Any = None) -> Outcome:
@@ -28,6 +33,8 @@ def train(db: Any, claim: Any, config: Any, lost: Any = None, on_epoch: Any = No
         if lost is not None and lost.is_set():
             raise Interrupted("lease lost")
         time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+    if after_training is not None:
+        after_training(claim)
     error = (claim.run_id % 97) / 100
     epoch = dict(epoch=1, train_loss=1.0, train_error=error, val_loss=1.0, top1_error=error,
                  top5_error=error / 2, lr=0.1, seconds=seconds)
