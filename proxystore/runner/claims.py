@@ -6,6 +6,8 @@
 - Leases live on the database clock. Every write of a result, failure or release checks that the
   worker still holds the run (worker, status running, same attempt), in the same transaction as
   its epochs and example losses: a worker that lost its lease changes nothing.
+- The one exception is a result kept in the spool while the database was away (`write_kept`):
+  it is written unless the run is done by now, since a finished result beats retraining.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
-from sqlalchemy import and_, case, exists, insert, select, text, update
+from sqlalchemy import and_, case, delete, exists, insert, select, text, update
 from sqlalchemy import exc as sa_exc
 
 from proxystore.db.clock import utcnow
@@ -54,6 +56,17 @@ def _rows(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def transient(error: BaseException) -> bool:
+    """Whether a database error may pass: a deadlock, serialization failure or lost connection."""
+    if not isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError, DatabaseError)):
+        return False
+    message = str(getattr(error, "orig", error) or error).lower()
+    return any(s in message for s in (
+        "deadlock", "could not serialize", "database is locked", "server closed",
+        "connection", "terminating", "the database system is",
+    ))
+
+
 def _retrying(fn: Callable[[], T], attempts: int = 8) -> T:
     """Run a transaction, retrying deadlocks, serialization failures and dropped connections."""
     delay = 0.05
@@ -61,12 +74,7 @@ def _retrying(fn: Callable[[], T], attempts: int = 8) -> T:
         try:
             return fn()
         except (sa_exc.OperationalError, sa_exc.InterfaceError, DatabaseError) as error:
-            text = str(getattr(error, "orig", error) or error).lower()
-            transient = any(s in text for s in (
-                "deadlock", "could not serialize", "database is locked", "server closed",
-                "connection", "terminating", "the database system is",
-            ))
-            if not transient or attempt == attempts - 1:
+            if not transient(error) or attempt == attempts - 1:
                 raise
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 5.0)
@@ -181,6 +189,20 @@ class Outcome:
     indices: np.ndarray | None = None
 
 
+def _insert_rows(conn: Any, run_id: int, outcome: Outcome) -> None:
+    """Insert a result's epochs and example losses (inside the transaction that marks it done)."""
+    if outcome.epochs:
+        conn.execute(insert(SqlRunEpoch), [dict(run_id=run_id, **e) for e in outcome.epochs])
+    if outcome.losses is not None:
+        assert outcome.indices is not None and outcome.correct is not None
+        rows = [dict(run_id=run_id, split="train", index=int(i), loss=float(v),
+                     correct=bool(c))
+                for i, v, c in zip(outcome.indices, outcome.losses, outcome.correct,
+                                   strict=True)]
+        for start in range(0, len(rows), 5000):
+            conn.execute(insert(SqlExampleLoss), rows[start:start + 5000])
+
+
 def complete(db: Database, claim: Claim, outcome: Outcome) -> bool:
     """Write a result: run row, epochs and example losses in one transaction, only while held.
 
@@ -194,19 +216,37 @@ def complete(db: Database, claim: Claim, outcome: Outcome) -> bool:
                         failure=None, error=None, **outcome.values))
             if not _rows(result):
                 return False  # not held: nothing was written, the empty transaction commits
-            if outcome.epochs:
-                conn.execute(insert(SqlRunEpoch),
-                                [dict(run_id=claim.run_id, **e) for e in outcome.epochs])
-            if outcome.losses is not None:
-                assert outcome.indices is not None and outcome.correct is not None
-                rows = [dict(run_id=claim.run_id, split="train", index=int(i), loss=float(v),
-                             correct=bool(c))
-                        for i, v, c in zip(outcome.indices, outcome.losses, outcome.correct,
-                                           strict=True)]
-                for start in range(0, len(rows), 5000):
-                    conn.execute(insert(SqlExampleLoss), rows[start:start + 5000])
+            _insert_rows(conn, claim.run_id, outcome)
             return True
     return _retrying(do)
+
+
+def write_kept(db: Database, claim: Claim, outcome: Outcome,
+               attempts: int = 8) -> Literal["written", "done", "missing"]:
+    """Write a result kept in the spool (see `spool`) unless its run is done by now.
+
+    A finished result beats retraining: it is written whatever the run's status or attempt
+    (a worker training it again then finds the cell not held and discards its own result).
+    Same rows as `complete`, in one transaction. Returns "written", "done" (the run was
+    finished meanwhile: nothing written) or "missing" (no such run in this database).
+    """
+    same_cell = and_(SqlRun.id == claim.run_id, SqlRun.cell_key == claim.cell_key)
+
+    def do() -> Literal["written", "done", "missing"]:
+        with db.transaction(immediate=True) as conn:
+            result = conn.execute(
+                update(SqlRun).where(same_cell, SqlRun.status != "done")
+                .values(status="done", worker=claim.worker, finished_at=utcnow(),
+                        lease_expires_at=None, failure=None, error=None, **outcome.values))
+            if not _rows(result):
+                found = conn.execute(select(SqlRun.id).where(same_cell)).first()
+                return "done" if found is not None else "missing"
+            # A run that is not done has no epochs; clear any all the same, so this can't fail.
+            for table in (SqlRunEpoch, SqlExampleLoss):
+                conn.execute(delete(table).where(table.run_id == claim.run_id))
+            _insert_rows(conn, claim.run_id, outcome)
+            return "written"
+    return _retrying(do, attempts)
 
 
 def fail(db: Database, claim: Claim, failure: str, error: str,
