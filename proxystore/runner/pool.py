@@ -47,6 +47,7 @@ def worker_configs(base: WorkerConfig, workers: int = 1, gpus: Any = None,
 def _child(config: dict[str, Any]) -> None:
     """Entry point of a worker process (spawned: no state shared with the parent)."""
     from proxystore.db import open_database
+    from proxystore.errors import ProxystoreError
     from proxystore.runner.worker import run_worker
 
     def on_term(signum: int, frame: Any) -> None:
@@ -59,6 +60,10 @@ def _child(config: dict[str, Any]) -> None:
         run_worker(db, cfg)
     except KeyboardInterrupt:
         sys.exit(130)
+    except ProxystoreError as error:  # one line, as the CLI prints it (a kept result's file)
+        print(f"proxystore: error: worker {cfg.worker}: {' '.join(str(error).split())}",
+              file=sys.stderr)
+        sys.exit(2)
 
 
 def run_pool(configs: list[WorkerConfig], progress: Any | None = None,

@@ -6,12 +6,14 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from proxystore.db.session import Database
-from proxystore.runner import claims
+from proxystore.errors import DatabaseError
+from proxystore.runner import claims, spool
 from proxystore.runner.cell import cell_label, load_inputs
 from proxystore.runner.claims import Claim, Outcome
 
@@ -62,6 +64,9 @@ class WorkerConfig:
     # Worker processes sharing this worker's device: each may keep 1/share of the resident
     # budget (half the device's memory) for images, so K cells per GPU don't run it out.
     share: int = 1
+    # How long a worker that could not write a finished result (the database away) keeps
+    # retrying before it stops; the result waits in the spool meanwhile (see `spool`).
+    result_patience_seconds: float = 600.0
 
 
 def train_options(compile: str | bool | None = None, cuda_graphs: bool = False,
@@ -131,6 +136,7 @@ class WorkerSummary:
     done: list[int] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)
     lost: list[int] = field(default_factory=list)
+    flushed: list[int] = field(default_factory=list)  # kept results written at start
 
 
 class _Heartbeat(threading.Thread):
@@ -249,7 +255,7 @@ def run_claim(db: Database, claim: Claim, config: WorkerConfig, summary: WorkerS
         summary.failed.append((claim.run_id, reason))
         return
     beat.stop()
-    if not claims.complete(db, claim, outcome):
+    if not _write_result(db, claim, outcome, config):
         summary.lost.append(claim.run_id)
         log.warning("lost the lease of run %s; its result is discarded", claim.run_id)
         return
@@ -260,12 +266,90 @@ def run_claim(db: Database, claim: Claim, config: WorkerConfig, summary: WorkerS
         try_log_run(db, claim.run_id, config.mlflow_uri)
 
 
+# The patience loop's retries start this far apart and double up to the cap.
+RESULT_RETRY_SECONDS = (1.0, 30.0)
+
+
+def _write_result(db: Database, claim: Claim, outcome: Outcome, config: WorkerConfig) -> bool:
+    """Write a finished result; False when the cell was no longer this worker's to write.
+
+    When the database stays away through `claims.complete`'s retries, the result is first kept
+    in the spool, then written (`claims.write_kept`) as soon as the database answers again,
+    retrying for `config.result_patience_seconds`; after that the worker stops with one line
+    naming the file, which the next worker on this machine writes.
+    """
+    try:
+        return claims.complete(db, claim, outcome)
+    except DatabaseError as error:
+        if not claims.transient(error):
+            raise
+        problem = error
+    path = spool.keep(db.url, claim, outcome, config.cache_dir)
+    log.warning("cannot write the result of run %s (%s); kept it in %s and retrying for %.0f s",
+                claim.run_id, problem, path, config.result_patience_seconds)
+    deadline = time.monotonic() + config.result_patience_seconds
+    delay, cap = RESULT_RETRY_SECONDS
+    while (wait := min(delay, deadline - time.monotonic())) > 0:
+        time.sleep(wait)
+        delay = min(delay * 2, cap)
+        try:
+            state = claims.write_kept(db, claim, outcome, attempts=1)
+        except DatabaseError as error:
+            if not claims.transient(error):
+                raise
+            problem = error
+            continue
+        if state == "missing":
+            log.warning("the database is back but run %s is not in it; its result stays in %s",
+                        claim.run_id, path)
+            return False
+        path.unlink(missing_ok=True)
+        log.warning("the database is back: %s", f"wrote the result of run {claim.run_id}"
+                    if state == "written" else f"run {claim.run_id} was done meanwhile")
+        return state == "written"
+    raise DatabaseError(
+        f"the database is unreachable ({problem}; still after "
+        f"{config.result_patience_seconds:.0f} s): the result of run {claim.run_id} is kept in "
+        f"{path} and will be written by the next `proxystore fill` or `proxystore worker` on "
+        "this machine")
+
+
+def flush_kept(db: Database, config: WorkerConfig) -> list[int]:
+    """Write every result this machine kept for this database; return the runs written.
+
+    A kept result is written unless its run is done by now (then its file is just removed).
+    """
+    written = []
+    for path in spool.kept(db.url, config.cache_dir):
+        claim, outcome = spool.read(path, db.url)
+        state = claims.write_kept(db, claim, outcome)
+        if state == "missing":
+            log.warning("kept result %s: run %s is not in this database; left in place",
+                        path, claim.run_id)
+            continue
+        path.unlink(missing_ok=True)
+        if state == "written":
+            written.append(claim.run_id)
+            log.warning("wrote the kept result of run %s from %s", claim.run_id, path)
+        else:
+            log.warning("dropped the kept result of run %s from %s: another worker finished "
+                        "it meanwhile", claim.run_id, path)
+        if state == "written" and config.mlflow_uri:
+            from proxystore.tracking import try_log_run
+
+            try_log_run(db, claim.run_id, config.mlflow_uri)
+    return written
+
+
 def run_worker(db: Database, config: WorkerConfig,
                on_claim: Callable[[Claim, str], None] | None = None,
                on_epoch: Callable[[Any], None] | None = None,
                on_done: Callable[[Claim], None] | None = None,
                when_idle: Callable[[], bool] | None = None) -> WorkerSummary:
-    """Claim and train cells until none is pending (or `max_cells` were trained).
+    """Write the results kept in the spool, then claim and train cells until none is pending.
+
+    Stops early after `max_cells` trainings. Raises DatabaseError when a finished result could
+    not be written within `config.result_patience_seconds` (it stays in the spool).
 
     Args:
         db: the open database.
@@ -277,6 +361,7 @@ def run_worker(db: Database, config: WorkerConfig,
             (e.g. easy/hard subsets after their scorer finished), so look again.
     """
     summary = WorkerSummary()
+    summary.flushed = flush_kept(db, config)
     trained = 0
     if config.threads or not resolve_device(config.device).startswith("cuda"):
         import torch
