@@ -93,6 +93,18 @@ def test_not_yaml_and_missing_file():
         load_spec("/no/such/spec.yaml")
 
 
+def test_a_spec_that_is_not_utf8_is_one_line_naming_file_and_line(tmp_path):
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(DEMO.read_bytes().replace(b"description: Digits",
+                                                 b"description: Chiffres \xe9crits"))
+    line = next(n for n, text in enumerate(DEMO.read_text().splitlines(), start=1)
+                if text.startswith("description:"))
+    result = run_cli("spec", "check", str(latin1), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"proxystore: error: {latin1}: not UTF-8 text (line {line}): save the spec as UTF-8")
+
+
 def test_environment_variables_in_roots_are_expanded_at_registration(monkeypatch):
     from proxystore.study.spec import expand_env
 
