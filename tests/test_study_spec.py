@@ -78,6 +78,11 @@ def test_sampled_candidates_are_reproducible():
          "candidates.architectures.sampled:"),
         (lambda r: r["candidates"]["architectures"].update(listed={"x": {"depths": [1]}}),
          "candidates.architectures.listed.x:"),
+        (lambda r: r["candidates"]["architectures"].update(listed={"x": {
+            "depths": [1], "widths": [8], "bottleneck_ratios": [1], "group_widths": [8],
+            "strides": [1], "stem_type": "tiny"}}),
+         "candidates.architectures.listed.x: stem: stem_type must be one of standard, small, "
+         "got 'tiny'"),
     ],
 )
 def test_bad_fields_are_named_by_path(change, expected):
