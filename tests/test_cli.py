@@ -141,6 +141,15 @@ def test_database_from_a_newer_proxystore_is_refused(db_url, tmp_path):
     assert run_cli("db", "check", "--db", db_url, cwd=tmp_path).returncode == 1
 
 
+@pytest.mark.parametrize("command", ["upgrade", "downgrade"])
+def test_unknown_revision_is_one_line_and_changes_nothing(command, sqlite_db, tmp_path):
+    result = run_cli("db", command, "0003_nosuch", "--db", sqlite_db.url, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'0003_nosuch'" in lines[0], result.stderr
+    assert migrate.state(sqlite_db).at_head
+
+
 def test_db_check_exit_codes(db_url, tmp_path):
     assert run_cli("db", "check", "--db", db_url, cwd=tmp_path).returncode == 0
     migrate.downgrade(open_database(db_url, check=False), "base")
