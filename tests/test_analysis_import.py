@@ -90,6 +90,24 @@ def test_bad_csv_exits_2_with_one_line_and_writes_nothing(db_url, tmp_path):
     assert _counts(db_url) == before
 
 
+@pytest.mark.parametrize(("option", "message"), [
+    (["--roles", "{imagenet: reference"], "--roles: not valid JSON or YAML (line 1)"),
+    (["--spec", "TMP/nosuch.yaml"],
+     "TMP/nosuch.yaml: cannot read the study spec (No such file or directory)"),
+    (["--spec", "TMP/broken.yaml"], "TMP/broken.yaml: not valid JSON or YAML (line 3)"),
+])
+def test_bad_roles_or_spec_is_one_line_and_writes_nothing(sqlite_db, tmp_path, option, message):
+    path = write_csv(make_results(6), tmp_path)
+    (tmp_path / "broken.yaml").write_text("tasks:\n  t0: [reference\n  t1: other\n")
+    option = [o.replace("TMP", str(tmp_path)) for o in option]
+    before = _counts(sqlite_db.url)
+    result = _cli("import-results", str(path), "--study", "bad", *option, "--db", sqlite_db.url)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message.replace("TMP", str(tmp_path)) in lines[0], result.stderr
+    assert _counts(sqlite_db.url) == before
+
+
 @pytest.mark.parametrize(("mutate", "message"), [
     (lambda f: f.drop(columns="error"), "line 1: missing required column(s) error"),
     (lambda f: f.assign(seed=f.seed.astype(object).where(f.index != 0, "1.5")),

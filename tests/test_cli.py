@@ -85,6 +85,19 @@ def test_bad_database_gives_one_line_and_exit_2(url, expected, tmp_path):
     assert "Traceback" in debug.stderr
 
 
+@pytest.mark.parametrize("command", [("status",), ("db", "current"), ("db", "upgrade"),
+                                     ("sql", "SELECT * FROM runs")])
+def test_a_file_that_is_not_a_database_gives_one_line_and_exit_2(command, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("these are my notes, not a database\n" * 100)
+    result = run_cli(*command, "--db", str(notes), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "notes.txt" in lines[0] and "not a SQLite database" in lines[0], (
+        result.stderr)
+    assert notes.read_text() == "these are my notes, not a database\n" * 100
+
+
 def test_default_database_is_proxystore_db_in_working_directory(tmp_path):
     result = run_cli("db", "upgrade", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -126,6 +139,15 @@ def test_database_from_a_newer_proxystore_is_refused(db_url, tmp_path):
     assert result.returncode == 2
     assert "newer than this proxystore" in result.stderr
     assert run_cli("db", "check", "--db", db_url, cwd=tmp_path).returncode == 1
+
+
+@pytest.mark.parametrize("command", ["upgrade", "downgrade"])
+def test_unknown_revision_is_one_line_and_changes_nothing(command, sqlite_db, tmp_path):
+    result = run_cli("db", command, "0003_nosuch", "--db", sqlite_db.url, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'0003_nosuch'" in lines[0], result.stderr
+    assert migrate.state(sqlite_db).at_head
 
 
 def test_db_check_exit_codes(db_url, tmp_path):

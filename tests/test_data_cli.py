@@ -113,6 +113,8 @@ BAD = [
     (["add", "x", "idx:/nonexistent/fashion"], "no directory /nonexistent/fashion"),
     (["add", "x", "CORRUPT"], "cannot read"),
     (["add", "x", "nosuch:thing"], "unknown dataset source"),
+    (["add", "x", "sklearn:digits", "--val-fraction", "abc"], "val_fraction must be a number"),
+    (["add", "x", "sklearn:digits", "--seed", "abc"], "seed must be an integer"),
     (["subset", "digits", "random", "--fraction", "1.5"], "must lie in (0, 1]"),
     (["subset", "digits", "classes", "--k", "11"], "cannot keep 11 classes"),
     (["subset", "digits", "per_class", "--n", "0"], "per-class cap n must be an integer"),

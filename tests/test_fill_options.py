@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+import torch
 from sqlalchemy import select
 
 from proxystore.db import open_database
@@ -34,6 +36,51 @@ def test_unknown_compile_mode_is_one_line_and_exit_2(tmp_path):
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "compile: unknown mode 'fastest'" in proc.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--device", "tpu"], "--device tpu: unknown device (use cpu, cuda, cuda:N or auto)"),
+    (["--gpus", "abc"], "--gpus must be device indices such as 0,1,2,3, got 'abc'"),
+    (["--gpus", "999"], "--gpus 999: this machine has "),
+    (["--workers", "0"], "--workers must be a positive integer, got 0"),
+    (["--gpus", "0", "--per-gpu", "0"], "--per-gpu must be a positive integer, got 0"),
+])
+@pytest.mark.parametrize("command", ["fill", "worker"])
+def test_devices_and_worker_counts_are_checked_before_any_write(tmp_path, command, args,
+                                                                message):
+    """Else every cell a worker claims is marked failed on a device this machine lacks."""
+    spec = write(tmp_path, "s", tiny_spec("s", FULL_AND_HALF))
+    db = tmp_path / "x.db"
+    proc = run_cli(*([command, str(spec)] if command == "fill" else [command]),
+                   "--db", str(db), *args)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stderr.startswith(f"proxystore: error: {message}"), proc.stderr
+    assert not db.exists()
+
+
+@pytest.mark.parametrize(("value", "shown"), [("-1", "-1"), ("abc", "'abc'")])
+def test_bad_max_cells_is_one_line_and_registers_nothing(tmp_path, value, shown):
+    spec = write(tmp_path, "s", tiny_spec("s", FULL_AND_HALF))
+    db = tmp_path / "x.db"
+    proc = run_cli("fill", str(spec), "--db", str(db), "--device", "cpu", "--max-cells", value)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (
+        f"proxystore: error: --max-cells must be an integer >= 0, got {shown}")
+    assert not db.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_on_a_machine_without_it_fails_no_cell(tmp_path):
+    spec = write(tmp_path, "s", tiny_spec("s", FULL_AND_HALF))
+    db = tmp_path / "x.db"
+    assert run_cli("fill", str(spec), "--db", str(db), "--max-cells", "0").returncode == 0
+    proc = run_cli("fill", str(spec), "--db", str(db), "--device", "cuda")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("proxystore: error: --device cuda: this machine has no CUDA "
+                                   "device (torch.cuda.is_available() is false)")
+    with open_database(str(db)).session() as session:
+        assert {r.status for r in session.scalars(select(SqlRun))} == {"pending"}
 
 
 def test_compiled_cells_land_and_a_second_process_reuses_the_compilations(tmp_path):

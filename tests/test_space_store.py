@@ -115,6 +115,12 @@ def test_cli_complexity_reads_jsonl_and_names_a_malformed_line(tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith("proxystore: error: line 2: stage 3")
     assert _cli("arch", "complexity", "-", stdin="{not json\n").returncode == 2
 
+    latin1 = json.dumps({**good, "id": "caf\u00e9"}, ensure_ascii=False).encode("latin-1")
+    path.write_bytes(json.dumps(good).encode() + b"\n" + latin1 + b"\n")
+    result = _cli("arch", "complexity", str(path))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == "proxystore: error: line 2: not UTF-8 text"
+
 
 def test_cli_sample_save_and_show(tmp_path):
     db = str(tmp_path / "cli.db")

@@ -78,6 +78,11 @@ def test_sampled_candidates_are_reproducible():
          "candidates.architectures.sampled:"),
         (lambda r: r["candidates"]["architectures"].update(listed={"x": {"depths": [1]}}),
          "candidates.architectures.listed.x:"),
+        (lambda r: r["candidates"]["architectures"].update(listed={"x": {
+            "depths": [1], "widths": [8], "bottleneck_ratios": [1], "group_widths": [8],
+            "strides": [1], "stem_type": "tiny"}}),
+         "candidates.architectures.listed.x: stem: stem_type must be one of standard, small, "
+         "got 'tiny'"),
     ],
 )
 def test_bad_fields_are_named_by_path(change, expected):
@@ -91,6 +96,18 @@ def test_not_yaml_and_missing_file():
         parse_spec("name: [unclosed")
     with pytest.raises(SpecError, match="no such study spec"):
         load_spec("/no/such/spec.yaml")
+
+
+def test_a_spec_that_is_not_utf8_is_one_line_naming_file_and_line(tmp_path):
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(DEMO.read_bytes().replace(b"description: Digits",
+                                                 b"description: Chiffres \xe9crits"))
+    line = next(n for n, text in enumerate(DEMO.read_text().splitlines(), start=1)
+                if text.startswith("description:"))
+    result = run_cli("spec", "check", str(latin1), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"proxystore: error: {latin1}: not UTF-8 text (line {line}): save the spec as UTF-8")
 
 
 def test_environment_variables_in_roots_are_expanded_at_registration(monkeypatch):

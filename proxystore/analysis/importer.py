@@ -28,6 +28,7 @@ from proxystore.db.models import (
     SqlSubset,
 )
 from proxystore.db.session import Database
+from proxystore.errors import ResultsFileError
 from proxystore.fingerprint import fingerprint
 
 IMPORTED = "imported"  # the architecture space, dataset source, recipe optimizer and trainer tag
@@ -204,8 +205,14 @@ def import_results(db: Database | str | None, path: str | Path, study: str, *,
         spec: a study spec YAML whose ``tasks`` give the roles when `roles` is not given; its
             text is stored as the study's spec.
     """
-    spec_text = Path(spec).read_text(encoding="utf-8") if spec is not None else None
-    if roles is None and spec_text is not None:
-        roles = yaml.safe_load(spec_text) or {}
+    spec_text = None
+    if spec is not None:
+        try:
+            spec_text = Path(spec).read_text(encoding="utf-8")
+        except OSError as error:
+            raise ResultsFileError(f"{spec}: cannot read the study spec ({error.strerror})"
+                                   ) from None
+        if roles is None:
+            roles = Path(spec)  # load_roles reads its tasks
     results = read_results(path, roles)
     return write_results(as_database(db), results, study, spec_text)

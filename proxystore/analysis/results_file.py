@@ -71,6 +71,16 @@ def _number(path: Path, line: int, column: str, raw: str, integer: bool) -> floa
     return value
 
 
+def _yaml(text: str, where: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ResultsFileError(f"{where}: not valid JSON or YAML{line}: "
+                               f"{getattr(error, 'problem', None) or error}") from None
+
+
 def load_roles(roles: Any, path: Path) -> dict[str, dict[str, Any]]:
     """Return label -> task attributes from a dict, JSON text, a YAML file, or FILE's sidecar.
 
@@ -88,12 +98,12 @@ def load_roles(roles: Any, path: Path) -> dict[str, dict[str, Any]]:
         else:
             return {}
     if isinstance(roles, (str, Path)) and Path(str(roles)).is_file():
-        roles = yaml.safe_load(Path(str(roles)).read_text(encoding="utf-8")) or {}
+        roles = _yaml(Path(str(roles)).read_text(encoding="utf-8"), str(roles)) or {}
     elif isinstance(roles, str):
         try:
             roles = json.loads(roles)
         except json.JSONDecodeError:
-            roles = yaml.safe_load(roles)
+            roles = _yaml(roles, "--roles")
     if isinstance(roles, dict) and isinstance(roles.get("tasks"), (dict, list)):
         roles = roles["tasks"]
     if isinstance(roles, list):  # a spec-like list of {label: ..., role: ...}

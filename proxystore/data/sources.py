@@ -84,11 +84,19 @@ def normalize_options(kind: str, options: dict[str, Any]) -> dict:
     if "root" in out:
         out["root"] = str(Path(out["root"]).expanduser().resolve())
     if "val_fraction" in allowed:
-        fraction = float(out.get("val_fraction", DEFAULT_VAL_FRACTION))
+        fraction = out.get("val_fraction", DEFAULT_VAL_FRACTION)
+        seed = out.get("seed", DEFAULT_SEED)
+        try:
+            fraction = float(fraction)
+        except (TypeError, ValueError):
+            raise DataError(f"val_fraction must be a number in (0, 1), got {fraction!r}") from None
         if not 0.0 < fraction < 1.0:
             raise DataError(f"val_fraction must lie in (0, 1), got {fraction}")
         out["val_fraction"] = fraction
-        out["seed"] = int(out.get("seed", DEFAULT_SEED))
+        try:
+            out["seed"] = int(seed)
+        except (TypeError, ValueError):
+            raise DataError(f"seed must be an integer, got {seed!r}") from None
     return out
 
 

@@ -22,14 +22,14 @@ def open_database(db: str | None = None, *, check: bool = True, pool: bool = Tru
 
     Raises:
         DatabaseError: unreachable server, bad credentials, unknown scheme, missing directory,
-            or a schema that is not at head.
+            a file that is not a SQLite database, or a schema that is not at head.
     """
     url = engines.resolve_url(db)
     database = Database(url=url, engine=engines.create(url, pool=pool))
     try:
         with database.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-    except (sa_exc.OperationalError, sa_exc.InterfaceError) as error:
+    except sa_exc.DBAPIError as error:  # refused, unreachable, or a file that is no database
         database.dispose()
         raise DatabaseError(describe_driver_error(error, url)) from None
     if check:

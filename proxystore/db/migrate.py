@@ -14,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy import exc as sa_exc
 
@@ -100,6 +101,9 @@ def _migrate(db: Database, action: Callable[[Config], None]) -> None:
                 action(_config(conn))
     except (sa_exc.OperationalError, sa_exc.InterfaceError) as error:
         raise DatabaseError(describe_driver_error(error, db.url)) from error
+    except CommandError as error:  # an unknown revision: a typo on the command line
+        raise DatabaseError(f"{engines.safe_url(db.url)}: {error}; revisions run from base to "
+                            f"{head_revision()}") from None
 
 
 def ensure_current(db: Database) -> None:

@@ -38,7 +38,7 @@ def read_only_query(url: str | None, sql: str) -> pd.DataFrame:
                                 ) from None
         if isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError)) and (
             "connect" in lowered or "unable to open" in lowered
-        ):
+        ) or "file is not a database" in lowered:
             raise DatabaseError(describe_driver_error(error, url)) from None
         raise DatabaseError(f"query failed: {text}") from None
     finally:

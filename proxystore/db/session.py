@@ -35,6 +35,8 @@ def describe_driver_error(error: BaseException, url: str) -> str:
         return f"cannot connect to {where}: timed out"
     if "unable to open database file" in lowered:
         return f"cannot open SQLite database {where}: unable to open the file"
+    if "file is not a database" in lowered:
+        return f"cannot open SQLite database {where}: the file is not a SQLite database"
     if "database is locked" in lowered:
         return f"SQLite database {where} stayed locked past the busy timeout: {text}"
     if "readonly" in lowered or "read-only" in lowered or "read only" in lowered:

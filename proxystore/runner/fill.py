@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from proxystore.db import open_database
 from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell
 from proxystore.db.session import Database
-from proxystore.runner.pool import parse_gpus, run_pool, worker_configs
+from proxystore.runner.pool import check_workers, parse_gpus, run_pool, worker_configs
 from proxystore.runner.worker import (
     WorkerConfig,
     WorkerSummary,
@@ -172,11 +172,16 @@ def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "au
                  gpus: Any = None, per_gpu: int = 1, compile: str | None = None,
                  cuda_graphs: bool = False) -> int:
     """The `fill` command's body; returns the process exit code (1 when cells failed)."""
+    from proxystore.errors import ProxystoreError
     from proxystore.formatting import render
     from proxystore.study.plan import plan_study
     from proxystore.tracking import tracking_uri
 
     options = train_options(compile, cuda_graphs, device)
+    check_workers(device, gpus, workers, per_gpu)
+    if max_cells is not None and (isinstance(max_cells, bool) or not isinstance(max_cells, int)
+                                  or max_cells < 0):
+        raise ProxystoreError(f"--max-cells must be an integer >= 0, got {max_cells!r}")
     spec = load_spec(spec_path or default_spec())
     db = open_database(db_url)
     if dry_run:
@@ -298,6 +303,7 @@ def worker_command(db_url: str | None, *, study: str | None, workers: int, gpus:
     from proxystore.tracking import tracking_uri
 
     options = train_options(compile, cuda_graphs, device)
+    check_workers(device, gpus, workers, per_gpu)
     db = open_database(db_url)
     _require_study(db, study)
     base = WorkerConfig(db_url=db.url, worker=worker_id("w").rsplit(":", 1)[0], device=device,

@@ -29,6 +29,44 @@ def parse_gpus(gpus: Any) -> list[int]:
     return [int(g) for g in str(gpus).split(",") if g.strip()]
 
 
+def check_workers(device: str = "auto", gpus: Any = None, workers: Any = 1,
+                  per_gpu: Any = 1) -> list[int]:
+    """Refuse, before anything is opened or written, worker counts below 1 and devices this
+    machine lacks (else every claimed cell would fail on them); return the GPU indices.
+
+    Raises:
+        ProxystoreError: naming the option that is wrong.
+    """
+    from proxystore.errors import ProxystoreError
+
+    for flag, value in (("--workers", workers), ("--per-gpu", per_gpu)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ProxystoreError(f"{flag} must be a positive integer, got {value!r}")
+    try:
+        indices = parse_gpus(gpus)
+    except (TypeError, ValueError):
+        raise ProxystoreError(f"--gpus must be device indices such as 0,1,2,3, got {gpus!r}"
+                              ) from None
+    wanted = [(f"--gpus {i}", f"cuda:{i}") for i in indices] or [(f"--device {device}",
+                                                                  str(device))]
+    for flag, name in wanted:
+        if name in ("auto", "cpu"):
+            continue
+        kind, _, index = name.partition(":")
+        if kind != "cuda" or (index and not index.isdigit()):
+            raise ProxystoreError(f"{flag}: unknown device (use cpu, cuda, cuda:N or auto)")
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ProxystoreError(f"{flag}: this machine has no CUDA device "
+                                  "(torch.cuda.is_available() is false)")
+        if index and int(index) >= count:
+            raise ProxystoreError(f"{flag}: this machine has {count} CUDA device(s), "
+                                  f"cuda:0 to cuda:{count - 1}")
+    return indices
+
+
 def worker_configs(base: WorkerConfig, workers: int = 1, gpus: Any = None,
                    per_gpu: int = 1) -> list[WorkerConfig]:
     """One config per worker process: `workers` on `base.device`, or `per_gpu` on each GPU."""

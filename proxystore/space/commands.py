@@ -80,7 +80,7 @@ class ArchCommands:
         """
         from proxystore.space.jsonl import complexity_records, open_text, write_jsonl
 
-        with open_text(file) as handle:
+        with open_text(file, "rb") as handle:  # decoded line by line, to name a bad one
             records = list(complexity_records(handle))
         with open_text(out, "w") as handle:
             write_jsonl(records, handle)

@@ -28,7 +28,7 @@ def _positive_int(record: dict[str, Any], key: str, line: int) -> int:
     return int(value)
 
 
-def complexity_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+def complexity_records(lines: Iterable[str | bytes]) -> Iterator[dict[str, Any]]:
     """Yield each line's object with flops, params and acts added; blank lines are skipped.
 
     Each line holds depths, widths, bottleneck_ratios, group_widths, strides, stem_width,
@@ -36,12 +36,17 @@ def complexity_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
     are passed through.
 
     Args:
-        lines: the text lines of a JSONL file.
+        lines: the lines of a JSONL file, as text or as UTF-8 bytes.
 
     Raises:
         JsonlLineError: naming the first malformed line's number.
     """
     for number, text in enumerate(lines, start=1):
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError:
+                raise JsonlLineError(f"line {number}: not UTF-8 text") from None
         if not text.strip():
             continue
         try:
@@ -66,13 +71,14 @@ def complexity_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
 
 
 @contextmanager
-def open_text(path: str | Path | None, mode: str = "r") -> Iterator[IO[str]]:
-    """Open a text file, or stdin/stdout for "-" or None."""
+def open_text(path: str | Path | None, mode: str = "r") -> Iterator[IO[Any]]:
+    """Open a text file (binary with mode "rb"), or stdin/stdout for "-" or None."""
     if path is None or str(path) == "-":
-        yield sys.stdin if "r" in mode else sys.stdout
+        stream = sys.stdin if "r" in mode else sys.stdout
+        yield stream.buffer if "b" in mode else stream
         return
     try:
-        handle = open(path, mode, encoding="utf-8")  # noqa: SIM115 - closed below
+        handle = open(path, mode, encoding=None if "b" in mode else "utf-8")  # noqa: SIM115
     except OSError as error:
         raise GenomeError(f"cannot open {path}: {error.strerror}") from None
     with handle:

@@ -22,7 +22,7 @@ def parse_arch(obj: Any, where: str) -> Any:
     try:
         return parse_architecture(obj)
     except (GenomeError, SpecError, ValueError, KeyError, TypeError) as error:
-        message = str(error).strip("'\"")
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
         raise SpecError(f"{where}: {message}") from None
 
 

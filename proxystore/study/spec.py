@@ -179,6 +179,9 @@ def load_spec(path: str | Path) -> StudySpec:
         raise SpecError(f"{path}: no such study spec") from None
     except OSError as error:
         raise SpecError(f"{path}: cannot read ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        line = error.object.count(b"\n", 0, error.start) + 1
+        raise SpecError(f"{path}: not UTF-8 text (line {line}): save the spec as UTF-8") from None
     try:
         return parse_spec(text, source=str(path))
     except SpecError as error:
