@@ -92,6 +92,8 @@ def test_bad_csv_exits_2_with_one_line_and_writes_nothing(db_url, tmp_path):
 
 @pytest.mark.parametrize(("option", "message"), [
     (["--roles", "{imagenet: reference"], "--roles: not valid JSON or YAML (line 1)"),
+    (["--roles", "TMP/twice.yaml"],
+     "TMP/twice.yaml: not valid JSON or YAML (line 3): duplicate key 't0' (first on line 2)"),
     (["--spec", "TMP/nosuch.yaml"],
      "TMP/nosuch.yaml: cannot read the study spec (No such file or directory)"),
     (["--spec", "TMP/broken.yaml"], "TMP/broken.yaml: not valid JSON or YAML (line 3)"),
@@ -99,6 +101,7 @@ def test_bad_csv_exits_2_with_one_line_and_writes_nothing(db_url, tmp_path):
 def test_bad_roles_or_spec_is_one_line_and_writes_nothing(sqlite_db, tmp_path, option, message):
     path = write_csv(make_results(6), tmp_path)
     (tmp_path / "broken.yaml").write_text("tasks:\n  t0: [reference\n  t1: other\n")
+    (tmp_path / "twice.yaml").write_text("tasks:\n  t0: reference\n  t0: other\n")
     option = [o.replace("TMP", str(tmp_path)) for o in option]
     before = _counts(sqlite_db.url)
     result = _cli("import-results", str(path), "--study", "bad", *option, "--db", sqlite_db.url)

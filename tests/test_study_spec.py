@@ -98,6 +98,26 @@ def test_not_yaml_and_missing_file():
         load_spec("/no/such/spec.yaml")
 
 
+def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path):
+    """YAML's default keeps the last of two equal keys: a copy-pasted task would vanish."""
+    text = DEMO.read_text()
+    lines = text.splitlines()
+    first = next(n for n, t in enumerate(lines, start=1) if t.startswith("name:"))
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(text + "name: demo-copy\n")
+    result = run_cli("spec", "check", str(twice), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"proxystore: error: {twice}: not valid YAML (line {len(lines) + 1}): "
+        f"duplicate key 'name' (first on line {first})")
+    with pytest.raises(SpecError, match=r"line 3\): duplicate key 'full' \(first on line 2\)"):
+        parse_spec("tasks:\n  full: {dataset: digits}\n  full: {dataset: digits}\n")
+    # merge keys may be overridden: that is not a duplicate
+    with pytest.raises(SpecError) as error:
+        parse_spec("base: &b {x: 1}\nother:\n  <<: *b\n  x: 2\n")
+    assert "duplicate" not in str(error.value)
+
+
 def test_a_spec_that_is_not_utf8_is_one_line_naming_file_and_line(tmp_path):
     latin1 = tmp_path / "latin1.yaml"
     latin1.write_bytes(DEMO.read_bytes().replace(b"description: Digits",

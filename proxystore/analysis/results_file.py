@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from proxystore import yaml_strict
 from proxystore.db.models import TASK_ROLES
 from proxystore.errors import ResultsFileError
 
@@ -73,7 +74,7 @@ def _number(path: Path, line: int, column: str, raw: str, integer: bool) -> floa
 
 def _yaml(text: str, where: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return yaml_strict.load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f" (line {mark.line + 1})" if mark is not None else ""

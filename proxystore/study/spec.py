@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from proxystore import yaml_strict
 from proxystore.errors import SpecError
 from proxystore.fingerprint import fingerprint
 from proxystore.resources import schema_text
@@ -191,7 +192,7 @@ def load_spec(path: str | Path) -> StudySpec:
 def parse_spec(text: str, source: str = "<spec>") -> StudySpec:
     """Validate spec text (YAML) and return the StudySpec; SpecError names the bad field."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml_strict.load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "?"
