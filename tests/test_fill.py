@@ -15,7 +15,7 @@ from proxystore.db import open_database
 from proxystore.db.models import SqlRun, SqlRunEpoch, SqlStudy, SqlStudyCell
 from proxystore.runner.fill import fill
 from proxystore.study.spec import load_spec, parse_spec
-from tests.helpers import REPO
+from tests.helpers import REPO, run_cli
 from tests.studies import FULL_AND_HALF, GENOME_A, GENOME_C, tiny_spec, write
 
 
@@ -336,3 +336,23 @@ hard: {dataset: digits, role: proxy, proxy_of: full,
     assert max(losses[i] for i in easy_train) <= min(losses[i] for i in rest)  # easiest half
     plan = plan_study(db, spec)
     assert plan.by_status["done"] == 6 and plan.waiting_for_scorer == 0 and plan.new == 0
+
+
+def test_a_subset_the_dataset_cannot_give_names_its_task_and_registers_no_study(tmp_path):
+    """The error names the spec's field; the study, its tasks and cells are not written (the
+    dataset, a complete content-addressed fact, may stay for the corrected spec to reuse)."""
+    tasks = FULL_AND_HALF + "few: {dataset: digits, subset: {kind: classes, k: 11, seed: 0}}\n"
+    spec = write(tmp_path, "s", tiny_spec("too-many", tasks))
+    db = tmp_path / "r.db"
+    proc = run_cli("fill", str(spec), "--db", str(db), "--device", "cpu", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "proxystore: error: tasks.few.subset: cannot keep 11 classes: the training examples "
+        "have 10 classes"]
+    database = open_database(f"sqlite:///{db}")
+    try:
+        with database.session() as session:
+            assert session.scalar(select(func.count()).select_from(SqlStudy)) == 0
+            assert session.scalar(select(func.count()).select_from(SqlRun)) == 0
+    finally:
+        database.dispose()

@@ -25,7 +25,7 @@ from proxystore.db.models import (
 )
 from proxystore.db.session import Database
 from proxystore.db.upsert import insert_ignore
-from proxystore.errors import SpecError
+from proxystore.errors import ProxystoreError, SpecError
 from proxystore.study.cells import cell_key, save_recipes
 from proxystore.study.spec import StudySpec, TaskSpec, expand_env
 
@@ -71,8 +71,11 @@ def register_datasets(db: Database, spec: StudySpec) -> dict[str, Any]:
 def _declare(db: Database, task: TaskSpec, scorer_run_id: int | None = None) -> _Task:
     from proxystore.data.subsets import SubsetDecl, declare_subset
 
-    decl = SubsetDecl.from_dict(_with_scorer(task.subset, scorer_run_id))
-    info = declare_subset(db, task.dataset, decl)
+    try:
+        decl = SubsetDecl.from_dict(_with_scorer(task.subset, scorer_run_id))
+        info = declare_subset(db, task.dataset, decl)
+    except ProxystoreError as error:  # the same error, naming the spec's field
+        raise type(error)(f"tasks.{task.label}.subset: {error}") from None
     return _Task(task.label, info.id, info.fingerprint, info.num_classes, info.train_count)
 
 
