@@ -181,6 +181,23 @@ def test_fill_with_two_real_workers_on_digits(db_url, tmp_path):
     assert "trained 4 cells" in result.stdout
 
 
+def test_max_cells_is_shared_out_among_pool_workers(tmp_path):
+    """`--max-cells N` with several workers trains N cells in all, not N per worker (or all)."""
+    from proxystore.db import open_database
+    from tests.helpers import run_cli
+    from tests.studies import FULL_AND_HALF, tiny_spec, write
+
+    spec = write(tmp_path, "cap", tiny_spec("cap", FULL_AND_HALF, epochs=1))
+    db_path = tmp_path / "cap.db"
+    for cap, done in (("0", 0), ("3", 3)):  # 0 registers only; 3 = shares of 2 and 1
+        result = run_cli("fill", str(spec), "--db", str(db_path), "--device", "cpu",
+                         "--workers", "2", "--max-cells", cap, "--quiet", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs, _ = _results(open_database(str(db_path)))
+        assert len(runs) == 4 and sum(r.status == "done" for r in runs) == done
+        assert {r.status for r in runs} <= {"done", "pending"}
+
+
 def test_launch_slurm_with_submitits_local_executor(tmp_path):
     """`launch slurm` registers the study and its jobs fill it (submitit's local executor)."""
     from proxystore.db import open_database

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +192,8 @@ def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "au
     before = study_counts(db, spec.name) if _study_exists(db, spec.name) else {}
     if workers > 1 or parse_gpus(gpus):
         result = fill_with_pool(spec, db, device=device, mlflow_uri=uri, quiet=quiet,
-                                workers=workers, gpus=gpus, per_gpu=per_gpu, options=options)
+                                workers=workers, gpus=gpus, per_gpu=per_gpu, options=options,
+                                max_cells=max_cells)
     else:
         result = fill(spec, db, device=device, max_cells=max_cells, mlflow_uri=uri,
                       quiet=quiet, options=options)
@@ -262,8 +263,14 @@ class _DbProgress:
 
 def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: str | None,
                    quiet: bool, workers: int, gpus: Any, per_gpu: int,
-                   options: dict[str, Any] | None = None) -> FillResult:
-    """Register `spec`, then fill it with a pool of worker processes on this machine."""
+                   options: dict[str, Any] | None = None,
+                   max_cells: int | None = None) -> FillResult:
+    """Register `spec`, then fill it with a pool of worker processes on this machine.
+
+    `max_cells` is shared out among the workers (the first ones get one more when it does not
+    divide), so the pool trains at most that many cells together; a worker whose share is 0
+    is not started.
+    """
     from sqlalchemy import select as sql_select
 
     registration = register_study(db, spec)
@@ -274,8 +281,14 @@ def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: st
         spec.seeds)
     progress = _DbProgress(db, spec.name, total, quiet)
     _sigterm_as_interrupt()
+    configs = worker_configs(base, workers=workers, gpus=gpus, per_gpu=per_gpu)
+    if max_cells is not None:
+        shares = [max_cells // len(configs) + (i < max_cells % len(configs))
+                  for i in range(len(configs))]
+        configs = [replace(c, max_cells=n) for c, n in zip(configs, shares, strict=True) if n]
     try:
-        run_pool(worker_configs(base, workers=workers, gpus=gpus, per_gpu=per_gpu), progress)
+        if configs:
+            run_pool(configs, progress)
     finally:
         progress.close()
     summary = WorkerSummary()
