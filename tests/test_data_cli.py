@@ -121,6 +121,7 @@ BAD = [
     (["subset", "digits", "loss_quantile", "--a", "0", "--b", "0.1", "--scorer-run", "RUN"],
      "has no per-example scores"),
     (["subset", "nodata", "full"], "no dataset named 'nodata'"),
+    (["cache", "digits", "--image-size", "abc"], "--image-size must be a positive integer"),
 ]
 
 

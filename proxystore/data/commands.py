@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from proxystore.db import open_database
+from proxystore.errors import DataError
 from proxystore.formatting import render
 
 
@@ -119,7 +120,9 @@ class DataCommands:
         """
         from proxystore.data.cache import decoded
 
-        data = decoded(open_database(db, pool=False), str(name), int(image_size), cache_dir)
+        if isinstance(image_size, bool) or not isinstance(image_size, int):
+            raise DataError(f"--image-size must be a positive integer, got {image_size!r}")
+        data = decoded(open_database(db, pool=False), str(name), image_size, cache_dir)
         stats = ", ".join(f"{m:.4f}±{s:.4f}" for m, s in zip(data.mean, data.std, strict=True))
         print(f"{data.path}: train {tuple(data.train.shape)}, val {tuple(data.val.shape)}, "
               f"mean±std {stats}")
