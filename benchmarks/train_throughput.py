@@ -6,7 +6,10 @@ Cases (issue 8):
   b  a genome sampled in the 360-400 MF band (seed 2's prior, standard stem; --set
      b_genome_seed=N picks another) at 32 px, 10 classes, on a CIFAR-10-sized synthetic uint8
      dataset (50,000 x 3 x 32 x 32, 10,000 validation), 30 epochs with evaluation each epoch:
-     wall time per cell, data to metrics, pad-crop and flip on both sides.
+     wall time per cell, data to metrics, pad-crop and flip on both sides. --b-variants adds
+     rows for other executions of the same cell (CUDA graphs, torch.compile): "ours" is always
+     the trainer's defaults. --set baseline_epochs=N times N of the baseline's epochs and
+     extrapolates its cell (first epoch + the mean later epoch for the rest), for a short lease.
   c  --per-gpu K: K processes each training case-b cells at once on the device: cells/hour.
   stream  the streaming loader alone (memory-mapped uint8 -> pinned buffers -> device): images/s
      for 1, 2, 4 gather threads and the default, beside case a's rate when both run.
@@ -73,6 +76,8 @@ class Sizes:
     workers: int = 8           # baseline DataLoader worker processes (pycls's default)
     stream_images: int = 20_000
     b_genome_seed: int = 0     # which in-band sample case b trains
+    baseline_epochs: int = 0   # >0: the baseline trains this many of a cell's epochs and its
+    #                            wall time is extrapolated from them (a short lease)
 
 
 TINY = Sizes(a_image=32, a_classes=10, a_batch=16, a_steps=4, b_image=16, b_train=192,
@@ -212,7 +217,12 @@ def baseline_eval(model: torch.nn.Module, loader, device: torch.device) -> float
 def baseline_cell(sizes: Sizes, device: torch.device, *, genome: Genome, image: int,
                   classes: int, n_train: int, n_val: int, batch: int, epochs: int,
                   augment: bool, seed: int = 0) -> dict:
-    """The same cell trained the pycls way; timings as for ours."""
+    """The same cell trained the pycls way; timings as for ours.
+
+    With `sizes.baseline_epochs` below `epochs`, only that many epochs run (under the whole
+    cell's learning-rate schedule) and `wall_s` is the measured part plus the mean later epoch
+    for each epoch left; `measured_epochs` says so, and `top1` is then the partial run's.
+    """
     x, y = synthetic(n_train, image, classes, seed)
     vx, vy = synthetic(n_val, image, classes, seed + 1)
     started = time.perf_counter()
@@ -222,7 +232,8 @@ def baseline_cell(sizes: Sizes, device: torch.device, *, genome: Genome, image: 
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True,
                                 weight_decay=5e-5)
     seconds, top1 = [], 1.0
-    for epoch in range(epochs):
+    measured = min(epochs, sizes.baseline_epochs) if sizes.baseline_epochs > 0 else epochs
+    for epoch in range(measured):
         for group in optimizer.param_groups:  # pycls sets a cosine lr once per epoch
             group["lr"] = 0.05 * 0.5 * (1 + np.cos(np.pi * epoch / epochs))
         sync(device)
@@ -231,9 +242,15 @@ def baseline_cell(sizes: Sizes, device: torch.device, *, genome: Genome, image: 
         top1 = baseline_eval(model, val_loader, device)
         sync(device)
         seconds.append(time.perf_counter() - epoch_start)
-    steady = min(seconds[1:]) if epochs > 1 else seconds[0]
-    return {"wall_s": time.perf_counter() - started, "images_per_s": seen / steady,
-            "first_epoch_s": seconds[0], "steady_epoch_s": steady, "top1": top1}
+    steady = min(seconds[1:]) if measured > 1 else seconds[0]
+    wall = time.perf_counter() - started
+    row = {"wall_s": wall, "images_per_s": seen / steady, "first_epoch_s": seconds[0],
+           "steady_epoch_s": steady, "top1": top1}
+    if measured < epochs:
+        later = seconds[1:] or seconds
+        row["wall_s"] = wall + (epochs - measured) * sum(later) / len(later)
+        row["measured_epochs"] = measured
+    return row
 
 
 # --- cases -----------------------------------------------------------------------------------
@@ -251,13 +268,27 @@ def case_a(sizes: Sizes, device: torch.device, baseline: bool, **variant) -> dic
 
 
 def case_b(sizes: Sizes, device: torch.device, baseline: bool, epochs: int | None = None,
-           **variant) -> dict[str, dict]:
-    """A whole 32 px cell, 30 epochs with evaluation each epoch (tiny: smaller)."""
+           executions: tuple[str, ...] = ("eager",), **variant) -> dict[str, dict]:
+    """A whole 32 px cell, 30 epochs with evaluation each epoch (tiny: smaller).
+
+    "ours" is the trainer's defaults; each other name in `executions` (see EXECUTION) adds a
+    row "ours NAME" for the same cell run that way, or its error.
+    """
     common = dict(genome=case_b_genome(sizes.b_genome_seed), image=sizes.b_image,
                   classes=sizes.b_classes, n_train=sizes.b_train, n_val=sizes.b_val,
                   batch=variant.pop("batch", sizes.b_batch), epochs=epochs or sizes.b_epochs,
                   augment=True)
     rows = {"ours": ours_cell(sizes, device, **common, **variant)}
+    for name in executions:
+        if name == "eager":
+            continue
+        options = TrainOptions(eval_batch_size=sizes.eval_batch, compile=EXECUTION[name],
+                               cuda_graphs=name == "graphs")
+        try:
+            rows[f"ours {name}"] = ours_cell(sizes, device, **common, options=options)
+        except Exception as error:  # noqa: BLE001 - one failed execution, keep the others
+            rows[f"ours {name}"] = {"error": f"{type(error).__name__}: {error}"[:160]}
+        print(f"b ours {name}", json.dumps(rows[f"ours {name}"]), flush=True)
     if baseline:
         rows["baseline"] = baseline_cell(sizes, device, **common)
     return rows
@@ -384,23 +415,34 @@ def step_syncs(step: Step, sizes: Sizes, device: torch.device) -> str:
     return "; ".join(found)
 
 
-def case_c(sizes: Sizes, device: torch.device, ks: list[int], cells: int) -> dict[str, dict]:
-    """K worker processes training case-b cells at once; cells/hour for each K."""
-    rows = {}
+def case_c(sizes: Sizes, device: torch.device, ks: list[int], cells: int,
+           rows: dict[str, dict] | None = None) -> dict[str, dict]:
+    """K worker processes training case-b cells at once; cells/hour for each K.
+
+    Rows go into `rows` as each K finishes; the workers never outlive this call (a time cap
+    that interrupts it must not leave them training into the next measurement)."""
+    rows = {} if rows is None else rows
     for k in ks:
         spec = json.dumps({"sizes": asdict(sizes), "device": str(device), "cells": cells,
                            "threads": max(1, torch.get_num_threads() // k)})
         procs = [subprocess.Popen([sys.executable, __file__, "--worker", spec],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
                  for _ in range(k)]
-        for proc in procs:  # everyone imported torch and built its data: start together
-            assert proc.stdout.readline().strip() == "READY"
-        for proc in procs:
-            proc.stdin.write("GO\n")
-            proc.stdin.flush()
-        spans = [json.loads(proc.communicate()[0].strip().splitlines()[-1]) for proc in procs]
+        try:
+            for proc in procs:  # everyone imported torch and built its data: start together
+                assert proc.stdout.readline().strip() == "READY"
+            for proc in procs:
+                proc.stdin.write("GO\n")
+                proc.stdin.flush()
+            spans = [json.loads(proc.communicate()[0].strip().splitlines()[-1])
+                     for proc in procs]
+        finally:
+            for proc in procs:
+                proc.kill()
+                proc.wait()
         wall = max(s["end"] for s in spans) - min(s["start"] for s in spans)
         rows[f"K={k}"] = {"cells_per_hour": k * cells * 3600 / wall, "wall_s": wall}
+        print(f"c K={k}", json.dumps(rows[f"K={k}"]), flush=True)
     return rows
 
 
@@ -423,16 +465,17 @@ EXECUTION = {"eager": False, "compile": "default", "reduce-overhead": "reduce-ov
              "graphs": False}
 
 
-def grid(sizes: Sizes, device: torch.device, cases: list[str], args: argparse.Namespace
-         ) -> dict[str, dict]:
+def grid(sizes: Sizes, device: torch.device, cases: list[str], args: argparse.Namespace,
+         rows: dict[str, dict] | None = None) -> dict[str, dict]:
     """Every layout x precision x compile x batch combination chosen, for cases a and b.
 
-    Each row is printed as soon as it is measured, so a run cut short still leaves its figures.
+    Each row goes into `rows` and is printed as soon as it is measured, so a run cut short
+    still leaves its figures.
     """
     # bf16 on the CPU is 3-40x slower than fp32 (docs/benchmarks.md): not in a --tiny grid
     precisions = args.grid_precisions or (["bf16", "fp16"] if device.type == "cuda" else
                                           ["fp32"] if args.tiny else ["fp32", "bf16"])
-    rows = {}
+    rows = {} if rows is None else rows
     for case in cases:
         for layout in args.grid_layouts:
             for precision in precisions:
@@ -477,28 +520,36 @@ def environment(device: torch.device) -> dict[str, str]:
 
 
 def table(results: dict[str, dict[str, dict]]) -> str:
-    """A markdown table: one row per case and variant."""
+    """A markdown table: one row per case and variant; the ratios are against the baseline of
+    the same case in the same run (images/s in the steady state, and the whole cell's wall)."""
     lines = ["| case | variant | images/s | wall s (cell) | steady epoch s | cells/h "
-             "| vs baseline |", "|---|---|---:|---:|---:|---:|---:|"]
+             "| vs baseline (images/s) | vs baseline (cell) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for case, rows in results.items():
-        base = rows.get("baseline", {}).get("images_per_s")
+        base = rows.get("baseline", {})
         for variant, row in rows.items():
             if "leaf_ops" in row:
                 syncs = f", host syncs: {row['host_syncs']}" if "host_syncs" in row else ""
                 lines.append(f"| {case} | {row['leaf_ops']} operators, {row['cuda_kernels']} "
                              f"CUDA kernels, {row['host_ms_per_step']:.2f} ms host per step"
-                             f"{syncs} | | | | | |")
+                             f"{syncs} | | | | | | |")
                 continue
             if "error" in row:
-                lines.append(f"| {case} | {variant} | {row['error']} | | | | |")
+                lines.append(f"| {case} | {variant} | {row['error']} | | | | | |")
                 continue
-            ratio = f"{row['images_per_s'] / base:.2f}x" if base and "images_per_s" in row \
-                and variant != "baseline" else ""
+            speed = cell = ""
+            if variant != "baseline" and base.get("images_per_s") and "images_per_s" in row:
+                speed = f"{row['images_per_s'] / base['images_per_s']:.2f}x"
+            if variant != "baseline" and base.get("wall_s") and "wall_s" in row:
+                cell = f"{base['wall_s'] / row['wall_s']:.2f}x"
             if "vs_model" in row:
-                ratio = f"{row['vs_model']:.2f}x case a"
+                speed, cell = f"{row['vs_model']:.2f}x case a", ""
+            label = variant
+            if "measured_epochs" in row:
+                label += f" (cell extrapolated from {row['measured_epochs']} epochs)"
             cells = [f"{row[key]:,.1f}" if key in row else "" for key in
                      ("images_per_s", "wall_s", "steady_epoch_s", "cells_per_hour")]
-            lines.append(f"| {case} | {variant} | " + " | ".join(cells) + f" | {ratio} |")
+            lines.append(f"| {case} | {label} | " + " | ".join(cells) + f" | {speed} | {cell} |")
     return "\n".join(lines)
 
 
@@ -512,6 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--per-gpu", type=int, nargs="+", default=None,
                         help="K values for case c (default 1 2 4 8; tiny: 1 2)")
     parser.add_argument("--cells", type=int, default=1, help="cells per process in case c")
+    parser.add_argument("--b-variants", nargs="+", default=["eager"], choices=list(EXECUTION),
+                        help="case b: also time the cell this way (row 'ours NAME')")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--grid", action="store_true", help="grid layouts/precision/compile")
     parser.add_argument("--grid-batch", type=int, nargs="+", default=None,
@@ -553,27 +606,46 @@ def main(argv: list[str] | None = None) -> dict:
     print(describe("case a", case_a_genome()), flush=True)
     print(describe("case b", case_b_genome(sizes.b_genome_seed)), flush=True)
     results: dict[str, dict[str, dict]] = {}
-    if args.grid:
-        results["grid"] = grid(sizes, device, [c for c in cases if c in ("a", "b")], args)
-    else:
-        baseline = not args.no_baseline
-        if "a" in cases:
-            results["a (224 px model speed)"] = case_a(sizes, device, baseline)
-        if "b" in cases:
-            results["b (32 px cell)"] = case_b(sizes, device, baseline)
-        if "stream" in cases:
-            model = results.get("a (224 px model speed)", {}).get("ours", {})
-            results["stream (loader only)"] = case_stream(sizes, device,
-                                                          model.get("images_per_s"))
-        if "ops" in cases:
-            results["ops (one case-b step)"] = case_ops(sizes, device)
-        if "c" in cases:
-            per_gpu = args.per_gpu or ([1, 2] if args.tiny else [1, 2, 4, 8])
-            results["c (cells per device)"] = case_c(sizes, device, per_gpu, args.cells)
+
+    def save(interrupted: bool = False) -> None:
+        """Write what is measured so far (after every case, and when a cap interrupts)."""
+        if args.json:
+            saved = {"environment": env, "sizes": asdict(sizes), "results": results}
+            args.json.write_text(json.dumps(saved | ({"interrupted": True} if interrupted
+                                                     else {}), indent=2))
+
+    try:
+        if args.grid:
+            results["grid"] = {}
+            grid(sizes, device, [c for c in cases if c in ("a", "b")], args, results["grid"])
+        else:
+            baseline = not args.no_baseline
+            if "a" in cases:
+                results["a (224 px model speed)"] = case_a(sizes, device, baseline)
+                save()
+            if "b" in cases:
+                results["b (32 px cell)"] = case_b(sizes, device, baseline,
+                                                   executions=tuple(args.b_variants))
+                save()
+            if "stream" in cases:
+                model = results.get("a (224 px model speed)", {}).get("ours", {})
+                results["stream (loader only)"] = case_stream(sizes, device,
+                                                              model.get("images_per_s"))
+                save()
+            if "ops" in cases:
+                results["ops (one case-b step)"] = case_ops(sizes, device)
+                save()
+            if "c" in cases:
+                per_gpu = args.per_gpu or ([1, 2] if args.tiny else [1, 2, 4, 8])
+                results["c (cells per device)"] = {}
+                case_c(sizes, device, per_gpu, args.cells, results["c (cells per device)"])
+    except KeyboardInterrupt:  # a time cap (timeout -s INT): keep what was measured
+        print(table(results), flush=True)
+        save(interrupted=True)
+        print("interrupted: the table and JSON hold the cases measured before it", flush=True)
+        raise SystemExit(130) from None
     print(table(results), flush=True)
-    if args.json:
-        args.json.write_text(json.dumps({"environment": env, "sizes": asdict(sizes),
-                                         "results": results}, indent=2))
+    save()
     return results
 
 

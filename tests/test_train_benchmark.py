@@ -16,24 +16,23 @@ from tests.helpers import REPO, load_benchmark
 @pytest.mark.slow
 def test_gpu_session_rehearsed_on_the_cpu_reports_every_case_and_feeds_the_estimate(
         tmp_path) -> None:
-    """Parts 1 and 2 of the GPU session, as the lent machine will run them but on the CPU at
-    tiny sizes: the shell driver, every case's figures, the files it leaves, and the study
-    estimate read from those files (part 3's flags are checked below; its compile is too slow
-    for CI on the CPU)."""
+    """Part q of the GPU session (the one call a 15-minute lease affords), as the lent machine
+    will run it but on the CPU at tiny sizes: the shell driver and its time caps, every case's
+    figures, the files it leaves, and the study estimate read from those files (parts 1-3's
+    flags are checked below)."""
     env = {**os.environ, "GPU_SESSION_DEVICE": "cpu", "GPU_SESSION_TINY": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    for part in ("1", "2"):
-        done = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_session.sh"), part,
-                               str(tmp_path)], env=env, capture_output=True, text=True,
-                              timeout=1200)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_session.sh"), "q",
+                           str(tmp_path)], env=env, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        f"{name}.{ext}" for name in ("a", "grid_a", "b", "c") for ext in ("json", "log"))
+        f"{name}.{ext}" for name in ("a", "b", "c", "precision", "grid")
+        for ext in ("json", "log"))
     a, b, c = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("a", "b", "c"))
     assert a["environment"]["device"] and a["environment"]["torch"]
     for saved, case in ((a, "a (224 px model speed)"), (b, "b (32 px cell)")):
         rows = saved["results"][case]
-        assert set(rows) == {"ours", "baseline"}
+        assert set(rows) == {"ours", "baseline"}  # no CUDA graphs row on the CPU
         for row in rows.values():
             assert row["images_per_s"] > 0 and row["wall_s"] > 0
             assert 0.0 <= row["top1"] <= 1.0
@@ -47,9 +46,12 @@ def test_gpu_session_rehearsed_on_the_cpu_reports_every_case_and_feeds_the_estim
     cells = c["results"]["c (cells per device)"]
     assert set(cells) == {"K=1", "K=2", "K=4", "K=8"}
     assert all(r["cells_per_hour"] > 0 for r in cells.values())
-    grid = json.loads((tmp_path / "grid_a.json").read_text())["results"]["grid"]
-    assert set(grid) == {f"a {layout} fp32 eager b{batch}" for layout in ("nchw", "nhwc")
-                         for batch in (128, 256)}
+    assert c["sizes"]["b_epochs"] == 3  # short cells: the ratio between K is what counts
+    grid = json.loads((tmp_path / "grid.json").read_text())["results"]["grid"]
+    assert set(grid) == {f"{case} {layout} fp32 eager b{batch}" for layout in ("nchw", "nhwc")
+                         for case, batch in (("a", 16), ("b", 32))}
+    precision = json.loads((tmp_path / "precision.json").read_text())
+    assert {r["precision"] for r in precision["runs"]} == {"fp32", "bf16"}
     log = (tmp_path / "b.log").read_text()
     assert "| b (32 px cell) | baseline |" in log and "torch=" in log
     assert "case b: " in log and "MF at 224 px" in log  # the sampled in-band genome
@@ -59,6 +61,46 @@ def test_gpu_session_rehearsed_on_the_cpu_reports_every_case_and_feeds_the_estim
         ["--spec", str(REPO / "jobs" / "imagenet_as_basis.yaml"), "--device", "rehearsal",
          "--from-json", *(str(tmp_path / f"{n}.json") for n in ("a", "b", "c"))])
     assert len(estimate["rows"]) == 14 and estimate["device_days"] > 0
+
+
+@pytest.mark.slow
+def test_baseline_cell_is_extrapolated_from_its_measured_epochs(tmp_path) -> None:
+    """A short lease times a few of the baseline's epochs: its cell is the measured part plus
+    the mean later epoch for each one left, and the table says so."""
+    module = load_benchmark("train_throughput")
+    out = tmp_path / "b.json"
+    rows = module.main(["--tiny", "--device", "cpu", "--threads", "1", "--cases", "b",
+                        "--set", "b_epochs=4", "baseline_epochs=2", "--json", str(out)]
+                       )["b (32 px cell)"]
+    base = rows["baseline"]
+    assert base["measured_epochs"] == 2 and "measured_epochs" not in rows["ours"]
+    # measured: setup + epochs 1 and 2; then 2 more at epoch 2's length (the only later one)
+    assert base["wall_s"] > base["first_epoch_s"] + 3 * base["steady_epoch_s"]
+    assert json.loads(out.read_text())["results"]["b (32 px cell)"]["baseline"] == base
+    assert "baseline (cell extrapolated from 2 epochs)" in module.table({"b": rows})
+
+
+def test_a_capped_run_keeps_the_cases_it_measured(tmp_path, monkeypatch) -> None:
+    """timeout -s INT ends a step at its cap: the JSON and table keep every finished case."""
+    module = load_benchmark("train_throughput")
+    monkeypatch.setattr(module, "case_a", lambda *a, **k: {"ours": {"images_per_s": 5.0,
+                                                                    "wall_s": 1.0}})
+
+    def capped(*args, **kwargs):
+        kwargs_rows = args[4] if len(args) > 4 else kwargs["rows"]
+        kwargs_rows["K=1"] = {"cells_per_hour": 7.0, "wall_s": 2.0}
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "case_c", capped)
+    out = tmp_path / "a.json"
+    with pytest.raises(SystemExit) as stopped:
+        module.main(["--device", "cpu", "--cases", "a,c", "--json", str(out)])
+    assert stopped.value.code == 130
+    saved = json.loads(out.read_text())
+    assert saved["interrupted"] is True
+    assert saved["results"]["a (224 px model speed)"]["ours"]["images_per_s"] == 5.0
+    assert saved["results"]["c (cells per device)"] == {"K=1": {"cells_per_hour": 7.0,
+                                                               "wall_s": 2.0}}
 
 
 @pytest.mark.slow
@@ -88,8 +130,9 @@ def test_gpu_session_script_passes_only_flags_the_benchmark_accepts() -> None:
     text = script.read_text().replace("\\\n", " ")
     calls = [line.split('"${bench[@]}"', 1)[1].split("2>&1")[0]
              for line in text.splitlines() if '"${bench[@]}"' in line]
-    assert len(calls) >= 5
+    assert len(calls) >= 9  # part q's four and parts 1-3's
     for call in calls:
+        call = call.replace('"${b_variants[@]}"', "eager graphs")
         argv = [a.replace("$out", "/tmp/out") for a in shlex.split(call)]
         args = parser.parse_args(["--device", "cuda", *argv])
         assert {item.split("=")[0] for item in args.set} <= fields
