@@ -276,7 +276,10 @@ def test_plan_estimates_compute_from_finished_runs(sqlite_db, tmp_path):
 
 
 def test_ctrl_c_stops_a_pool_and_every_cell_goes_back(tmp_path):
-    spec_path = write(tmp_path, "pool", tiny_spec("pool", FULL_AND_HALF, epochs=40))
+    # Cells far longer than the test (2,000 epochs, minutes each): with 40 epochs a cell could
+    # finish between the poll that saw it running and the Ctrl-C, and the test then failed on
+    # a correct result (seen under load). Ctrl-C stops a cell mid-epoch, so length costs nothing.
+    spec_path = write(tmp_path, "pool", tiny_spec("pool", FULL_AND_HALF, epochs=2000))
     db_path = tmp_path / "p.db"
     proc = _spawn_fill(spec_path, db_path, "--workers", "2", "--mlflow",
                        f"sqlite:///{tmp_path / 'ml.db'}")
@@ -295,7 +298,7 @@ def test_ctrl_c_stops_a_pool_and_every_cell_goes_back(tmp_path):
     proc.communicate(timeout=120)
     runs = _runs(db)
     assert all(s in ("pending", "done") for s, _, _ in runs.values()), runs
-    assert all(runs[i][0] == "pending" and runs[i][1] == 0 for i in running)
+    assert all(runs[i][0] == "pending" and runs[i][1] == 0 for i in running), (running, runs)
 
 
 def test_easy_and_hard_subsets_wait_for_their_scorer(db):
