@@ -81,7 +81,7 @@ class ArchCommands:
         from proxystore.space.jsonl import complexity_records, open_text, write_jsonl
 
         with open_text(file, "rb") as handle:  # decoded line by line, to name a bad one
-            records = list(complexity_records(handle))
+            records = list(complexity_records(handle, "<stdin>" if file == "-" else str(file)))
         with open_text(out, "w") as handle:
             write_jsonl(records, handle)
 
