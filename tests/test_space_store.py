@@ -174,6 +174,19 @@ def test_cli_sample_save_and_show(tmp_path):
     assert missing.returncode == 2 and "no architecture" in missing.stderr
 
 
+@pytest.mark.parametrize(("option", "message"), [
+    (("--count", "abc"), "--count must be an integer >= 1, got 'abc'"),
+    (("--count", "0"), "--count must be an integer >= 1, got 0"),
+    (("--image-size", "big"), "--image-size must be an integer >= 1, got 'big'"),
+    (("--seed", "1.5"), "--seed must be an integer >= 0, got 1.5"),
+])
+def test_cli_sample_refuses_an_option_that_is_not_an_integer(option, message):
+    """`--count abc` was a ValueError traceback."""
+    result = _cli("arch", "sample", *option)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == f"proxystore: error: {message}"
+
+
 def test_every_arch_command_documents_every_parameter():
     for name, method in inspect.getmembers(ArchCommands, inspect.isfunction):
         if name.startswith("_"):
