@@ -1,7 +1,8 @@
 """YAML for specs and role files: safe, and a key given twice in one mapping is an error.
 
 PyYAML keeps the last of two equal keys without a word, so a copy-pasted task label or a
-second `name:` silently replaces the first. Here it fails like a syntax error, with the line.
+second `name:` silently replaces the first. Here it fails like a syntax error, with the line;
+so does an integer too long for Python to convert (a ValueError, not a YAMLError, in PyYAML).
 """
 
 from __future__ import annotations
@@ -33,7 +34,17 @@ def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) 
     return loader.construct_mapping(node, deep=deep)
 
 
+def _int(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
+    try:
+        return loader.construct_yaml_int(node)
+    except ValueError:  # Python refuses to convert an integer of more than 4300 digits
+        raise yaml.constructor.ConstructorError(
+            None, None, f"integer of {len(node.value):,} digits is too large",
+            node.start_mark) from None
+
+
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _int)
 
 
 def load(text: str) -> Any:

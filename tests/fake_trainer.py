@@ -2,7 +2,10 @@
 
 It appends one line per training start to $PROXYSTORE_FAKE_LOG (run id, worker, attempt), so a
 test counts training starts rather than rows, sleeps $PROXYSTORE_FAKE_SECONDS while honouring a
-lost lease, and returns a result stamped with the worker that produced it.
+lost lease, and returns a result stamped with the worker that produced it. With
+$PROXYSTORE_FAKE_HOLD set to a folder, a worker process that finished training writes
+`trained-<run id>` there and waits for a file `go` before returning its result, so a test can cut
+the database away at the worst moment in another process.
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ def train(db: Any, claim: Any, config: Any, lost: Any = None, on_epoch: Any = No
         time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
     if after_training is not None:
         after_training(claim)
+    hold = os.environ.get("PROXYSTORE_FAKE_HOLD")
+    if hold:
+        open(os.path.join(hold, f"trained-{claim.run_id}"), "w").close()
+        deadline = time.monotonic() + 120
+        while not os.path.exists(os.path.join(hold, "go")) and time.monotonic() < deadline:
+            time.sleep(0.05)
     error = (claim.run_id % 97) / 100
     epoch = dict(epoch=1, train_loss=1.0, train_error=error, val_loss=1.0, top1_error=error,
                  top5_error=error / 2, lr=0.1, seconds=seconds)

@@ -129,6 +129,77 @@ def test_bad_csv_names_file_line_and_column(tmp_path, mutate, message):
     assert message in str(error.value) and str(path) in str(error.value)
 
 
+def _text_with(frame: pd.DataFrame, header: str | None = None, last: str | None = None) -> str:
+    """The CSV text of `frame`, its header or its last line replaced."""
+    lines = frame.to_csv(index=False).splitlines()
+    if header is not None:
+        lines[0] = header
+    if last is not None:
+        lines[-1] = last
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda f: _text_with(f, header=",".join([*f.columns, "gpu_second"]),
+                          last=f.to_csv(index=False).splitlines()[-1] + ",5"),
+     "line 1, column 'gpu_second': unknown column; the known ones are candidate, task, seed"),
+    (lambda f: _text_with(f, header=",".join(f.columns).replace("top1_error", "error")),
+     "line 1, column 'error': given twice in the header (columns 4 and 5)"),
+    (lambda f: _text_with(f, last=f.to_csv(index=False).splitlines()[-1] + ",0.5"),
+     "line 7: 10 fields where the header has 9 columns (an extra field '0.5')"),
+    (lambda f: _text_with(f.assign(gpu_seconds=f.gpu_seconds.where(f.index != 5, -1.5))),
+     "line 7, column 'gpu_seconds': '-1.5' is negative"),
+    (lambda f: _text_with(f.assign(epochs=1).assign(epochs=lambda g: g.epochs.where(
+        g.index != 5, 0))), "line 7, column 'epochs': '0' is below 1"),
+    (lambda f: _text_with(f.assign(seed=f.seed.where(f.index != 5, -1))),
+     "line 7, column 'seed': '-1' is negative"),
+    (lambda f: _text_with(f.assign(cumulative_depth=f.cumulative_depth.where(f.index != 5, 0))),
+     "line 7, column 'cumulative_depth': '0' is below 1"),
+    (lambda f: _text_with(f.assign(top5_error=f.error.where(f.index != 5, 1.5))),
+     "line 7, column 'top5_error': '1.5' is not an error fraction in [0, 1]"),
+    (lambda f: _text_with(f.assign(seed=f.seed.where(f.index != 5, 3_000_000_000))),
+     "line 7, column 'seed': '3000000000' is above 2,147,483,647"),
+])
+def test_a_bad_field_anywhere_is_one_line_and_nothing_is_imported(db_url, tmp_path, edit,
+                                                                  message):
+    """An unknown column, a column given twice, an extra field and a negative gpu_seconds
+    were imported without a word (pandas renamed the second `error` to `error.1` and took an
+    extra field for an index); the bad field is on the last row, after five good ones."""
+    path = tmp_path / "bad.csv"
+    frame = make_results(6).iloc[:6].reset_index(drop=True)
+    path.write_text(edit(frame))
+    before = _counts(db_url)
+    result = _cli("import-results", str(path), "--study", "bad", "--db", db_url)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"proxystore: error: {path}: {message}"), line
+    assert _counts(db_url) == before
+    path.write_text(frame.to_csv(index=False))  # the same rows, corrected, import
+    assert _cli("import-results", str(path), "--study", "bad", "--db", db_url).returncode == 0
+    assert _counts(db_url)["runs"] == before["runs"] + 6
+
+
+def test_a_bad_number_in_the_roles_is_refused(sqlite_db, tmp_path):
+    path = write_csv(make_results(6), tmp_path)
+    before = _counts(sqlite_db.url)
+    for value, shown in ((-3, "-3"), ("many", "'many'")):
+        with pytest.raises(ResultsFileError) as error:
+            import_results(sqlite_db, path, "r", roles={"ref": {"role": "reference",
+                                                                "epochs": value}})
+        assert str(error.value) == (f"task 'ref' in the roles: epochs must be a positive "
+                                    f"integer, got {shown}")
+    assert _counts(sqlite_db.url) == before
+
+
+def test_blank_lines_and_a_byte_order_mark_are_read_with_true_line_numbers(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbfcandidate,task,seed,error\n\na,t,0,0.1\n\nb,t,0,1.5\n")
+    with pytest.raises(ResultsFileError) as error:
+        read_results(path)
+    assert str(error.value) == (f"{path}: line 5, column 'error': '1.5' is not an error "
+                                "fraction in [0, 1]")
+
+
 def test_a_proxy_without_its_target_is_rejected(sqlite_db, tmp_path):
     path = tmp_path / "p.csv"
     pd.DataFrame({"candidate": ["a", "b"], "task": ["p", "p"], "seed": [0, 0],

@@ -138,6 +138,52 @@ def test_bad_sources_raise_one_line_and_register_nothing(db, source, options, me
     assert row_counts(db) == (0, 0)
 
 
+def _text_renamed(path: Path) -> None:
+    path.write_text("x_train,y_train\n0,1\n")
+
+
+def _npy_renamed(path: Path) -> None:
+    np.save(path.with_suffix(".npy"), np.zeros((4, 8, 8), np.uint8))
+    path.with_suffix(".npy").rename(path)
+
+
+def _zip_of_text(path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x_train.npy", b"not an array")
+        archive.writestr("y_train.npy", b"nor this")
+
+
+@pytest.mark.parametrize(("write", "message"), [
+    (_text_renamed, "not a valid .npz file (it is not a zip archive; write one with numpy.savez)"),
+    (lambda path: path.write_bytes(b""), "not a valid .npz file (it is not a zip archive"),
+    (_npy_renamed, "not a valid .npz file (it is not a zip archive"),
+    (_zip_of_text, "not a valid .npz file: member(s) x_train, y_train not stored as numpy .npy "
+                   "arrays"),
+])
+def test_a_file_that_is_not_an_npz_is_one_line_naming_it(db, tmp_path, write, message) -> None:
+    """A text file renamed .npz was reported as "pickled data"; a renamed .npy, a TypeError."""
+    path = tmp_path / "data.npz"
+    write(path)
+    with pytest.raises(DataError) as raised:
+        register_dataset(db, "bad", f"npz:{path}")
+    assert str(raised.value).startswith(f"{path}: {message}")
+    assert "\n" not in str(raised.value)
+    assert row_counts(db) == (0, 0)
+
+
+def test_cli_data_add_of_a_renamed_text_file_exits_2(tmp_path) -> None:
+    from tests.helpers import run_cli
+
+    path = tmp_path / "data.npz"
+    _text_renamed(path)
+    result = run_cli("data", "add", "bad", f"npz:{path}", "--db", str(tmp_path / "t.db"))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (f"proxystore: error: {path}: not a valid .npz file (it is "
+                                     "not a zip archive; write one with numpy.savez)")
+
+
 def test_corrupt_idx_archive_is_reported(sqlite_db, tmp_path) -> None:
     for file in FASHION.iterdir():
         shutil.copy(file, tmp_path / file.name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
 import torch
@@ -36,6 +37,38 @@ def _with(**changes):
 def test_each_broken_rule_has_its_own_message_naming_stage_and_field(changes, message):
     with pytest.raises(GenomeError, match=message):
         Genome.from_dict(_with(**changes))
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"depths": [1e30, 1]}, "stage 1: depths must be a positive integer up to 1000, got 1e+30"),
+    ({"depths": [1, 10**12]}, "stage 2: depths must be a positive integer up to 1000, "
+                              "got 1000000000000"),
+    ({"depths": [float("nan"), 1]}, "stage 1: depths must be a positive integer up to 1000, "
+                                    "got nan"),
+    ({"widths": [16, 48 * 10**6]}, "stage 2: widths must be a positive multiple of 8 up to 65536"),
+    ({"bottleneck_ratios": [float("nan"), 2]}, "stage 1: bottleneck_ratios must be positive"),
+    ({"bottleneck_ratios": [1e-30, 2]}, "stage 1: bottleneck width 1.6e+31 (widths 16 / "
+                                        "bottleneck_ratios 1e-30) is above 65536"),
+    ({"bottleneck_ratios": [5e-324, 2]}, "stage 1: bottleneck width inf"),
+    ({"strides": [1, 1e30]}, "stage 2: strides must be a positive integer up to 32, got 1e+30"),
+    ({"stem_width": 10**20}, "stem: stem_width must be a positive integer up to 65536, "
+                             "got 1e+20"),
+    ({k: v * 17 for k, v in VALID.items() if k != "depths"} | {"depths": [1, 2] * 17},
+     "genome has 34 stages; at most 16"),
+])
+def test_absurd_sizes_are_refused_before_any_counting(changes, message):
+    """A typo such as depth 1e30 used to pass validation and hang the complexity count."""
+    start = time.perf_counter()
+    with pytest.raises(GenomeError) as error:
+        Genome.from_dict(_with(**changes))
+    assert message in str(error.value)
+    assert time.perf_counter() - start < 1
+
+
+def test_the_largest_allowed_sizes_still_count():
+    genome = Genome.from_dict({"depths": [1000], "widths": [65536], "bottleneck_ratios": [1],
+                               "group_widths": [65536], "strides": [32], "stem_width": 65536})
+    assert genome.complexity(32, 10).params > 0
 
 
 def test_from_dict_refuses_unknown_and_missing_keys():

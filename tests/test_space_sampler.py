@@ -104,6 +104,20 @@ def test_config_rejects_inconsistent_settings():
         SamplerConfig(max_width=1020)
 
 
+@pytest.mark.parametrize("changes,message", [
+    ({"max_depth": 10**20}, "max_depth must be a positive integer up to 1000"),
+    ({"max_width": 8 * 10**6}, "max_width must be a positive integer up to 65536"),
+    ({"max_group_width": 10**6}, "max_group_width must be a positive integer up to 65536"),
+    ({"num_stages": 40, "strides": (1,) * 40}, "num_stages must be a positive integer up to 16"),
+    ({"strides": (1, 2, 2, 1000)}, "strides must be positive integers up to 32"),
+    ({"stem_type": "cifar"}, "stem_type must be one of standard, small"),
+])
+def test_config_refuses_bounds_beyond_the_genome_rules(changes, message):
+    """Sampled genomes are not validated one by one: max_depth 1e20 made genomes that hung."""
+    with pytest.raises(GenomeError, match=message):
+        SamplerConfig(**changes)
+
+
 @pytest.mark.parametrize("num_classes,in_channels", [(1000, 3), (10, 1)])
 def test_every_sampled_genome_builds_with_the_computed_parameter_count(paper_sample, num_classes,
                                                                        in_channels):

@@ -112,14 +112,51 @@ def test_cli_complexity_reads_jsonl_and_names_a_malformed_line(tmp_path):
                     + "\n")
     result = _cli("arch", "complexity", "-", stdin=path.read_text())
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("proxystore: error: line 2: stage 3")
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "proxystore: error: <stdin>: line 2: stage 3")
     assert _cli("arch", "complexity", "-", stdin="{not json\n").returncode == 2
 
     latin1 = json.dumps({**good, "id": "caf\u00e9"}, ensure_ascii=False).encode("latin-1")
     path.write_bytes(json.dumps(good).encode() + b"\n" + latin1 + b"\n")
     result = _cli("arch", "complexity", str(path))
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip() == "proxystore: error: line 2: not UTF-8 text"
+    assert result.stderr.strip() == f"proxystore: error: {path}: line 2: not UTF-8 text"
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"depths": 1e30}, "line 2: stage 1: depths must be a positive integer up to 1000, "
+                       "got 1e+30"),
+    ({"depths": 10**30}, "line 2: stage 1: depths must be a positive integer up to 1000, "
+                         "got 1e+30"),
+    ({"image_size": 1e30}, "line 2: image_size must be a positive integer, got 1e+30"),
+    ({"num_classes": float("nan")}, "line 2: num_classes must be a positive integer, got nan"),
+    ({"in_channels": float("inf")}, "line 2: in_channels must be a positive integer, got inf"),
+])
+def test_cli_complexity_refuses_an_absurd_genome_at_once_naming_file_line_and_field(
+        tmp_path, change, message):
+    """Depth 1e30 passed validation and hung the count; NaN or inf image sizes were tracebacks."""
+    good = {**named_genome("RegNetX-200MF").canonical(), "image_size": 224, "num_classes": 1000}
+    bad = dict(good)
+    if "depths" in change:
+        bad["depths"] = [change["depths"], *good["depths"][1:]]
+    else:
+        bad.update(change)
+    path = tmp_path / "genomes.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    result = _cli("arch", "complexity", str(path), "--out", str(tmp_path / "out.jsonl"))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == f"proxystore: error: {path}: {message}"
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_cli_complexity_refuses_an_integer_too_long_for_python(tmp_path):
+    good = {**named_genome("RegNetX-200MF").canonical(), "image_size": 224, "num_classes": 1000}
+    path = tmp_path / "genomes.jsonl"
+    path.write_text(json.dumps(good).replace('"depths": [1', '"depths": [' + "9" * 5000, 1))
+    result = _cli("arch", "complexity", str(path))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().startswith(f"proxystore: error: {path}: line 1: not valid JSON")
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_cli_sample_save_and_show(tmp_path):
@@ -135,6 +172,19 @@ def test_cli_sample_save_and_show(tmp_path):
     assert json.loads(shown.stdout)["genome"]["depths"] == rows[1]["depths"]
     missing = _cli("arch", "show", "999", "--db", db)
     assert missing.returncode == 2 and "no architecture" in missing.stderr
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    (("--count", "abc"), "--count must be an integer >= 1, got 'abc'"),
+    (("--count", "0"), "--count must be an integer >= 1, got 0"),
+    (("--image-size", "big"), "--image-size must be an integer >= 1, got 'big'"),
+    (("--seed", "1.5"), "--seed must be an integer >= 0, got 1.5"),
+])
+def test_cli_sample_refuses_an_option_that_is_not_an_integer(option, message):
+    """`--count abc` was a ValueError traceback."""
+    result = _cli("arch", "sample", *option)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == f"proxystore: error: {message}"
 
 
 def test_every_arch_command_documents_every_parameter():

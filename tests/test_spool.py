@@ -200,3 +200,62 @@ def test_kept_file_holds_every_row_of_the_result(sqlite_db, tmp_path):
     assert claims.write_kept(sqlite_db, again, kept) == "written"
     assert claims.write_kept(sqlite_db, again, kept) == "done"  # a second flush writes nothing
     assert _state(sqlite_db) == ([(claim.run_id, "done", 1)], 0)
+
+
+def _run_fill(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    full = dict(os.environ, PYTHONPATH=str(REPO), **env)
+    return subprocess.Popen([sys.executable, "-m", "tests.run_fill", *args], cwd=REPO, env=full,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize(("command", "link"), [
+    ("fill", "workers"), ("fill", "everyone"), ("worker", "workers")])
+def test_pool_with_a_worker_out_of_patience_exits_2_with_its_line(outage, tmp_path, command,
+                                                                  link):
+    """`fill --workers 2` exited 0 (`worker --workers 2` 1) although a worker had stopped with
+    its result in the spool, when only the workers' link failed; when every connection failed,
+    the pool's progress bar stopped `fill` with a line of its own while the workers waited."""
+    from tests.studies import GENOME_A, tiny_spec, write
+
+    db, proxy, url = outage
+    spec = write(tmp_path, "pool", tiny_spec(
+        "pool", "full: {dataset: digits, subset: {kind: full}, role: target}",
+        archs={"a": GENOME_A}))  # one cell: one worker trains it, the other finds nothing
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    log = tmp_path / "starts.log"
+    env = {"PROXYSTORE_CACHE": str(tmp_path / "cache"), "PROXYSTORE_FAKE_LOG": str(log),
+           "PROXYSTORE_TEST_PATIENCE": "1.5"}
+    if link == "workers":
+        env["PROXYSTORE_TEST_WORKER_DB"] = url
+    common = ("--db", db.url if link == "workers" else url, "--device", "cpu",
+              "--mlflow", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    args = ("fill", str(spec), "--workers", "2", "--quiet", *common)
+    if command == "worker":  # register the study, then join its work with a pool
+        register = _run_fill(*args, "--max-cells", "0", env=env)
+        assert register.communicate(timeout=300) and register.returncode == 0
+        args = ("worker", "--study", "pool", "--workers", "2", *common)
+    pool = _run_fill(*args, env={**env, "PROXYSTORE_FAKE_HOLD": str(hold)})
+    deadline = time.monotonic() + 240
+    while not list(hold.glob("trained-*")) and time.monotonic() < deadline:
+        assert pool.poll() is None, pool.communicate()
+        time.sleep(0.05)
+    proxy.cut()  # training is over; the result is about to be written
+    (hold / "go").touch()
+    out, err = pool.communicate(timeout=300)
+    (path,) = (tmp_path / "cache" / "spool").glob("*.json")
+    ((run_id, status, epochs),), _ = _state(db)
+    assert (status, epochs) == ("running", 0)  # nothing half-written
+    assert pool.returncode == 2, (out, err[-3000:])
+    errors = [line for line in err.splitlines() if line.startswith("proxystore: error:")]
+    assert all(line.startswith("proxystore: error: worker ") for line in errors), err[-3000:]
+    (kept,) = [line for line in errors if "the database is unreachable" in line]
+    assert f"the result of run {run_id} is kept in {path}" in kept
+    assert "trained" not in out  # no summary read from a database that may be away
+
+    proxy.restore()  # the next fill on this machine writes the kept result and trains nothing
+    again = _run_fill(*args, env=env)
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err[-3000:]
+    assert f"wrote the kept result of run {run_id} from {path}" in err
+    assert _state(db) == ([(run_id, "done", 1)], 0) and _trainings(log) == 1

@@ -118,6 +118,30 @@ def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path):
     assert "duplicate" not in str(error.value)
 
 
+def test_a_huge_depth_or_integer_in_a_spec_is_refused_by_spec_check(tmp_path):
+    """A depth of 10**12 passed `spec check` and hung `plan`; 5000 digits were a traceback."""
+    raw = _demo()
+    raw["candidates"]["architectures"]["listed"] = {"x": {
+        "depths": [10**12], "widths": [8], "bottleneck_ratios": [1], "group_widths": [8],
+        "strides": [1]}}
+    huge = tmp_path / "huge.yaml"
+    huge.write_text(yaml.safe_dump(raw))
+    result = run_cli("spec", "check", str(huge), cwd=tmp_path, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"proxystore: error: {huge}: candidates.architectures.listed.x: stage 1: depths must be "
+        "a positive integer up to 1000, got 1000000000000")
+    raw = _demo()
+    raw["candidates"]["architectures"]["sampled"]["max_depth"] = 10**20
+    assert "sampled: sampler: max_depth must be a positive integer up to 1000" in _error(raw)
+    huge.write_text(yaml.safe_dump(raw))
+    huge.write_text(huge.read_text().replace("100000000000000000000", "9" * 5000))
+    result = run_cli("spec", "check", str(huge), cwd=tmp_path, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().startswith(f"proxystore: error: {huge}: not valid YAML (line ")
+    assert result.stderr.strip().endswith("integer of 5,000 digits is too large")
+
+
 def test_a_spec_that_is_not_utf8_is_one_line_naming_file_and_line(tmp_path):
     latin1 = tmp_path / "latin1.yaml"
     latin1.write_bytes(DEMO.read_bytes().replace(b"description: Digits",

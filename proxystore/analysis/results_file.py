@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import yaml
 
 from proxystore import yaml_strict
@@ -20,6 +20,11 @@ OPTIONAL_NUMBERS = ("top1_error", "top5_error", "gpu_seconds", "epochs", "task_n
                     "cumulative_depth", "cumulative_width")
 INTEGER_COLUMNS = ("seed", "epochs", "task_num_classes", "cumulative_depth", "cumulative_width")
 ERROR_COLUMNS = ("error", "top1_error", "top5_error")
+COLUMNS = (*REQUIRED, *OPTIONAL_NUMBERS)
+# The smallest value each numeric column can hold (error columns are fractions in [0, 1]).
+MINIMUM = {"seed": 0, "gpu_seconds": 0, "epochs": 1, "task_num_classes": 1,
+           "cumulative_depth": 1, "cumulative_width": 1}
+INTEGER_MAX = 2**31 - 1  # the database's INTEGER columns
 TASK_KEYS = ("role", "proxy_of", "num_classes", "train_count", "epochs", "image_size",
              "eval_metric")
 
@@ -64,12 +69,60 @@ def _number(path: Path, line: int, column: str, raw: str, integer: bool) -> floa
     if column in ERROR_COLUMNS and not 0.0 <= value <= 1.0:
         raise ResultsFileError(
             f"{path}: line {line}, column {column!r}: {raw!r} is not an error fraction in [0, 1]")
+    if column in MINIMUM and value < MINIMUM[column]:
+        below = "negative" if MINIMUM[column] == 0 else f"below {MINIMUM[column]}"
+        raise ResultsFileError(f"{path}: line {line}, column {column!r}: {raw!r} is {below}")
     if integer:
         if not value.is_integer():
             raise ResultsFileError(
                 f"{path}: line {line}, column {column!r}: {raw!r} is not an integer")
+        if value > INTEGER_MAX:
+            raise ResultsFileError(f"{path}: line {line}, column {column!r}: {raw!r} is above "
+                                   f"{INTEGER_MAX:,}, the largest integer the database holds")
         return int(value)
     return value
+
+
+def _read_csv(path: Path) -> tuple[int, list[str], list[tuple[int, dict[str, str]]]]:
+    """Return the header's line, its column names and (line, record) of every other row.
+
+    The header must name each known column at most once and nothing else; every row must have
+    one field per column (pandas would take an extra field for an index and shift the row).
+    """
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle, skipinitialspace=True)
+            records = [(reader.line_num, fields) for fields in reader
+                       if len(fields) > 1 or "".join(fields).strip()]  # blank lines skipped
+    except UnicodeDecodeError as error:
+        raise ResultsFileError(f"{path}: not a readable CSV: not UTF-8 text ({error.reason} "
+                               f"at byte {error.start})") from None
+    except csv.Error as error:
+        raise ResultsFileError(f"{path}: not a readable CSV: {error}") from None
+    if not records:
+        raise ResultsFileError(f"{path}: not a readable CSV: the file is empty, with no header")
+    (header_line, names), rows = records[0], records[1:]
+    names = [name.strip() for name in names]
+    for index, name in enumerate(names):
+        where = f"{path}: line {header_line}, column {name!r}"
+        if not name:
+            raise ResultsFileError(f"{path}: line {header_line}: column {index + 1} of the "
+                                   "header has no name")
+        if name not in COLUMNS:
+            raise ResultsFileError(f"{where}: unknown column; the known ones are "
+                                   f"{', '.join(COLUMNS)}")
+        if name in names[:index]:
+            raise ResultsFileError(f"{where}: given twice in the header (columns "
+                                   f"{names.index(name) + 1} and {index + 1})")
+    out = []
+    for line, fields in rows:
+        if len(fields) != len(names):
+            detail = (f"an extra field {fields[len(names)]!r}" if len(fields) > len(names)
+                      else f"no field for column {names[len(fields)]!r}")
+            raise ResultsFileError(f"{path}: line {line}: {len(fields)} fields where the header "
+                                   f"has {len(names)} columns ({detail})")
+        out.append((line, dict(zip(names, fields, strict=True))))
+    return header_line, names, out
 
 
 def _yaml(text: str, where: str) -> Any:
@@ -125,6 +178,12 @@ def load_roles(roles: Any, path: Path) -> dict[str, dict[str, Any]]:
 def _task_info(label: str, declared: dict[str, Any], from_csv: dict[str, int | None]) -> TaskInfo:
     attrs = {k: v for k, v in from_csv.items() if v is not None}
     attrs.update({k: v for k, v in declared.items() if v is not None})
+    for name in ("num_classes", "train_count", "epochs", "image_size"):
+        value = attrs.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 1 <= value <= INTEGER_MAX):
+            raise ResultsFileError(f"task {label!r} in the roles: {name} must be a positive "
+                                   f"integer, got {value!r}")
     role = attrs.get("role", "other")
     if role not in TASK_ROLES:
         raise ResultsFileError(
@@ -146,23 +205,18 @@ def read_results(path: str | Path, roles: Any = None) -> ResultsFile:
     path = Path(path)
     if not path.is_file():
         raise ResultsFileError(f"{path}: no such file")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise ResultsFileError(f"{path}: not a readable CSV: {' '.join(str(error).split())}"
-                               ) from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    missing = [c for c in REQUIRED if c not in frame.columns]
+    header_line, columns, records = _read_csv(path)
+    missing = [c for c in REQUIRED if c not in columns]
     if missing:
-        raise ResultsFileError(f"{path}: line 1: missing required column(s) {', '.join(missing)}")
+        raise ResultsFileError(f"{path}: line {header_line}: missing required column(s) "
+                               f"{', '.join(missing)}")
     declared = load_roles(roles, path)
-    present = [c for c in OPTIONAL_NUMBERS if c in frame.columns]
+    present = [c for c in OPTIONAL_NUMBERS if c in columns]
     rows: list[dict[str, Any]] = []
     seen: dict[tuple[str, str, int], int] = {}
     task_csv: dict[str, dict[str, int | None]] = {}
     candidates: dict[str, dict[str, int | None]] = {}
-    for offset, record in enumerate(frame.to_dict("records")):
-        line = offset + 2  # the header is line 1
+    for line, record in records:
         row: dict[str, Any] = {}
         for column in ("candidate", "task"):
             row[column] = str(record[column]).strip()

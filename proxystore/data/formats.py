@@ -85,11 +85,21 @@ def load_npz(path: str, opts: dict, download: bool) -> tuple[SourceData, bool]:
     file = Path(path)
     if not file.is_file():
         raise DataError(f"npz source: no file {file}")
+    # np.load guesses the format from the first bytes: anything that is neither a zip nor an
+    # .npy is taken for a pickle, so a text file would be reported as "pickled data".
+    if not zipfile.is_zipfile(file):
+        raise DataError(f"{file}: not a valid .npz file (it is not a zip archive; write one "
+                        "with numpy.savez)")
     try:
         with np.load(file, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise DataError(f"cannot read {file} as .npz: {error}") from None
+        raise DataError(f"{file}: not a valid .npz file: {error}") from None
+    # A member that is not an .npy comes back as its raw bytes, not as an array.
+    broken = sorted(k for k, v in arrays.items() if not isinstance(v, np.ndarray))
+    if broken:
+        raise DataError(f"{file}: not a valid .npz file: member(s) {', '.join(broken)} not "
+                        "stored as numpy .npy arrays")
     missing = [k for k in ("x_train", "y_train") if k not in arrays]
     if missing or ("x_val" in arrays) != ("y_val" in arrays):
         raise DataError(f"{file}: an .npz source needs x_train, y_train (and x_val with y_val); "

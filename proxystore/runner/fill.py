@@ -69,6 +69,8 @@ class FillResult:
     registration: Registration
     summary: WorkerSummary
     counts: dict[str, int]
+    # The pool's exit code (`run_pool`): 2 when a worker stopped on an error it printed.
+    pool_code: int = 0
 
 
 class _Progress:
@@ -194,6 +196,8 @@ def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "au
         result = fill_with_pool(spec, db, device=device, mlflow_uri=uri, quiet=quiet,
                                 workers=workers, gpus=gpus, per_gpu=per_gpu, options=options,
                                 max_cells=max_cells)
+        if result.pool_code == 2:  # the worker printed its line; as `fill` alone, nothing more
+            return 2
     else:
         result = fill(spec, db, device=device, max_cells=max_cells, mlflow_uri=uri,
                       quiet=quiet, options=options)
@@ -253,7 +257,12 @@ class _DbProgress:
                         unit="cell", disable=quiet, file=sys.stderr, dynamic_ncols=True)
 
     def refresh(self) -> None:
-        counts = study_counts(self.db, self.study)
+        from proxystore.errors import DatabaseError
+
+        try:
+            counts = study_counts(self.db, self.study)
+        except DatabaseError:  # the workers wait for the database (or stop); so does the bar
+            return
         self.bar.n = counts.get("done", 0) + counts.get("failed", 0)
         self.bar.set_postfix_str(f"running {counts.get('running', 0)}", refresh=True)
 
@@ -269,7 +278,8 @@ def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: st
 
     `max_cells` is shared out among the workers (the first ones get one more when it does not
     divide), so the pool trains at most that many cells together; a worker whose share is 0
-    is not started.
+    is not started. When a worker stops on an error (it prints its one line, e.g. a result
+    kept in the spool), `pool_code` is 2 and nothing else is read from the database.
     """
     from sqlalchemy import select as sql_select
 
@@ -286,12 +296,15 @@ def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: st
         shares = [max_cells // len(configs) + (i < max_cells % len(configs))
                   for i in range(len(configs))]
         configs = [replace(c, max_cells=n) for c, n in zip(configs, shares, strict=True) if n]
+    code = 0
     try:
         if configs:
-            run_pool(configs, progress)
+            code = run_pool(configs, progress)
     finally:
         progress.close()
     summary = WorkerSummary()
+    if code == 2:  # the database may still be away: no summary
+        return FillResult(registration=registration, summary=summary, counts={}, pool_code=code)
     with db.session() as session:
         rows = session.execute(
             sql_select(SqlRun.id, SqlRun.status, SqlRun.error, SqlRun.worker)
@@ -304,7 +317,7 @@ def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: st
         elif status == "failed":
             summary.failed.append((run_id, error or "failed"))
     return FillResult(registration=registration, summary=summary,
-                      counts=study_counts(db, spec.name))
+                      counts=study_counts(db, spec.name), pool_code=code)
 
 
 def worker_command(db_url: str | None, *, study: str | None, workers: int, gpus: Any,
@@ -324,8 +337,7 @@ def worker_command(db_url: str | None, *, study: str | None, workers: int, gpus:
                         lease_seconds=lease, max_attempts=max_attempts, train_options=options)
     _sigterm_as_interrupt()
     if workers > 1 or parse_gpus(gpus):
-        failed = run_pool(worker_configs(base, workers=workers, gpus=gpus, per_gpu=per_gpu))
-        return 1 if failed else 0
+        return run_pool(worker_configs(base, workers=workers, gpus=gpus, per_gpu=per_gpu))
     base.worker = worker_id("0")
     summary = run_worker(db, base)
     print(f"worker {base.worker}: {len(summary.done)} done, {len(summary.failed)} failed, "

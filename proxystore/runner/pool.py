@@ -106,7 +106,11 @@ def _child(config: dict[str, Any]) -> None:
 
 def run_pool(configs: list[WorkerConfig], progress: Any | None = None,
              poll_seconds: float = 1.0) -> int:
-    """Run one process per config until all exit; returns the number of workers that failed.
+    """Run one process per config until all exit; return the pool's exit code.
+
+    The code is the CLI's: 0 when every worker exited 0; 2 when one stopped on a proxystore
+    error, as one worker alone would (e.g. a finished result kept in the spool because the
+    database stayed away), after printing its one line; else 1 (a worker crashed or was killed).
 
     Args:
         configs: one per worker (see `worker_configs`).
@@ -137,5 +141,8 @@ def run_pool(configs: list[WorkerConfig], progress: Any | None = None,
     finally:
         if progress is not None:
             progress.refresh()
-    return sum(1 for p in processes if p.exitcode not in (0, None))
+    codes = [p.exitcode for p in processes]
+    if 2 in codes:
+        return 2
+    return 1 if any(code != 0 for code in codes) else 0
 

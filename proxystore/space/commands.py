@@ -49,6 +49,11 @@ class ArchCommands:
         from proxystore.space.jsonl import open_text, write_jsonl
         from proxystore.space.sampler import SamplerConfig, sample_genomes
 
+        for flag, value, low in (("--count", count, 1), ("--image-size", image_size, 1),
+                                 ("--num-classes", num_classes, 1),
+                                 ("--in-channels", in_channels, 1), ("--seed", seed, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise GenomeError(f"{flag} must be an integer >= {low}, got {value!r}")
         given = {m: v for m, v in zip(METRICS, (flops, params, acts), strict=True) if v is not None}
         if len(given) > 1:
             raise GenomeError(f"give one band, not {' and '.join('--' + m for m in given)}")
@@ -81,7 +86,7 @@ class ArchCommands:
         from proxystore.space.jsonl import complexity_records, open_text, write_jsonl
 
         with open_text(file, "rb") as handle:  # decoded line by line, to name a bad one
-            records = list(complexity_records(handle))
+            records = list(complexity_records(handle, "<stdin>" if file == "-" else str(file)))
         with open_text(out, "w") as handle:
             write_jsonl(records, handle)
 

@@ -23,6 +23,13 @@ STEM_TYPES = ("standard", "small")
 STAGE_FIELDS = ("depths", "widths", "bottleneck_ratios", "group_widths", "strides")
 FIELDS = (*STAGE_FIELDS, "stem_width", "stem_type")
 WIDTH_QUANTUM = 8
+# Bounds far beyond any AnyNetX or RegNet network (seed 2's prior: 4 stages, d <= 16, w <= 1024,
+# g <= 32; pycls's published RegNets stay under 20 blocks a stage and 4,000 channels), there so
+# that a typo such as depth 1e30 is refused at once instead of hanging the complexity count.
+MAX_STAGES = 16
+MAX_DEPTH = 1000
+MAX_WIDTH = 65536
+MAX_STRIDE = 32
 
 
 def _number(value: Any) -> int | float:
@@ -30,7 +37,24 @@ def _number(value: Any) -> int | float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(value)
     value = value.item() if hasattr(value, "item") else value
-    return int(value) if float(value).is_integer() else float(value)
+    if isinstance(value, int):
+        return value
+    return int(value) if value.is_integer() and abs(value) <= 2**53 else float(value)
+
+
+def _shown(value: int | float) -> str:
+    """Write a value for a message; huge ones as 1e+30, not as thirty-one digits."""
+    if abs(value) < 10**15:
+        return f"{value}"
+    try:
+        return f"{float(value):.6g}"
+    except OverflowError:
+        return "a number above 1e+308"
+
+
+def _in_range(value: int | float, low: int, high: int) -> bool:
+    """Whether `value` is an int (not a float) from `low` to `high`."""
+    return isinstance(value, int) and low <= value <= high
 
 
 @dataclass(frozen=True)
@@ -100,6 +124,8 @@ class Genome:
         n = len(self.depths)
         if n == 0:
             raise GenomeError("genome has no stages: depths is empty")
+        if n > MAX_STAGES:
+            raise GenomeError(f"genome has {n} stages; at most {MAX_STAGES} are allowed")
         for name in STAGE_FIELDS[1:]:
             if len(getattr(self, name)) != n:
                 raise GenomeError(f"genome field {name} has {len(getattr(self, name))} entries, "
@@ -108,26 +134,34 @@ class Genome:
             d, w, b = self.depths[i], self.widths[i], self.bottleneck_ratios[i]
             g, s = self.group_widths[i], self.strides[i]
             where = f"stage {i + 1}"
-            if not isinstance(d, int) or d < 1:
-                raise GenomeError(f"{where}: depths must be a positive integer, got {d}")
-            if not isinstance(w, int) or w < 1 or w % WIDTH_QUANTUM:
+            if not _in_range(d, 1, MAX_DEPTH):
+                raise GenomeError(f"{where}: depths must be a positive integer up to {MAX_DEPTH}, "
+                                  f"got {_shown(d)}")
+            if not _in_range(w, 1, MAX_WIDTH) or w % WIDTH_QUANTUM:
                 raise GenomeError(f"{where}: widths must be a positive multiple of "
-                                  f"{WIDTH_QUANTUM}, got {w}")
-            if b <= 0:
-                raise GenomeError(f"{where}: bottleneck_ratios must be positive, got {b}")
+                                  f"{WIDTH_QUANTUM} up to {MAX_WIDTH}, got {_shown(w)}")
+            if (isinstance(b, float) and not math.isfinite(b)) or b <= 0:
+                raise GenomeError(f"{where}: bottleneck_ratios must be positive, got {_shown(b)}")
             inner = w / b
+            if not inner <= MAX_WIDTH:
+                raise GenomeError(f"{where}: bottleneck width {inner:g} (widths {w} / "
+                                  f"bottleneck_ratios {_shown(b)}) is above {MAX_WIDTH}")
             if not math.isclose(inner, round(inner), rel_tol=0, abs_tol=1e-9) or round(inner) < 1:
-                raise GenomeError(f"{where}: bottleneck_ratios {b} does not divide widths {w} "
-                                  f"(bottleneck width {inner:g} is not a positive integer)")
+                raise GenomeError(f"{where}: bottleneck_ratios {_shown(b)} does not divide widths "
+                                  f"{w} (bottleneck width {inner:g} is not a positive integer)")
             if not isinstance(g, int) or g < 1:
-                raise GenomeError(f"{where}: group_widths must be a positive integer, got {g}")
+                raise GenomeError(f"{where}: group_widths must be a positive integer, "
+                                  f"got {_shown(g)}")
             if round(inner) % g:
-                raise GenomeError(f"{where}: group_widths {g} does not divide the bottleneck "
-                                  f"width {round(inner)} (widths {w} / bottleneck_ratios {b})")
-            if not isinstance(s, int) or s < 1:
-                raise GenomeError(f"{where}: strides must be a positive integer, got {s}")
-        if not isinstance(self.stem_width, int) or self.stem_width < 1:
-            raise GenomeError(f"stem: stem_width must be a positive integer, got {self.stem_width}")
+                raise GenomeError(f"{where}: group_widths {_shown(g)} does not divide the "
+                                  f"bottleneck width {round(inner)} (widths {w} / "
+                                  f"bottleneck_ratios {b})")
+            if not _in_range(s, 1, MAX_STRIDE):
+                raise GenomeError(f"{where}: strides must be a positive integer up to "
+                                  f"{MAX_STRIDE}, got {_shown(s)}")
+        if not _in_range(self.stem_width, 1, MAX_WIDTH):
+            raise GenomeError(f"stem: stem_width must be a positive integer up to {MAX_WIDTH}, "
+                              f"got {_shown(self.stem_width)}")
         if self.stem_type not in STEM_TYPES:
             raise GenomeError(f"stem: stem_type must be one of {', '.join(STEM_TYPES)}, "
                               f"got {self.stem_type!r}")

@@ -20,15 +20,17 @@ class JsonlLineError(GenomeError):
     """A line of a JSONL input is not JSON, misses a key, or holds an invalid genome."""
 
 
-def _positive_int(record: dict[str, Any], key: str, line: int) -> int:
+def _positive_int(record: dict[str, Any], key: str, where: str) -> int:
     value = record[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 1 or (
-            float(value) != int(value)):
-        raise JsonlLineError(f"line {line}: {key} must be a positive integer, got {value!r}")
-    return int(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        value = int(value)  # 32.0 is 32; 1e30 is not an integer anyone meant
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise JsonlLineError(f"{where}: {key} must be a positive integer, got {value!r}")
+    return value
 
 
-def complexity_records(lines: Iterable[str | bytes]) -> Iterator[dict[str, Any]]:
+def complexity_records(lines: Iterable[str | bytes], name: str = "<stdin>"
+                       ) -> Iterator[dict[str, Any]]:
     """Yield each line's object with flops, params and acts added; blank lines are skipped.
 
     Each line holds depths, widths, bottleneck_ratios, group_widths, strides, stem_width,
@@ -37,35 +39,41 @@ def complexity_records(lines: Iterable[str | bytes]) -> Iterator[dict[str, Any]]
 
     Args:
         lines: the lines of a JSONL file, as text or as UTF-8 bytes.
+        name: the file's name, for messages.
 
     Raises:
-        JsonlLineError: naming the first malformed line's number.
+        JsonlLineError: naming the file and the first malformed line's number; every line is
+            checked before its complexity is counted.
     """
     for number, text in enumerate(lines, start=1):
+        where = f"{name}: line {number}"
         if isinstance(text, bytes):
             try:
                 text = text.decode("utf-8")
             except UnicodeDecodeError:
-                raise JsonlLineError(f"line {number}: not UTF-8 text") from None
+                raise JsonlLineError(f"{where}: not UTF-8 text") from None
         if not text.strip():
             continue
         try:
             record = json.loads(text)
         except json.JSONDecodeError as error:
-            raise JsonlLineError(f"line {number}: not valid JSON ({error.msg})") from None
+            raise JsonlLineError(f"{where}: not valid JSON ({error.msg})") from None
+        except ValueError as error:  # an integer of more than 4300 digits
+            raise JsonlLineError(f"{where}: not valid JSON ({str(error).split(';')[0]})"
+                                 ) from None
         if not isinstance(record, dict):
-            raise JsonlLineError(f"line {number}: expected a JSON object, got "
+            raise JsonlLineError(f"{where}: expected a JSON object, got "
                                  f"{type(record).__name__}")
         missing = [key for key in REQUIRED if key not in record]
         if missing:
-            raise JsonlLineError(f"line {number}: missing key(s) {', '.join(missing)}")
+            raise JsonlLineError(f"{where}: missing key(s) {', '.join(missing)}")
         try:
             genome = Genome.from_dict({k: record[k] for k in FIELDS if k in record})
         except GenomeError as error:
-            raise JsonlLineError(f"line {number}: {error}") from None
-        image_size = _positive_int(record, "image_size", number)
-        num_classes = _positive_int(record, "num_classes", number)
-        in_channels = _positive_int(record, "in_channels", number) if "in_channels" in record else 3
+            raise JsonlLineError(f"{where}: {error}") from None
+        image_size = _positive_int(record, "image_size", where)
+        num_classes = _positive_int(record, "num_classes", where)
+        in_channels = _positive_int(record, "in_channels", where) if "in_channels" in record else 3
         cx = anynetx_complexity(genome, image_size, num_classes, in_channels)
         yield {**record, **cx.as_dict()}
 

@@ -31,7 +31,7 @@ from proxystore.space.complexity import (
     anynetx_complexity,
     anynetx_complexity_arrays,
 )
-from proxystore.space.genome import Genome
+from proxystore.space.genome import MAX_DEPTH, MAX_STAGES, MAX_STRIDE, MAX_WIDTH, STEM_TYPES, Genome
 
 METRICS = ("flops", "params", "acts")
 
@@ -66,6 +66,20 @@ class SamplerConfig:
         object.__setattr__(self, "strides", tuple(int(s) for s in self.strides))
         object.__setattr__(self, "bottleneck_ratios", tuple(int(b) for b in self.bottleneck_ratios))
         object.__setattr__(self, "band", (float(self.band[0]), float(self.band[1])))
+        # The genome's own bounds: sampled genomes are not validated one by one.
+        for name, high in (("num_stages", MAX_STAGES), ("max_depth", MAX_DEPTH),
+                           ("max_width", MAX_WIDTH), ("max_group_width", MAX_WIDTH),
+                           ("stem_width", MAX_WIDTH)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+                raise GenomeError(f"sampler: {name} must be a positive integer up to {high}, "
+                                  f"got {value!r}")
+        if not all(1 <= s <= MAX_STRIDE for s in self.strides):
+            raise GenomeError(f"sampler: strides must be positive integers up to {MAX_STRIDE}, "
+                              f"got {list(self.strides)}")
+        if self.stem_type not in STEM_TYPES:
+            raise GenomeError(f"sampler: stem_type must be one of {', '.join(STEM_TYPES)}, "
+                              f"got {self.stem_type!r}")
         if len(self.strides) != self.num_stages:
             raise GenomeError(f"sampler: strides has {len(self.strides)} entries for "
                               f"{self.num_stages} stages")
