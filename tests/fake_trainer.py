@@ -5,7 +5,9 @@ test counts training starts rather than rows, sleeps $PROXYSTORE_FAKE_SECONDS wh
 lost lease, and returns a result stamped with the worker that produced it. With
 $PROXYSTORE_FAKE_HOLD set to a folder, a worker process that finished training writes
 `trained-<run id>` there and waits for a file `go` before returning its result, so a test can cut
-the database away at the worst moment in another process.
+the database away at the worst moment in another process. With $PROXYSTORE_FAKE_KILL set to a
+folder, the first training start of all (the one that creates `killed` there) SIGKILLs its own
+process, as the kernel's OOM killer would.
 """
 
 from __future__ import annotations
@@ -30,6 +32,16 @@ def train(db: Any, claim: Any, config: Any, lost: Any = None, on_epoch: Any = No
     if log:
         with open(log, "a") as f:
             f.write(f"{claim.run_id} {config.worker} {claim.attempt}\n")
+    kill = os.environ.get("PROXYSTORE_FAKE_KILL")
+    if kill:
+        try:
+            os.close(os.open(os.path.join(kill, "killed"), os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            pass
+        else:
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
     seconds = float(os.environ.get("PROXYSTORE_FAKE_SECONDS", "0.01"))
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

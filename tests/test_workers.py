@@ -198,6 +198,58 @@ def test_max_cells_is_shared_out_among_pool_workers(tmp_path):
         assert {r.status for r in runs} <= {"done", "pending"}
 
 
+def test_reap_worker_returns_only_that_workers_cells(db):
+    """On both databases: the dead worker's running cell goes back (or fails after its last
+    attempt), with the reason; another worker's cell and finished ones are left alone."""
+    from proxystore.runner import claims
+
+    seed_cells(db, 3)
+    a = claims.claim_next(db, "A", lease_seconds=600)
+    b = claims.claim_next(db, "B", lease_seconds=600)
+    assert a is not None and b is not None
+    assert claims.reap_worker(db, "A", "worker A was killed by SIGKILL") == 1
+    assert claims.reap_worker(db, "A", "again") == 0
+    runs = {r.id: r for r in _results(db)[0]}
+    assert (runs[a.run_id].status, runs[a.run_id].worker) == ("pending", None)
+    assert (runs[a.run_id].failure, runs[a.run_id].error) == ("stale",
+                                                              "worker A was killed by SIGKILL")
+    assert (runs[b.run_id].status, runs[b.run_id].worker) == ("running", "B")
+    again = claims.claim_next(db, "C", lease_seconds=600)
+    assert again is not None
+    assert claims.reap_worker(db, "C", "worker C exited with code 1", max_attempts=1) == 1
+    assert {r.id: r.status for r in _results(db)[0]}[again.run_id] == "failed"
+
+
+def test_a_pool_worker_killed_mid_cell_gives_its_cell_back_at_once(tmp_path):
+    """A worker SIGKILLed mid-cell (the OOM killer) held its cell until the lease expired: the
+    other workers had finished and exited by then, and `fill --workers` ended with exit 0 and a
+    cell still "running". The pool now puts the cell back at once, says so, and exits 1."""
+    from proxystore.db import open_database
+    from tests.studies import FULL_AND_HALF, tiny_spec, write
+
+    spec = write(tmp_path, "oom", tiny_spec("oom", FULL_AND_HALF, seeds="[0, 1, 2]"))
+    (tmp_path / "kill").mkdir()
+    log = tmp_path / "starts.log"
+    env = dict(os.environ, PYTHONPATH=str(REPO), PROXYSTORE_FAKE_LOG=str(log),
+               PROXYSTORE_FAKE_SECONDS="0.5", PROXYSTORE_FAKE_KILL=str(tmp_path / "kill"),
+               PROXYSTORE_CACHE=str(tmp_path / "cache"))
+    db_path = tmp_path / "oom.db"
+    done = subprocess.run([sys.executable, "-m", "tests.run_fill", "fill", str(spec), "--db",
+                           str(db_path), "--device", "cpu", "--workers", "2", "--quiet",
+                           "--mlflow", f"sqlite:///{tmp_path / 'ml.db'}"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr[-3000:]
+    (killed_run, killed_worker, _), *_ = _starts(log)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("proxystore: error")]
+    assert errors == [f"proxystore: error: worker {killed_worker} was killed by SIGKILL; "
+                      "1 cell it held went back to pending"], done.stderr[-3000:]
+    runs, _ = _results(open_database(str(db_path)))
+    assert len(runs) == 12 and {r.status for r in runs} == {"done"}  # the survivor did it
+    again = {r.id: r for r in runs}[killed_run]
+    assert again.attempts == 2 and again.worker != killed_worker
+    assert Counter(run for run, _, _ in _starts(log))[killed_run] == 2
+
+
 def test_launch_slurm_with_submitits_local_executor(tmp_path):
     """`launch slurm` registers the study and its jobs fill it (submitit's local executor)."""
     from proxystore.db import open_database

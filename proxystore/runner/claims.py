@@ -116,6 +116,24 @@ def reap_expired(db: Database, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> int:
     return _retrying(do)
 
 
+def reap_worker(db: Database, worker: str, reason: str,
+                max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> int:
+    """Return the running cells of a worker known to be dead (its process exited) to pending, or
+    failed after max attempts, at once rather than when their leases expire. A dead process
+    writes nothing more, so no stale result can follow; `reason` becomes the runs' error."""
+    def do() -> int:
+        with db.transaction(immediate=True) as conn:
+            result = conn.execute(
+                update(SqlRun)
+                .where(SqlRun.status == "running", SqlRun.worker == worker)
+                .values(status=case((SqlRun.attempts >= max_attempts, "failed"),
+                                    else_="pending"),
+                        failure="stale", error=reason[:2000], worker=None,
+                        lease_expires_at=None))
+            return _rows(result)
+    return _retrying(do)
+
+
 def claim_next(db: Database, worker: str, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,
                study: str | None = None, max_attempts: int = DEFAULT_MAX_ATTEMPTS
                ) -> Claim | None:

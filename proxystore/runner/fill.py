@@ -218,7 +218,7 @@ def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "au
         for run_id, reason in result.summary.failed:
             print(f"  run {run_id}: {reason}")
     print(summary_text(db, spec.name, render))
-    return 1 if result.summary.failed else 0
+    return 1 if result.summary.failed or result.pool_code else 0
 
 
 def _cell_count(db: Database, name: str) -> int:

@@ -2,7 +2,9 @@
 
 The parent only starts workers, shows one progress bar from the database, and on Ctrl-C (or
 SIGTERM) passes the signal on, so every worker puts its cell back to pending before it exits.
-Nothing else coordinates the workers: each one claims from the database on its own.
+When a worker dies (killed, out of host memory, a crash), the parent puts the cell it held back
+to pending at once, for the workers still running, and says so in one line. Nothing else
+coordinates the workers: each one claims from the database on its own.
 """
 
 from __future__ import annotations
@@ -104,6 +106,42 @@ def _child(config: dict[str, Any]) -> None:
         sys.exit(2)
 
 
+# Exit codes after which a worker's cells are in order: done, stopped on an error it printed
+# (its result kept in the spool, its cell released), interrupted (its cell put back), running.
+CLEAN_EXITS = (0, 2, 130, None)
+
+
+def _how(exitcode: int) -> str:
+    """'was killed by SIGKILL' or 'exited with code 1'."""
+    if exitcode < 0:
+        try:
+            return f"was killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"was killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
+
+
+def _reap(config: WorkerConfig, exitcode: int) -> None:
+    """A worker died without putting its cell back: do it for it, and say so in one line."""
+    from proxystore.db import open_database
+    from proxystore.runner import claims
+
+    how = _how(exitcode)
+    try:
+        db = open_database(config.db_url, pool=False)
+        try:
+            n = claims.reap_worker(db, config.worker, f"worker {config.worker} {how}",
+                                   config.max_attempts)
+        finally:
+            db.engine.dispose()
+        cells = f"{n} cell it held went back to pending" if n == 1 else \
+            f"the {n} cells it held went back to pending" if n else "it held no cell"
+    except Exception as error:  # noqa: BLE001 - the database is away: the lease expires as usual
+        cells = f"its cell goes back when its lease expires ({' '.join(str(error).split())})"
+    print(f"proxystore: error: worker {config.worker} {how}; {cells}", file=sys.stderr,
+          flush=True)
+
+
 def run_pool(configs: list[WorkerConfig], progress: Any | None = None,
              poll_seconds: float = 1.0) -> int:
     """Run one process per config until all exit; return the pool's exit code.
@@ -122,12 +160,19 @@ def run_pool(configs: list[WorkerConfig], progress: Any | None = None,
                  for c in configs]
     for process in processes:
         process.start()
+    dead: set[str] = set()
     try:
         while any(p.is_alive() for p in processes):
             if progress is not None:
                 progress.refresh()
-            for p in processes:
+            for p, config in zip(processes, configs, strict=True):
                 p.join(timeout=poll_seconds / max(1, len(processes)))
+                if p.exitcode not in CLEAN_EXITS and config.worker not in dead:
+                    dead.add(config.worker)
+                    _reap(config, p.exitcode)
+        for p, config in zip(processes, configs, strict=True):  # died as the last ones ended
+            if p.exitcode not in CLEAN_EXITS and config.worker not in dead:
+                _reap(config, p.exitcode)
     except KeyboardInterrupt:
         for p in processes:
             if p.is_alive() and p.pid:
