@@ -71,14 +71,14 @@ q)
     cap=20 step gpu nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm \
       --format=csv
   fi
-  cap=120 step a "${bench[@]}" --cases a,stream,ops --json "$out/a.json"
-  cap=200 step b "${bench[@]}" --cases b --b-variants "${b_variants[@]}" \
+  cap=110 step a "${bench[@]}" --cases a,stream,ops --json "$out/a.json"
+  cap=240 step b "${bench[@]}" --cases b --b-variants "${b_variants[@]}" \
     --set baseline_epochs=4 --json "$out/b.json"
-  cap=120 step c "${bench[@]}" --cases c --per-gpu 1 2 4 8 --set b_epochs=3 \
+  cap=100 step c "${bench[@]}" --cases c --per-gpu 1 2 4 8 --set b_epochs=3 \
     --json "$out/c.json"
-  cap=60 step precision python3 benchmarks/precision_check.py --device "$device" \
+  cap=50 step precision python3 benchmarks/precision_check.py --device "$device" \
     "${precision[@]}" --json "$out/precision.json"
-  cap=60 step grid "${bench[@]}" --grid --cases a,b --grid-layouts nchw nhwc \
+  cap=50 step grid "${bench[@]}" --grid --cases a,b --grid-layouts nchw nhwc \
     --grid-compile eager --grid-epochs 2 --json "$out/grid.json"
   ;;
 1)

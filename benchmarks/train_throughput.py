@@ -255,30 +255,41 @@ def baseline_cell(sizes: Sizes, device: torch.device, *, genome: Genome, image: 
 
 # --- cases -----------------------------------------------------------------------------------
 
-def case_a(sizes: Sizes, device: torch.device, baseline: bool, **variant) -> dict[str, dict]:
-    """Pure model speed at 224 px (tiny: smaller), synthetic data resident on the device."""
+def case_a(sizes: Sizes, device: torch.device, baseline: bool,
+           rows: dict[str, dict] | None = None, **variant) -> dict[str, dict]:
+    """Pure model speed at 224 px (tiny: smaller), synthetic data resident on the device.
+
+    Rows go into `rows` as they are measured (a time cap keeps the finished ones)."""
+    rows = {} if rows is None else rows
     batch = variant.pop("batch", sizes.a_batch)
     common = dict(genome=case_a_genome(), image=sizes.a_image, classes=sizes.a_classes,
                   n_train=batch * sizes.a_steps, n_val=batch, batch=batch, epochs=3,
                   augment=False)
-    rows = {"ours": ours_cell(sizes, device, **common, **variant)}
+    rows["ours"] = ours_cell(sizes, device, **common, **variant)
     if baseline:
         rows["baseline"] = baseline_cell(sizes, device, **common)
     return rows
 
 
 def case_b(sizes: Sizes, device: torch.device, baseline: bool, epochs: int | None = None,
-           executions: tuple[str, ...] = ("eager",), **variant) -> dict[str, dict]:
+           executions: tuple[str, ...] = ("eager",), rows: dict[str, dict] | None = None,
+           **variant) -> dict[str, dict]:
     """A whole 32 px cell, 30 epochs with evaluation each epoch (tiny: smaller).
 
     "ours" is the trainer's defaults; each other name in `executions` (see EXECUTION) adds a
-    row "ours NAME" for the same cell run that way, or its error.
+    row "ours NAME" for the same cell run that way, or its error, after the baseline (the
+    ratio needs it most). Rows go into `rows` as they are measured.
     """
+    rows = {} if rows is None else rows
     common = dict(genome=case_b_genome(sizes.b_genome_seed), image=sizes.b_image,
                   classes=sizes.b_classes, n_train=sizes.b_train, n_val=sizes.b_val,
                   batch=variant.pop("batch", sizes.b_batch), epochs=epochs or sizes.b_epochs,
                   augment=True)
-    rows = {"ours": ours_cell(sizes, device, **common, **variant)}
+    rows["ours"] = ours_cell(sizes, device, **common, **variant)
+    print("b ours", json.dumps(rows["ours"]), flush=True)
+    if baseline:
+        rows["baseline"] = baseline_cell(sizes, device, **common)
+        print("b baseline", json.dumps(rows["baseline"]), flush=True)
     for name in executions:
         if name == "eager":
             continue
@@ -289,8 +300,6 @@ def case_b(sizes: Sizes, device: torch.device, baseline: bool, epochs: int | Non
         except Exception as error:  # noqa: BLE001 - one failed execution, keep the others
             rows[f"ours {name}"] = {"error": f"{type(error).__name__}: {error}"[:160]}
         print(f"b ours {name}", json.dumps(rows[f"ours {name}"]), flush=True)
-    if baseline:
-        rows["baseline"] = baseline_cell(sizes, device, **common)
     return rows
 
 
@@ -621,11 +630,13 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             baseline = not args.no_baseline
             if "a" in cases:
-                results["a (224 px model speed)"] = case_a(sizes, device, baseline)
+                results["a (224 px model speed)"] = {}
+                case_a(sizes, device, baseline, results["a (224 px model speed)"])
                 save()
             if "b" in cases:
-                results["b (32 px cell)"] = case_b(sizes, device, baseline,
-                                                   executions=tuple(args.b_variants))
+                results["b (32 px cell)"] = {}
+                case_b(sizes, device, baseline, executions=tuple(args.b_variants),
+                       rows=results["b (32 px cell)"])
                 save()
             if "stream" in cases:
                 model = results.get("a (224 px model speed)", {}).get("ours", {})

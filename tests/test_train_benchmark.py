@@ -83,8 +83,8 @@ def test_baseline_cell_is_extrapolated_from_its_measured_epochs(tmp_path) -> Non
 def test_a_capped_run_keeps_the_cases_it_measured(tmp_path, monkeypatch) -> None:
     """timeout -s INT ends a step at its cap: the JSON and table keep every finished case."""
     module = load_benchmark("train_throughput")
-    monkeypatch.setattr(module, "case_a", lambda *a, **k: {"ours": {"images_per_s": 5.0,
-                                                                    "wall_s": 1.0}})
+    monkeypatch.setattr(module, "case_a", lambda sizes, device, baseline, rows: rows.update(
+        ours={"images_per_s": 5.0, "wall_s": 1.0}))
 
     def capped(*args, **kwargs):
         kwargs_rows = args[4] if len(args) > 4 else kwargs["rows"]
@@ -187,3 +187,22 @@ def test_study_estimate_prices_each_task_from_the_two_measured_rates(tmp_path) -
     t128 = 1 / small + (128 ** 2 - 32 ** 2) / (224 ** 2 - 32 ** 2) * (1 / 1000 - 1 / small)
     assert rows["powerline"]["cell_s"] == pytest.approx(20 * (6_400 + 1_600 / 3) * t128)
     assert out["device_days"] == pytest.approx(sum(r["hours"] for r in rows.values()) / 24)
+
+
+def test_a_cap_inside_case_b_keeps_the_rows_it_measured(tmp_path, monkeypatch) -> None:
+    """The 30-epoch cell is the longest step: a cap during its baseline keeps our cell."""
+    module = load_benchmark("train_throughput")
+    monkeypatch.setattr(module, "ours_cell", lambda *a, **k: {"images_per_s": 9.0,
+                                                              "wall_s": 3.0})
+
+    def capped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "baseline_cell", capped)
+    out = tmp_path / "b.json"
+    with pytest.raises(SystemExit):
+        module.main(["--device", "cpu", "--cases", "b", "--b-variants", "eager", "graphs",
+                     "--json", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["interrupted"] is True
+    assert saved["results"]["b (32 px cell)"] == {"ours": {"images_per_s": 9.0, "wall_s": 3.0}}
