@@ -111,6 +111,7 @@ def test_config_rejects_inconsistent_settings():
     ({"num_stages": 40, "strides": (1,) * 40}, "num_stages must be a positive integer up to 16"),
     ({"strides": (1, 2, 2, 1000)}, "strides must be positive integers up to 32"),
     ({"stem_type": "cifar"}, "stem_type must be one of standard, small"),
+    ({"image_size": 10**9}, "image_size must be an integer from 1 to 4096, got 1000000000"),
 ])
 def test_config_refuses_bounds_beyond_the_genome_rules(changes, message):
     """Sampled genomes are not validated one by one: max_depth 1e20 made genomes that hung."""

@@ -159,6 +159,19 @@ def test_cli_complexity_refuses_an_integer_too_long_for_python(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_cli_complexity_refuses_an_image_size_above_the_bound(tmp_path):
+    """image_size 10**9 in a JSON line was counted (numbers of 25 digits, nobody meant them)."""
+    good = {**named_genome("RegNetX-200MF").canonical(), "num_classes": 1000}
+    path = tmp_path / "genomes.jsonl"
+    path.write_text(json.dumps({**good, "image_size": 4096}) + "\n"
+                    + json.dumps({**good, "image_size": 10**9}) + "\n")
+    result = _cli("arch", "complexity", str(path))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (f"proxystore: error: {path}: line 2: image_size must be an "
+                                     "integer from 1 to 4096, got 1000000000")
+    assert result.stdout == ""  # nothing written when a line is bad
+
+
 def test_cli_sample_save_and_show(tmp_path):
     db = str(tmp_path / "cli.db")
     out = tmp_path / "sample.jsonl"
@@ -179,6 +192,8 @@ def test_cli_sample_save_and_show(tmp_path):
     (("--count", "0"), "--count must be an integer >= 1, got 0"),
     (("--image-size", "big"), "--image-size must be an integer >= 1, got 'big'"),
     (("--seed", "1.5"), "--seed must be an integer >= 0, got 1.5"),
+    (("--image-size", "1000000000"),
+     "--image-size must be an integer from 1 to 4096, got 1000000000"),
 ])
 def test_cli_sample_refuses_an_option_that_is_not_an_integer(option, message):
     """`--count abc` was a ValueError traceback."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from proxystore.errors import GenomeError
+from proxystore.limits import IMAGE_SIZE_RULE, valid_image_size
 from proxystore.space.complexity import (
     Complexity,
     anynetx_complexity,
@@ -74,6 +75,9 @@ class SamplerConfig:
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
                 raise GenomeError(f"sampler: {name} must be a positive integer up to {high}, "
                                   f"got {value!r}")
+        if not valid_image_size(self.image_size):
+            raise GenomeError(f"sampler: image_size must be {IMAGE_SIZE_RULE}, "
+                              f"got {self.image_size!r}")
         if not all(1 <= s <= MAX_STRIDE for s in self.strides):
             raise GenomeError(f"sampler: strides must be positive integers up to {MAX_STRIDE}, "
                               f"got {list(self.strides)}")
