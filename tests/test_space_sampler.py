@@ -11,6 +11,7 @@ import torch
 from scipy import stats
 
 from proxystore.errors import GenomeError
+from proxystore.limits import MAX_SAMPLED_COUNT
 from proxystore.space import SamplerConfig, anynetx_complexity, sample_genomes
 from proxystore.space.build import build_anynetx, count_parameters
 from proxystore.space.sampler import sample_genomes_loop
@@ -93,6 +94,18 @@ def test_impossible_band_stops_after_the_bound_with_the_acceptance_rate():
                                           r"50,000 valid genomes.*acceptance 0 per valid"):
         sample_genomes(10, config, seed=0)
     assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize("sampler", [sample_genomes, sample_genomes_loop])
+@pytest.mark.parametrize("count", [0, MAX_SAMPLED_COUNT + 1, 2.5])
+def test_a_count_outside_1_to_the_bound_is_refused_before_drawing(sampler, count):
+    """A huge count ran until max_draws (20 million valid genomes) before saying anything."""
+    config = SamplerConfig(band=(0, 1e30), max_draws=10**12)
+    start = time.perf_counter()
+    with pytest.raises(GenomeError, match=f"sampler: count must be an integer from 1 to 100000, "
+                                          f"got {count!r}"):
+        sampler(count, config)
+    assert time.perf_counter() - start < 1
 
 
 def test_config_rejects_inconsistent_settings():

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from proxystore.errors import SpecError
-from proxystore.limits import MAX_IMAGE_SIZE
+from proxystore.limits import MAX_IMAGE_SIZE, MAX_SAMPLED_COUNT
 from proxystore.resources import schema_text
 from proxystore.study.spec import load_spec, parse_spec
 from tests.helpers import REPO, run_cli
@@ -175,11 +175,25 @@ def test_spec_check_refuses_a_huge_image_size_in_one_line(tmp_path):
                                      "an integer from 1 to 4096, got 1000000000")
 
 
+def test_a_sampled_count_above_the_bound_is_one_line(tmp_path):
+    """count 10**9 was sampled until max_draws (20 million genomes scored) before failing."""
+    raw = _demo()
+    raw["candidates"]["architectures"]["sampled"]["count"] = 10**9
+    path = tmp_path / "many.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    result = run_cli("spec", "check", str(path), cwd=tmp_path, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"proxystore: error: {path}: candidates.architectures.sampled.count: must be an integer "
+        "from 1 to 100000, got 1000000000")
+
+
 def test_schema_bounds_are_the_limits_constants():
     """The JSON schema repeats the bounds for editors; they must not drift from limits.py."""
     defs = json.loads(schema_text("study.schema.json"))["$defs"]
     for name in ("task", "recipe", "sampler"):
         assert defs[name]["properties"]["image_size"]["maximum"] == MAX_IMAGE_SIZE, name
+    assert defs["sampler"]["properties"]["count"]["maximum"] == MAX_SAMPLED_COUNT
 
 
 def test_a_spec_that_is_not_utf8_is_one_line_naming_file_and_line(tmp_path):
