@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from proxystore.db.models import SqlArchitecture, SqlArchitectureStage
-from proxystore.errors import NotFoundError
+from proxystore.errors import GenomeError, NotFoundError
 from proxystore.space import TimmModel, named_genome, sample_genomes
 from proxystore.space import store as store_module
 from proxystore.space.commands import ArchCommands
@@ -88,6 +88,15 @@ def test_timm_models_are_stored_with_measured_complexity(sqlite_db):
     record = get_architecture(sqlite_db, arch_id)
     assert record.space == "timm" and record.genome == {"timm": "resnet18d", "kwargs": {}}
     assert record.params == model.complexity(32, 10).params and record.stages == ()
+
+
+def test_timm_keyword_arguments_timm_asserts_on_are_one_line(sqlite_db):
+    """resnet18 with base_width 10**9 was an AssertionError traceback (exit 1) at `plan`."""
+    bad = {"timm": "resnet18", "kwargs": {"base_width": 10**9}}
+    with pytest.raises(GenomeError, match=r"^timm:resnet18: bad keyword arguments "
+                       r"\{'base_width': 1000000000\}: BasicBlock does not support changing"):
+        save_architectures(sqlite_db, [bad], 32, 10)
+    assert _count(sqlite_db, SqlArchitecture) == 0
 
 
 def _cli(*args, stdin=None):
