@@ -18,6 +18,7 @@ from proxystore.data import resize
 from proxystore.data.cache import cache_dir, decoded
 from proxystore.data.registry import register_dataset
 from proxystore.db import open_database
+from proxystore.errors import DataError
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -149,3 +150,13 @@ def test_default_cache_is_beside_the_database(tmp_path, monkeypatch) -> None:
     data = decoded(db, "digits", 8)
     assert data.path.parent == tmp_path / "proxystore-cache"
     db.dispose()
+
+
+@pytest.mark.parametrize("size", [0, 10**9, 8.0, True])
+def test_an_image_size_outside_1_to_4096_writes_no_cache(sqlite_db, tmp_path, size) -> None:
+    """10**9 px was accepted: the first image would have been 3 EB, after the folder was made."""
+    register_dataset(sqlite_db, "digits", "sklearn:digits")
+    with pytest.raises(DataError, match=f"image size must be an integer from 1 to 4096 pixels, "
+                                        f"got {size!r}"):
+        decoded(sqlite_db, "digits", size, cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()

@@ -121,7 +121,9 @@ BAD = [
     (["subset", "digits", "loss_quantile", "--a", "0", "--b", "0.1", "--scorer-run", "RUN"],
      "has no per-example scores"),
     (["subset", "nodata", "full"], "no dataset named 'nodata'"),
-    (["cache", "digits", "--image-size", "abc"], "--image-size must be a positive integer"),
+    (["cache", "digits", "--image-size", "abc"], "--image-size must be an integer from 1 to 4096"),
+    (["cache", "digits", "--image-size", "1000000000"],
+     "--image-size must be an integer from 1 to 4096, got 1000000000"),
 ]
 
 
@@ -139,3 +141,4 @@ def test_bad_input_is_one_line_exit_2_nothing_registered(prepared, tmp_path, arg
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("proxystore: error:") and message in lines[0]
     assert counts(db) == before
+    assert not (db.parent / "cache").exists()  # no decode cache begun either

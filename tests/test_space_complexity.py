@@ -7,8 +7,10 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from proxystore.limits import MAX_IMAGE_SIZE
 from proxystore.space import Genome, anynetx_complexity, anynetx_complexity_arrays, named_genome
 from proxystore.space.build import build_anynetx, count_parameters
+from proxystore.space.genome import MAX_DEPTH, MAX_STAGES, MAX_WIDTH
 from proxystore.space.sampler import SamplerConfig, sample_genomes
 
 # Varied genomes: b = 2 and 4, odd depths, 3 and 5 stages, stride-1 stages, group width = bottleneck
@@ -72,6 +74,35 @@ def test_closed_form_equals_layer_by_layer_count(setting):
         for i, genome in enumerate(genomes):
             cx = anynetx_complexity(genome, *setting)
             assert (cx.flops, cx.params, cx.acts) == (flops[i], params[i], acts[i]), genome
+
+
+def test_closed_form_is_exact_at_the_largest_allowed_genome_and_image():
+    """At the genome bounds and 4096 px flops pass 1e22: the int64 closed form wrapped to a
+    negative number, silently; it must equal the layer-by-layer count (Python ints)."""
+    n = MAX_STAGES
+    biggest = Genome((MAX_DEPTH,) * n, (MAX_WIDTH,) * n, (1,) * n, (MAX_WIDTH,) * n, (1,) * n,
+                     stem_width=MAX_WIDTH, stem_type="small").validate()
+    big = Genome((MAX_DEPTH,) * n, (MAX_WIDTH,) * n, (4,) * n, (8,) * n, (2,) * n,
+                 stem_width=MAX_WIDTH, stem_type="small").validate()
+    setting = (MAX_IMAGE_SIZE, 10**6, 3)
+    flops, params, acts = _arrays([biggest, big], setting, "small")
+    for i, genome in enumerate([biggest, big]):
+        cx = genome.complexity(*setting)
+        assert (cx.flops, cx.params, cx.acts) == (flops[i], params[i], acts[i])
+    assert flops[0] > np.iinfo(np.int64).max
+    # Below the bound nothing changes: int64 arrays, as the sampler's hot path needs.
+    assert _arrays(GENOMES[:1], SETTINGS[0])[0].dtype == np.int64
+
+
+def test_sampler_at_the_bounds_reports_the_exact_complexity():
+    config = SamplerConfig(num_stages=MAX_STAGES, max_depth=MAX_DEPTH, max_width=MAX_WIDTH,
+                           max_group_width=MAX_WIDTH, strides=(1,) * MAX_STAGES,
+                           stem_width=MAX_WIDTH, stem_type="small", image_size=MAX_IMAGE_SIZE,
+                           band=(0, 1e30), stage_batch=1024)
+    sample = sample_genomes(3, config, seed=0)
+    for genome, cx in zip(sample.genomes, sample.complexities, strict=True):
+        assert cx == genome.complexity(MAX_IMAGE_SIZE, 1000, 3)
+    assert max(cx.flops for cx in sample.complexities) > np.iinfo(np.int64).max
 
 
 @pytest.mark.parametrize("genome", [*GENOMES, named_genome("RegNetX-200MF")])

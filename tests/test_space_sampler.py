@@ -11,6 +11,7 @@ import torch
 from scipy import stats
 
 from proxystore.errors import GenomeError
+from proxystore.limits import MAX_SAMPLED_COUNT
 from proxystore.space import SamplerConfig, anynetx_complexity, sample_genomes
 from proxystore.space.build import build_anynetx, count_parameters
 from proxystore.space.sampler import sample_genomes_loop
@@ -95,6 +96,18 @@ def test_impossible_band_stops_after_the_bound_with_the_acceptance_rate():
     assert time.perf_counter() - start < 5
 
 
+@pytest.mark.parametrize("sampler", [sample_genomes, sample_genomes_loop])
+@pytest.mark.parametrize("count", [0, MAX_SAMPLED_COUNT + 1, 2.5])
+def test_a_count_outside_1_to_the_bound_is_refused_before_drawing(sampler, count):
+    """A huge count ran until max_draws (20 million valid genomes) before saying anything."""
+    config = SamplerConfig(band=(0, 1e30), max_draws=10**12)
+    start = time.perf_counter()
+    with pytest.raises(GenomeError, match=f"sampler: count must be an integer from 1 to 100000, "
+                                          f"got {count!r}"):
+        sampler(count, config)
+    assert time.perf_counter() - start < 1
+
+
 def test_config_rejects_inconsistent_settings():
     with pytest.raises(GenomeError, match="strides has 3 entries for 4 stages"):
         SamplerConfig(strides=(1, 2, 2))
@@ -111,6 +124,7 @@ def test_config_rejects_inconsistent_settings():
     ({"num_stages": 40, "strides": (1,) * 40}, "num_stages must be a positive integer up to 16"),
     ({"strides": (1, 2, 2, 1000)}, "strides must be positive integers up to 32"),
     ({"stem_type": "cifar"}, "stem_type must be one of standard, small"),
+    ({"image_size": 10**9}, "image_size must be an integer from 1 to 4096, got 1000000000"),
 ])
 def test_config_refuses_bounds_beyond_the_genome_rules(changes, message):
     """Sampled genomes are not validated one by one: max_depth 1e20 made genomes that hung."""

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from proxystore.db.models import SqlArchitecture, SqlArchitectureStage
-from proxystore.errors import NotFoundError
+from proxystore.errors import GenomeError, NotFoundError
 from proxystore.space import TimmModel, named_genome, sample_genomes
 from proxystore.space import store as store_module
 from proxystore.space.commands import ArchCommands
@@ -90,6 +90,15 @@ def test_timm_models_are_stored_with_measured_complexity(sqlite_db):
     assert record.params == model.complexity(32, 10).params and record.stages == ()
 
 
+def test_timm_keyword_arguments_timm_asserts_on_are_one_line(sqlite_db):
+    """resnet18 with base_width 10**9 was an AssertionError traceback (exit 1) at `plan`."""
+    bad = {"timm": "resnet18", "kwargs": {"base_width": 10**9}}
+    with pytest.raises(GenomeError, match=r"^timm:resnet18: bad keyword arguments "
+                       r"\{'base_width': 1000000000\}: BasicBlock does not support changing"):
+        save_architectures(sqlite_db, [bad], 32, 10)
+    assert _count(sqlite_db, SqlArchitecture) == 0
+
+
 def _cli(*args, stdin=None):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "proxystore", *args], input=stdin,
@@ -159,6 +168,19 @@ def test_cli_complexity_refuses_an_integer_too_long_for_python(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_cli_complexity_refuses_an_image_size_above_the_bound(tmp_path):
+    """image_size 10**9 in a JSON line was counted (numbers of 25 digits, nobody meant them)."""
+    good = {**named_genome("RegNetX-200MF").canonical(), "num_classes": 1000}
+    path = tmp_path / "genomes.jsonl"
+    path.write_text(json.dumps({**good, "image_size": 4096}) + "\n"
+                    + json.dumps({**good, "image_size": 10**9}) + "\n")
+    result = _cli("arch", "complexity", str(path))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (f"proxystore: error: {path}: line 2: image_size must be an "
+                                     "integer from 1 to 4096, got 1000000000")
+    assert result.stdout == ""  # nothing written when a line is bad
+
+
 def test_cli_sample_save_and_show(tmp_path):
     db = str(tmp_path / "cli.db")
     out = tmp_path / "sample.jsonl"
@@ -179,6 +201,9 @@ def test_cli_sample_save_and_show(tmp_path):
     (("--count", "0"), "--count must be an integer >= 1, got 0"),
     (("--image-size", "big"), "--image-size must be an integer >= 1, got 'big'"),
     (("--seed", "1.5"), "--seed must be an integer >= 0, got 1.5"),
+    (("--count", "1000000000"), "--count must be an integer from 1 to 100000, got 1000000000"),
+    (("--image-size", "1000000000"),
+     "--image-size must be an integer from 1 to 4096, got 1000000000"),
 ])
 def test_cli_sample_refuses_an_option_that_is_not_an_integer(option, message):
     """`--count abc` was a ValueError traceback."""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 import pytest
 import yaml
 
 from proxystore.errors import SpecError
+from proxystore.limits import MAX_IMAGE_SIZE, MAX_SAMPLED_COUNT
+from proxystore.resources import schema_text
 from proxystore.study.spec import load_spec, parse_spec
 from tests.helpers import REPO, run_cli
 
@@ -140,6 +143,57 @@ def test_a_huge_depth_or_integer_in_a_spec_is_refused_by_spec_check(tmp_path):
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().startswith(f"proxystore: error: {huge}: not valid YAML (line ")
     assert result.stderr.strip().endswith("integer of 5,000 digits is too large")
+
+
+@pytest.mark.parametrize(("change", "where"), [
+    (lambda r, v: r["defaults"].update(image_size=v), "defaults.image_size"),
+    (lambda r, v: r["tasks"]["full"].update(image_size=v), "tasks.full.image_size"),
+    (lambda r, v: r["candidates"].update(hyperparameters={"big": {"image_size": v}}),
+     "candidates.hyperparameters.big.image_size"),
+    (lambda r, v: r["candidates"]["architectures"]["sampled"].update(image_size=v),
+     "candidates.architectures.sampled.image_size"),
+])
+def test_an_image_size_above_the_bound_is_named_by_path(change, where):
+    """image_size 10**9 passed `spec check`: a decode cache of exabytes, overflowing counts."""
+    raw = _demo()
+    change(raw, 10**9)
+    assert _error(raw) == f"{where}: must be an integer from 1 to 4096, got 1000000000"
+    raw = _demo()
+    change(raw, MAX_IMAGE_SIZE)
+    if "sampled" not in where:  # the demo's band is for its own resolution
+        parse_spec(yaml.safe_dump(raw))
+
+
+def test_spec_check_refuses_a_huge_image_size_in_one_line(tmp_path):
+    raw = _demo()
+    raw["tasks"]["full"]["image_size"] = 10**9
+    path = tmp_path / "huge.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    result = run_cli("spec", "check", str(path), cwd=tmp_path, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (f"proxystore: error: {path}: tasks.full.image_size: must be "
+                                     "an integer from 1 to 4096, got 1000000000")
+
+
+def test_a_sampled_count_above_the_bound_is_one_line(tmp_path):
+    """count 10**9 was sampled until max_draws (20 million genomes scored) before failing."""
+    raw = _demo()
+    raw["candidates"]["architectures"]["sampled"]["count"] = 10**9
+    path = tmp_path / "many.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    result = run_cli("spec", "check", str(path), cwd=tmp_path, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"proxystore: error: {path}: candidates.architectures.sampled.count: must be an integer "
+        "from 1 to 100000, got 1000000000")
+
+
+def test_schema_bounds_are_the_limits_constants():
+    """The JSON schema repeats the bounds for editors; they must not drift from limits.py."""
+    defs = json.loads(schema_text("study.schema.json"))["$defs"]
+    for name in ("task", "recipe", "sampler"):
+        assert defs[name]["properties"]["image_size"]["maximum"] == MAX_IMAGE_SIZE, name
+    assert defs["sampler"]["properties"]["count"]["maximum"] == MAX_SAMPLED_COUNT
 
 
 def test_a_spec_that_is_not_utf8_is_one_line_naming_file_and_line(tmp_path):

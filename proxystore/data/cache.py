@@ -31,6 +31,7 @@ from proxystore.data.sources import ArrayImages, FileImages, load_source
 from proxystore.db import Database
 from proxystore.db import engine as engines
 from proxystore.errors import DataError
+from proxystore.limits import IMAGE_SIZE_RULE, valid_image_size
 
 log = logging.getLogger(__name__)
 
@@ -209,10 +210,10 @@ def decoded(db: Database, dataset: str | DatasetInfo, image_size: int,
     Raises:
         DataError: the source is gone or changed since registration, or holds no images.
     """
-    info = get_dataset(db, dataset)
+    if not valid_image_size(image_size):
+        raise DataError(f"image size must be {IMAGE_SIZE_RULE} pixels, got {image_size!r}")
     size = int(image_size)
-    if size < 1:
-        raise DataError(f"image size must be a positive number of pixels, got {image_size!r}")
+    info = get_dataset(db, dataset)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir(db.url)
     final = root / f"{info.fingerprint[:16]}-{size}px-v{DECODE_VERSION}"
     if root.is_dir():

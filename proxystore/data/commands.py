@@ -7,6 +7,7 @@ import pandas as pd
 from proxystore.db import open_database
 from proxystore.errors import DataError
 from proxystore.formatting import render
+from proxystore.limits import IMAGE_SIZE_RULE, valid_image_size
 
 
 class DataCommands:
@@ -120,8 +121,8 @@ class DataCommands:
         """
         from proxystore.data.cache import decoded
 
-        if isinstance(image_size, bool) or not isinstance(image_size, int):
-            raise DataError(f"--image-size must be a positive integer, got {image_size!r}")
+        if not valid_image_size(image_size):
+            raise DataError(f"--image-size must be {IMAGE_SIZE_RULE}, got {image_size!r}")
         data = decoded(open_database(db, pool=False), str(name), image_size, cache_dir)
         stats = ", ".join(f"{m:.4f}±{s:.4f}" for m, s in zip(data.mean, data.std, strict=True))
         print(f"{data.path}: train {tuple(data.train.shape)}, val {tuple(data.val.shape)}, "

@@ -7,6 +7,12 @@ import sys
 from typing import Any
 
 from proxystore.errors import GenomeError
+from proxystore.limits import (
+    IMAGE_SIZE_RULE,
+    SAMPLED_COUNT_RULE,
+    valid_image_size,
+    valid_sampled_count,
+)
 
 METRICS = ("flops", "params", "acts")
 
@@ -54,6 +60,10 @@ class ArchCommands:
                                  ("--in-channels", in_channels, 1), ("--seed", seed, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise GenomeError(f"{flag} must be an integer >= {low}, got {value!r}")
+        if not valid_sampled_count(count):
+            raise GenomeError(f"--count must be {SAMPLED_COUNT_RULE}, got {count!r}")
+        if not valid_image_size(image_size):
+            raise GenomeError(f"--image-size must be {IMAGE_SIZE_RULE}, got {image_size!r}")
         given = {m: v for m, v in zip(METRICS, (flops, params, acts), strict=True) if v is not None}
         if len(given) > 1:
             raise GenomeError(f"give one band, not {' and '.join('--' + m for m in given)}")

@@ -137,6 +137,24 @@ def anynetx_complexity(genome: Genome, image_size: int, num_classes: int,
     return Complexity(flops=cx["flops"], params=cx["params"], acts=cx["acts"])
 
 
+INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+def _bound(d: np.ndarray, w: np.ndarray, w_b: np.ndarray, g: np.ndarray, stem: np.ndarray,
+           area: int, in_channels: int, num_classes: int) -> int:
+    """An upper bound (Python int) on every flops, params and acts count and partial sum of the
+    closed form below, from the largest depth, width, bottleneck and group width present."""
+    def top(a: np.ndarray) -> int:
+        return int(np.max(a, initial=0))
+
+    width, inner, group = max(top(w), top(stem)), top(w_b), top(g)
+    blocks = d.shape[1] * top(d) if d.ndim == 2 else 0
+    # Any one block (projection included): its 1x1, 3x3 and 1x1 convs, shortcut and norms.
+    block = 3 * width * inner + 9 * inner * group + width * width + 4 * inner + 4 * width
+    return ((area + 1) * (9 * in_channels * width + 2 * width + blocks * block)
+            + (width + 1) * num_classes)
+
+
 def anynetx_complexity_arrays(
     depths: npt.ArrayLike,
     widths: npt.ArrayLike,
@@ -150,10 +168,13 @@ def anynetx_complexity_arrays(
     num_classes: int = 1000,
     in_channels: int = 3,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (flops, params, acts) int64 arrays for N genomes given as (N, S) stage arrays.
+    """Return (flops, params, acts) arrays for N genomes given as (N, S) stage arrays.
 
     The closed form of `anynetx_complexity` (same conventions, exactly equal results) so the
-    sampler can score millions of candidates at once. Genomes must be valid.
+    sampler can score millions of candidates at once. Genomes must be valid. The arrays are
+    int64 when the largest count these genomes could reach fits in one; otherwise (the genome
+    bounds at thousands of pixels reach 1e22 flops) they hold Python ints, slower but exact,
+    never a silently wrapped int64.
 
     Args:
         depths: (N, S) ints, blocks per stage.
@@ -177,6 +198,9 @@ def anynetx_complexity_arrays(
     h = (int(image_size) - 1) // (1 if stem_type == "small" else 2) + 1
     hh = np.full(n, h * h, dtype=np.int64)
     h_in = np.full(n, h, dtype=np.int64)
+    if _bound(d, w, w_b, g, w_in, h * h, int(in_channels), int(num_classes)) > INT64_MAX:
+        d, w, w_b, g, s, w_in = (a.astype(object) for a in (d, w, w_b, g, s, w_in))
+        hh, h_in = hh.astype(object), h_in.astype(object)
     flops = 9 * int(in_channels) * w_in * hh
     params = 9 * int(in_channels) * w_in + 2 * w_in
     acts = w_in * hh

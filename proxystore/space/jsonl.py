@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from proxystore.errors import GenomeError
+from proxystore.limits import IMAGE_SIZE_RULE, valid_image_size
 from proxystore.space.complexity import anynetx_complexity
 from proxystore.space.genome import FIELDS, STAGE_FIELDS, Genome
 
@@ -72,6 +73,9 @@ def complexity_records(lines: Iterable[str | bytes], name: str = "<stdin>"
         except GenomeError as error:
             raise JsonlLineError(f"{where}: {error}") from None
         image_size = _positive_int(record, "image_size", where)
+        if not valid_image_size(image_size):
+            raise JsonlLineError(f"{where}: image_size must be {IMAGE_SIZE_RULE}, "
+                                 f"got {image_size!r}")
         num_classes = _positive_int(record, "num_classes", where)
         in_channels = _positive_int(record, "in_channels", where) if "in_channels" in record else 3
         cx = anynetx_complexity(genome, image_size, num_classes, in_channels)

@@ -26,6 +26,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from proxystore.errors import GenomeError
+from proxystore.limits import (
+    IMAGE_SIZE_RULE,
+    SAMPLED_COUNT_RULE,
+    valid_image_size,
+    valid_sampled_count,
+)
 from proxystore.space.complexity import (
     Complexity,
     anynetx_complexity,
@@ -74,6 +80,9 @@ class SamplerConfig:
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
                 raise GenomeError(f"sampler: {name} must be a positive integer up to {high}, "
                                   f"got {value!r}")
+        if not valid_image_size(self.image_size):
+            raise GenomeError(f"sampler: image_size must be {IMAGE_SIZE_RULE}, "
+                              f"got {self.image_size!r}")
         if not all(1 <= s <= MAX_STRIDE for s in self.strides):
             raise GenomeError(f"sampler: strides must be positive integers up to {MAX_STRIDE}, "
                               f"got {list(self.strides)}")
@@ -173,6 +182,12 @@ def _band_error(config: SamplerConfig, count: int, found: int, stats: SamplerSta
         f"{config.num_classes} classes: {stats.describe()}")
 
 
+def _check_count(count: int) -> None:
+    """Refuse a count a sampler would chase until max_draws (or memory) runs out."""
+    if not valid_sampled_count(count):
+        raise GenomeError(f"sampler: count must be {SAMPLED_COUNT_RULE}, got {count!r}")
+
+
 def sample_genomes(count: int, config: SamplerConfig | None = None, seed: int = 0) -> Sample:
     """Draw `count` distinct genomes from the prior restricted to validity and the band.
 
@@ -184,9 +199,11 @@ def sample_genomes(count: int, config: SamplerConfig | None = None, seed: int = 
         seed: seed of the numpy Generator.
 
     Raises:
-        GenomeError: when max_draws valid genomes were scored without finding `count`; the
-            message reports the acceptance rate seen.
+        GenomeError: when `count` is not from 1 to MAX_SAMPLED_COUNT, or max_draws valid
+            genomes were scored without finding `count`; the message reports the acceptance
+            rate seen.
     """
+    _check_count(count)
     config = config or SamplerConfig()
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -249,6 +266,7 @@ def sample_genomes_loop(count: int, config: SamplerConfig | None = None, seed: i
         config: the prior, band and bounds.
         seed: seed of Python's random.Random.
     """
+    _check_count(count)
     config = config or SamplerConfig()
     start = time.perf_counter()
     rnd = random.Random(seed)

@@ -95,9 +95,11 @@ class TimmModel:
         try:
             return timm.create_model(self.name, pretrained=False, num_classes=int(num_classes),
                                      in_chans=int(in_channels), **self.kwargs_dict)
-        except TypeError as error:
+        except (TypeError, ValueError, AssertionError, RuntimeError) as error:
+            # timm checks its keyword arguments with asserts (resnet18 base_width != 64) and
+            # lets torch raise on impossible sizes: each is the spec's fault, one line.
             raise GenomeError(f"timm:{self.name}: bad keyword arguments "
-                              f"{self.kwargs_dict}: {error}") from None
+                              f"{self.kwargs_dict}: {error or type(error).__name__}") from None
 
     def complexity(self, image_size: int, num_classes: int, in_channels: int = 3) -> Complexity:
         """Measure flops, params and acts on the meta device (see the module docstring).

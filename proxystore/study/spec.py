@@ -114,6 +114,8 @@ def _message(error: Any) -> str:
         left = "[" if "minimum" in schema else "("
         right = "]" if "maximum" in schema else ")"
         if low is not None and high is not None:
+            if schema.get("type") == "integer" and left + right == "[]":
+                return f"must be an integer from {low} to {high}, got {error.instance!r}"
             return f"must be in {left}{low}, {high}{right}, got {error.instance!r}"
         if low is not None:
             return f"must be {'>=' if left == '[' else '>'} {low}, got {error.instance!r}"

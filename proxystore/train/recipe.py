@@ -13,6 +13,7 @@ from typing import Any
 
 from proxystore.errors import SpecError
 from proxystore.fingerprint import canonical, fingerprint
+from proxystore.limits import IMAGE_SIZE_RULE, valid_image_size
 
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
 SCHEDULES = ("cosine", "onecycle", "constant")
@@ -53,8 +54,8 @@ class Recipe:
         """Raise SpecError naming the first field whose value is out of range."""
         checks: list[tuple[str, bool, str]] = [
             ("epochs", isinstance(self.epochs, int) and self.epochs >= 1, "an integer >= 1"),
-            ("image_size", isinstance(self.image_size, int) and self.image_size >= 1,
-             "an integer >= 1"),
+            ("image_size", isinstance(self.image_size, int) and valid_image_size(self.image_size),
+             IMAGE_SIZE_RULE),
             ("batch_size", isinstance(self.batch_size, int) and self.batch_size >= 1,
              "an integer >= 1"),
             ("eval_metric", self.eval_metric in EVAL_METRICS, f"one of {EVAL_METRICS}"),

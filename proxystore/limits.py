@@ -1,0 +1,41 @@
+"""Upper bounds on sizes a user gives (image size, sampled architectures), defined once.
+
+They sit far above any study proxystore is meant for and are there so that a typo (an extra
+zero, 1e9 for 1e3) is one line and exit 2 instead of a cache that fills the disk, a count that
+overflows, or a sampler that runs for hours.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+# ImageNet studies train at <= 512 px; one uint8 RGB cache image of 4096 px is 50 MB (4096^2 x 3),
+# so a decode cache at this size is already larger than any dataset proxystore works with.
+MAX_IMAGE_SIZE = 4096
+IMAGE_SIZE_RULE = f"an integer from 1 to {MAX_IMAGE_SIZE}"
+
+# Seed 2 samples 500 architectures per design space; 100,000 (200 times that) is far more than
+# a study trains, and is sampled in seconds.
+MAX_SAMPLED_COUNT = 100_000
+SAMPLED_COUNT_RULE = f"an integer from 1 to {MAX_SAMPLED_COUNT}"
+
+
+def _integer_in(value: Any, low: int, high: int) -> bool:
+    """Whether `value` is an integer (a numpy one too; not a bool or a float) in [low, high]."""
+    if isinstance(value, bool):
+        return False
+    try:
+        return low <= operator.index(value) <= high
+    except TypeError:
+        return False
+
+
+def valid_image_size(value: Any) -> bool:
+    """Whether `value` is an integer (not a bool or float) from 1 to MAX_IMAGE_SIZE pixels."""
+    return _integer_in(value, 1, MAX_IMAGE_SIZE)
+
+
+def valid_sampled_count(value: Any) -> bool:
+    """Whether `value` is an integer (not a bool or float) from 1 to MAX_SAMPLED_COUNT."""
+    return _integer_in(value, 1, MAX_SAMPLED_COUNT)
