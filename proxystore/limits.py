@@ -21,21 +21,23 @@ MAX_SAMPLED_COUNT = 100_000
 SAMPLED_COUNT_RULE = f"an integer from 1 to {MAX_SAMPLED_COUNT}"
 
 
-def _integer_in(value: Any, low: int, high: int) -> bool:
-    """Whether `value` is an integer (a numpy one too; not a bool or a float) in [low, high]."""
+def integer_in(value: Any, low: int, high: int | None = None) -> bool:
+    """Whether `value` is an integer (a numpy one too; not a bool or a float) from `low` to
+    `high` (no upper bound when None). The one check behind every size bound of the package."""
     if isinstance(value, bool):
         return False
     try:
-        return low <= operator.index(value) <= high
+        number = operator.index(value)
     except TypeError:
         return False
+    return low <= number and (high is None or number <= high)
 
 
 def valid_image_size(value: Any) -> bool:
     """Whether `value` is an integer (not a bool or float) from 1 to MAX_IMAGE_SIZE pixels."""
-    return _integer_in(value, 1, MAX_IMAGE_SIZE)
+    return integer_in(value, 1, MAX_IMAGE_SIZE)
 
 
 def valid_sampled_count(value: Any) -> bool:
     """Whether `value` is an integer (not a bool or float) from 1 to MAX_SAMPLED_COUNT."""
-    return _integer_in(value, 1, MAX_SAMPLED_COUNT)
+    return integer_in(value, 1, MAX_SAMPLED_COUNT)

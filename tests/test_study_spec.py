@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 import yaml
@@ -25,6 +26,14 @@ def _error(raw: dict) -> str:
     with pytest.raises(SpecError) as info:
         parse_spec(yaml.safe_dump(raw))
     return str(info.value)
+
+
+def _check_fails(path: Path, text: str) -> str:
+    """Write `text` to `path`, run `spec check` on it, expect exit 2 and return its stderr."""
+    path.write_text(text)
+    result = run_cli("spec", "check", str(path), cwd=path.parent, timeout=60)
+    assert result.returncode == 2, result.stderr
+    return result.stderr.strip()
 
 
 def test_demo_spec_expands_to_candidates_times_tasks():
@@ -128,21 +137,15 @@ def test_a_huge_depth_or_integer_in_a_spec_is_refused_by_spec_check(tmp_path):
         "depths": [10**12], "widths": [8], "bottleneck_ratios": [1], "group_widths": [8],
         "strides": [1]}}
     huge = tmp_path / "huge.yaml"
-    huge.write_text(yaml.safe_dump(raw))
-    result = run_cli("spec", "check", str(huge), cwd=tmp_path, timeout=60)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.strip() == (
+    assert _check_fails(huge, yaml.safe_dump(raw)) == (
         f"proxystore: error: {huge}: candidates.architectures.listed.x: stage 1: depths must be "
         "a positive integer up to 1000, got 1000000000000")
     raw = _demo()
     raw["candidates"]["architectures"]["sampled"]["max_depth"] = 10**20
     assert "sampled: sampler: max_depth must be a positive integer up to 1000" in _error(raw)
-    huge.write_text(yaml.safe_dump(raw))
-    huge.write_text(huge.read_text().replace("100000000000000000000", "9" * 5000))
-    result = run_cli("spec", "check", str(huge), cwd=tmp_path, timeout=60)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().startswith(f"proxystore: error: {huge}: not valid YAML (line ")
-    assert result.stderr.strip().endswith("integer of 5,000 digits is too large")
+    line = _check_fails(huge, yaml.safe_dump(raw).replace("100000000000000000000", "9" * 5000))
+    assert line.startswith(f"proxystore: error: {huge}: not valid YAML (line ")
+    assert line.endswith("integer of 5,000 digits is too large")
 
 
 @pytest.mark.parametrize(("change", "where"), [
@@ -168,11 +171,9 @@ def test_spec_check_refuses_a_huge_image_size_in_one_line(tmp_path):
     raw = _demo()
     raw["tasks"]["full"]["image_size"] = 10**9
     path = tmp_path / "huge.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    result = run_cli("spec", "check", str(path), cwd=tmp_path, timeout=60)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.strip() == (f"proxystore: error: {path}: tasks.full.image_size: must be "
-                                     "an integer from 1 to 4096, got 1000000000")
+    assert _check_fails(path, yaml.safe_dump(raw)) == (
+        f"proxystore: error: {path}: tasks.full.image_size: must be an integer from 1 to 4096, "
+        "got 1000000000")
 
 
 def test_a_sampled_count_above_the_bound_is_one_line(tmp_path):
@@ -180,10 +181,7 @@ def test_a_sampled_count_above_the_bound_is_one_line(tmp_path):
     raw = _demo()
     raw["candidates"]["architectures"]["sampled"]["count"] = 10**9
     path = tmp_path / "many.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    result = run_cli("spec", "check", str(path), cwd=tmp_path, timeout=60)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.strip() == (
+    assert _check_fails(path, yaml.safe_dump(raw)) == (
         f"proxystore: error: {path}: candidates.architectures.sampled.count: must be an integer "
         "from 1 to 100000, got 1000000000")
 

@@ -14,6 +14,7 @@ import yaml
 from proxystore import yaml_strict
 from proxystore.db.models import TASK_ROLES
 from proxystore.errors import ResultsFileError
+from proxystore.limits import integer_in
 
 REQUIRED = ("candidate", "task", "seed", "error")
 OPTIONAL_NUMBERS = ("top1_error", "top5_error", "gpu_seconds", "epochs", "task_num_classes",
@@ -180,8 +181,7 @@ def _task_info(label: str, declared: dict[str, Any], from_csv: dict[str, int | N
     attrs.update({k: v for k, v in declared.items() if v is not None})
     for name in ("num_classes", "train_count", "epochs", "image_size"):
         value = attrs.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or not 1 <= value <= INTEGER_MAX):
+        if value is not None and not integer_in(value, 1, INTEGER_MAX):
             raise ResultsFileError(f"task {label!r} in the roles: {name} must be a positive "
                                    f"integer, got {value!r}")
     role = attrs.get("role", "other")

@@ -100,20 +100,25 @@ def in_study(study: str | None) -> Any:
                                SqlStudyCell.study_id == SqlStudy.id, SqlStudy.name == study))
 
 
-def reap_expired(db: Database, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> int:
-    """Return running cells whose lease expired to pending (or failed after max attempts)."""
+def _return_running(db: Database, which: Any, error: Any, max_attempts: int) -> int:
+    """Send the running cells `which` selects back to pending (failed after max attempts), as
+    `stale` with `error`: the one way a cell leaves a worker that can no longer give it back."""
     def do() -> int:
         with db.transaction(immediate=True) as conn:
             result = conn.execute(
                 update(SqlRun)
-                .where(SqlRun.status == "running", SqlRun.lease_expires_at < utcnow())
+                .where(SqlRun.status == "running", which)
                 .values(status=case((SqlRun.attempts >= max_attempts, "failed"),
                                     else_="pending"),
-                        failure="stale",
-                        error="lease expired on worker " + SqlRun.worker,
-                        worker=None, lease_expires_at=None))
+                        failure="stale", error=error, worker=None, lease_expires_at=None))
             return _rows(result)
     return _retrying(do)
+
+
+def reap_expired(db: Database, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> int:
+    """Return running cells whose lease expired to pending (or failed after max attempts)."""
+    return _return_running(db, SqlRun.lease_expires_at < utcnow(),
+                           "lease expired on worker " + SqlRun.worker, max_attempts)
 
 
 def reap_worker(db: Database, worker: str, reason: str,
@@ -121,17 +126,7 @@ def reap_worker(db: Database, worker: str, reason: str,
     """Return the running cells of a worker known to be dead (its process exited) to pending, or
     failed after max attempts, at once rather than when their leases expire. A dead process
     writes nothing more, so no stale result can follow; `reason` becomes the runs' error."""
-    def do() -> int:
-        with db.transaction(immediate=True) as conn:
-            result = conn.execute(
-                update(SqlRun)
-                .where(SqlRun.status == "running", SqlRun.worker == worker)
-                .values(status=case((SqlRun.attempts >= max_attempts, "failed"),
-                                    else_="pending"),
-                        failure="stale", error=reason[:2000], worker=None,
-                        lease_expires_at=None))
-            return _rows(result)
-    return _retrying(do)
+    return _return_running(db, SqlRun.worker == worker, reason[:2000], max_attempts)
 
 
 def claim_next(db: Database, worker: str, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,

@@ -161,18 +161,21 @@ def run_pool(configs: list[WorkerConfig], progress: Any | None = None,
     for process in processes:
         process.start()
     dead: set[str] = set()
+
+    def reap_the_dead() -> None:
+        for p, config in zip(processes, configs, strict=True):
+            if p.exitcode not in CLEAN_EXITS and config.worker not in dead:
+                dead.add(config.worker)
+                _reap(config, p.exitcode)
+
     try:
         while any(p.is_alive() for p in processes):
             if progress is not None:
                 progress.refresh()
-            for p, config in zip(processes, configs, strict=True):
+            for p in processes:
                 p.join(timeout=poll_seconds / max(1, len(processes)))
-                if p.exitcode not in CLEAN_EXITS and config.worker not in dead:
-                    dead.add(config.worker)
-                    _reap(config, p.exitcode)
-        for p, config in zip(processes, configs, strict=True):  # died as the last ones ended
-            if p.exitcode not in CLEAN_EXITS and config.worker not in dead:
-                _reap(config, p.exitcode)
+            reap_the_dead()
+        reap_the_dead()  # those that died as the last ones ended
     except KeyboardInterrupt:
         for p in processes:
             if p.is_alive() and p.pid:

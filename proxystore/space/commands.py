@@ -10,6 +10,7 @@ from proxystore.errors import GenomeError
 from proxystore.limits import (
     IMAGE_SIZE_RULE,
     SAMPLED_COUNT_RULE,
+    integer_in,
     valid_image_size,
     valid_sampled_count,
 )
@@ -58,7 +59,7 @@ class ArchCommands:
         for flag, value, low in (("--count", count, 1), ("--image-size", image_size, 1),
                                  ("--num-classes", num_classes, 1),
                                  ("--in-channels", in_channels, 1), ("--seed", seed, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            if not integer_in(value, low):
                 raise GenomeError(f"{flag} must be an integer >= {low}, got {value!r}")
         if not valid_sampled_count(count):
             raise GenomeError(f"--count must be {SAMPLED_COUNT_RULE}, got {count!r}")

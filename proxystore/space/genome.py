@@ -18,6 +18,7 @@ import numpy as np
 
 from proxystore import fingerprint as fp
 from proxystore.errors import GenomeError
+from proxystore.limits import integer_in
 
 STEM_TYPES = ("standard", "small")
 STAGE_FIELDS = ("depths", "widths", "bottleneck_ratios", "group_widths", "strides")
@@ -50,11 +51,6 @@ def _shown(value: int | float) -> str:
         return f"{float(value):.6g}"
     except OverflowError:
         return "a number above 1e+308"
-
-
-def _in_range(value: int | float, low: int, high: int) -> bool:
-    """Whether `value` is an int (not a float) from `low` to `high`."""
-    return isinstance(value, int) and low <= value <= high
 
 
 @dataclass(frozen=True)
@@ -134,10 +130,10 @@ class Genome:
             d, w, b = self.depths[i], self.widths[i], self.bottleneck_ratios[i]
             g, s = self.group_widths[i], self.strides[i]
             where = f"stage {i + 1}"
-            if not _in_range(d, 1, MAX_DEPTH):
+            if not integer_in(d, 1, MAX_DEPTH):
                 raise GenomeError(f"{where}: depths must be a positive integer up to {MAX_DEPTH}, "
                                   f"got {_shown(d)}")
-            if not _in_range(w, 1, MAX_WIDTH) or w % WIDTH_QUANTUM:
+            if not integer_in(w, 1, MAX_WIDTH) or w % WIDTH_QUANTUM:
                 raise GenomeError(f"{where}: widths must be a positive multiple of "
                                   f"{WIDTH_QUANTUM} up to {MAX_WIDTH}, got {_shown(w)}")
             if (isinstance(b, float) and not math.isfinite(b)) or b <= 0:
@@ -156,10 +152,10 @@ class Genome:
                 raise GenomeError(f"{where}: group_widths {_shown(g)} does not divide the "
                                   f"bottleneck width {round(inner)} (widths {w} / "
                                   f"bottleneck_ratios {b})")
-            if not _in_range(s, 1, MAX_STRIDE):
+            if not integer_in(s, 1, MAX_STRIDE):
                 raise GenomeError(f"{where}: strides must be a positive integer up to "
                                   f"{MAX_STRIDE}, got {_shown(s)}")
-        if not _in_range(self.stem_width, 1, MAX_WIDTH):
+        if not integer_in(self.stem_width, 1, MAX_WIDTH):
             raise GenomeError(f"stem: stem_width must be a positive integer up to {MAX_WIDTH}, "
                               f"got {_shown(self.stem_width)}")
         if self.stem_type not in STEM_TYPES:

@@ -29,6 +29,7 @@ from proxystore.errors import GenomeError
 from proxystore.limits import (
     IMAGE_SIZE_RULE,
     SAMPLED_COUNT_RULE,
+    integer_in,
     valid_image_size,
     valid_sampled_count,
 )
@@ -77,7 +78,7 @@ class SamplerConfig:
                            ("max_width", MAX_WIDTH), ("max_group_width", MAX_WIDTH),
                            ("stem_width", MAX_WIDTH)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+            if not integer_in(value, 1, high):
                 raise GenomeError(f"sampler: {name} must be a positive integer up to {high}, "
                                   f"got {value!r}")
         if not valid_image_size(self.image_size):
