@@ -137,6 +137,11 @@ def test_plan_explain_names_seeds_or_says_what_is_missing(db):
     same = plan_study(db, parse_spec(tiny_spec("five", FULL)), explain=True)
     assert (same.tasks[0].reused, same.tasks[0].studies) == (2, (("one", 2),))
     assert "2 of 2 cells exist already (0 done), from one 2" in "\n".join(same.lines())
+    own = plan_study(db, parse_spec(tiny_spec("one", FULL)), explain=True)  # registered already
+    assert "2 of 2 cells exist already (0 done), this study's own" in "\n".join(own.lines())
+    register_study(db, parse_spec(tiny_spec("five", FULL)))
+    both = plan_study(db, parse_spec(tiny_spec("five", FULL)), explain=True)
+    assert "2 of 2 cells exist already (0 done), also in one 2" in "\n".join(both.lines())
 
 
 # -- listed: stored architectures ---------------------------------------------------------------
@@ -223,6 +228,14 @@ def test_an_unknown_stored_architecture_is_one_line_and_writes_nothing(db):
     with pytest.raises(SpecError) as error:
         register_study(db, ambiguous)
     assert "matches several architectures" in str(error.value)
+    with db.session() as session:  # import-results stores a label, not a genome
+        session.add(SqlArchitecture(space="imported", name="r50", fingerprint="fe" * 32,
+                                    genome={"label": "r50", "study": "elsewhere"}))
+    imported = parse_spec(tiny_spec("s", FULL, archs={"x": "{fingerprint: 'fefefefe'}"}))
+    with pytest.raises(SpecError) as error:
+        plan_study(db, imported)
+    assert str(error.value).startswith(f"{where}: fingerprint fefefefe is architecture "
+                                       "fefefefefefe of space imported, which cannot be trained")
     assert _count(db, SqlStudy) == 1
 
 

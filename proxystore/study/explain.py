@@ -30,6 +30,7 @@ class TaskReuse:
     done: int = 0
     studies: tuple[tuple[str, int], ...] = ()
     note: str = ""
+    registered: bool = False  # the study is in the database already: these cells are its own
 
     def line(self, width: int) -> str:
         """The task as one line of `plan --explain`."""
@@ -38,9 +39,10 @@ class TaskReuse:
             return head + f"{self.cells} cells: {self.note}"
         text = f"{self.reused} of {self.cells} cells exist already ({self.done} done)"
         if self.studies:
-            text += ", from " + ", ".join(f"{name} {n}" for name, n in self.studies)
+            text += (", also in " if self.registered else ", from ") + ", ".join(
+                f"{name} {n}" for name, n in self.studies)
         elif self.reused:
-            text += ", registered by this study"
+            text += ", this study's own" if self.registered else ", linked to no study"
         return head + text
 
 
@@ -68,6 +70,7 @@ def task_reuse(session: Any, spec: Any, cells: list[Cell], existing: dict[str, t
     for cell in cells:
         by_task[cell[1]].append(cell)
     per_task = len(spec.candidates) * len(spec.seeds)
+    registered = session.scalar(select(SqlStudy.id).where(SqlStudy.name == spec.name)) is not None
     out = []
     for label in spec.tasks:
         if label in waiting:
@@ -81,7 +84,8 @@ def task_reuse(session: Any, spec: Any, cells: list[Cell], existing: dict[str, t
         note = "" if found else why_nothing(session, spec, label, mine)
         out.append(TaskReuse(task=label, cells=len(mine), reused=len(found),
                              done=sum(status == "done" for _, status in found),
-                             studies=tuple(counts.most_common()), note=note))
+                             studies=tuple(counts.most_common()), note=note,
+                             registered=registered))
     return out
 
 

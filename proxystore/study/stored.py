@@ -108,7 +108,12 @@ def resolve_stored(db: Any, spec: Any) -> Any:
         ref = candidate.architecture
         if isinstance(ref, StoredArchitecture):
             record = _record(db, ref, studies)
-            arch = record.architecture
+            try:
+                arch = record.architecture
+            except ProxystoreError as error:  # e.g. an imported result: a label, no genome
+                raise SpecError(f"{ref.where}: {ref.describe()} is architecture "
+                                f"{record.fingerprint[:12]} of space {record.space}, which "
+                                f"cannot be trained here ({error})") from None
             if arch.fingerprint != record.fingerprint:  # a stored row must read back as itself
                 raise SpecError(f"{ref.where}: stored architecture {record.fingerprint[:12]} "
                                 f"reads back as {arch.fingerprint[:12]}")
