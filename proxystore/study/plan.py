@@ -1,5 +1,8 @@
 """What a study still needs, before any training: counts by state, reuse, and a compute estimate.
 
+Nothing of the study is written (no study row, no run); with `explain`, per task, what is reused
+and why a task reuses nothing (proxystore/study/explain.py).
+
 The estimate models a cell's device time as k_device x FLOPs x training examples x epochs
 (FLOPs scaled by the square of image size over the reference resolution), with k fitted per
 device by least squares through the origin over finished runs; it needs at least 3 of them.
