@@ -30,7 +30,7 @@ class Proxystore(RunnerCommands, AnalysisCommands):
 
     @property
     def arch(self) -> Any:
-        """AnyNetX genomes and timm models: sample, complexity, show."""
+        """AnyNetX genomes and timm models: sample, complexity, list, show."""
         from proxystore.space.commands import ArchCommands
 
         return ArchCommands()

@@ -178,7 +178,7 @@ def test_fill_with_two_real_workers_on_digits(db_url, tmp_path):
     assert len(runs) == 4 and {r.status for r in runs} == {"done"}
     assert all(r.attempts == 1 and epochs[r.id] == 1 for r in runs)
     assert {r.worker.rsplit(":", 1)[1] for r in runs} <= {"0", "1"}
-    assert "trained 4 cells" in result.stdout
+    assert "trained 4, reused 0: 4 of 4 runs of study two done" in result.stdout
 
 
 def test_max_cells_is_shared_out_among_pool_workers(tmp_path):

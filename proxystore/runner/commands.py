@@ -40,12 +40,18 @@ class RunnerCommands:
         if code:
             sys.exit(code)
 
-    def plan(self, spec: str | None = None, db: str | None = None) -> None:
+    def plan(self, spec: str | None = None, db: str | None = None, explain: bool = False) -> None:
         """Print what a study still needs: cells done (by which studies), pending, failed, estimate.
+
+        Registers no study and no run (`fill SPEC --max-cells 0` registers one); it stores only
+        the datasets, subsets and architectures it needs to compute the cells' keys.
 
         Args:
             spec: the study spec (YAML); default jobs/demo.yaml.
             db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
+            explain: per task, the cells reused and the studies they come from; for a task
+                that reuses nothing, the recipe fields (or seeds) that differ from the study
+                nearest to it.
         """
         from proxystore.db import open_database
         from proxystore.runner.fill import default_spec
@@ -53,7 +59,7 @@ class RunnerCommands:
         from proxystore.study.spec import load_spec
 
         study = load_spec(spec or default_spec())
-        for line in plan_study(open_database(db), study).lines():
+        for line in plan_study(open_database(db), study, explain=bool(explain)).lines():
             print(line)
 
     def worker(self, study: str | None = None, workers: int = 1, gpus: Any = None,
@@ -153,11 +159,16 @@ class SpecCommands:
             specs: one or more YAML files.
         """
         from proxystore.study.spec import load_spec
+        from proxystore.study.stored import unresolved
 
         for path in specs or ("jobs/demo.yaml",):
             spec = load_spec(path)
             print(f"{path}: ok — study {spec.name}: {len(spec.candidates)} candidates x "
                   f"{len(spec.tasks)} tasks x {len(spec.seeds)} seeds = {spec.cell_count()} cells")
+            stored = unresolved(spec)
+            if stored:
+                print(f"  not resolved yet (no database here): {', '.join(stored)}; `plan` and "
+                      "`fill` look them up in the database")
 
 
 class MlflowCommands:

@@ -176,7 +176,7 @@ def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "au
     """The `fill` command's body; returns the process exit code (1 when cells failed)."""
     from proxystore.errors import ProxystoreError
     from proxystore.formatting import render
-    from proxystore.study.plan import plan_study
+    from proxystore.study.plan import done_runs, plan_study
     from proxystore.tracking import tracking_uri
 
     options = train_options(compile, cuda_graphs, device)
@@ -191,7 +191,7 @@ def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "au
             print(line)
         return 0
     uri = tracking_uri(db.url, mlflow)
-    before = study_counts(db, spec.name) if _study_exists(db, spec.name) else {}
+    reused = done_runs(db, spec)  # the study's runs done before this fill, by anyone
     if workers > 1 or parse_gpus(gpus):
         result = fill_with_pool(spec, db, device=device, mlflow_uri=uri, quiet=quiet,
                                 workers=workers, gpus=gpus, per_gpu=per_gpu, options=options,
@@ -205,19 +205,17 @@ def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "au
     runs = sum(result.counts.values())
     cells = _cell_count(db, spec.name)
     shared = f" ({cells} cells; cells with identical keys share a run)" if cells != runs else ""
-    if trained == 0 and before.get("done", 0) == result.counts.get("done", 0):
-        print(f"nothing to train: {result.counts.get('done', 0)} of {runs} runs of study "
-              f"{spec.name} are done{shared}"
-              + (f", {result.counts.get('failed', 0)} failed" if result.counts.get("failed")
-                 else ""))
-    else:
-        print(f"trained {trained} cells of study {spec.name}: {result.counts.get('done', 0)} of "
-              f"{runs} runs done{shared}")
     if result.summary.failed:
         print(f"{len(result.summary.failed)} cells failed:")
         for run_id, reason in result.summary.failed:
             print(f"  run {run_id}: {reason}")
     print(summary_text(db, spec.name, render))
+    nothing = trained == 0 and not any(result.counts.get(s) for s in ("pending", "running"))
+    failed = len(result.summary.failed)
+    print(f"trained {trained}" + (f" ({failed} failed)" if failed else "") + f", reused {reused}"
+          + (" - nothing to train" if nothing else "") + f": {result.counts.get('done', 0)} of "
+          f"{runs} runs of study {spec.name} done{shared}"
+          + (f", {result.counts['failed']} failed" if result.counts.get("failed") else ""))
     return 1 if result.summary.failed or result.pool_code else 0
 
 
@@ -226,11 +224,6 @@ def _cell_count(db: Database, name: str) -> int:
         return int(session.scalar(
             select(func.count()).select_from(SqlStudyCell).join(SqlStudy)
             .where(SqlStudy.name == name)) or 0)
-
-
-def _study_exists(db: Database, name: str) -> bool:
-    with db.session() as session:
-        return session.scalar(select(SqlStudy.id).where(SqlStudy.name == name)) is not None
 
 
 def summary_text(db: Database, study: str, render: Any) -> str:

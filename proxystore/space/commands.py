@@ -1,4 +1,5 @@
-"""`proxystore arch ...`: sample AnyNetX genomes, compute their complexity, show stored ones."""
+"""`proxystore arch ...`: sample AnyNetX genomes, compute their complexity, list and show stored
+ones."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def parse_band(value: Any, name: str) -> tuple[float, float]:
 
 
 class ArchCommands:
-    """AnyNetX genomes and timm models: sample, complexity, show."""
+    """AnyNetX genomes and timm models: sample, complexity, list, show."""
 
     def sample(self, count: int = 500, flops: Any = None, params: Any = None, acts: Any = None,
                image_size: int = 224, num_classes: int = 1000, in_channels: int = 3,
@@ -101,16 +102,38 @@ class ArchCommands:
         with open_text(out, "w") as handle:
             write_jsonl(records, handle)
 
-    def show(self, key: str, db: str | None = None) -> None:
+    def show(self, key: str, study: str | None = None, db: str | None = None) -> None:
         """Show a stored architecture, its stages and complexity, as JSON.
 
         Args:
-            key: the architecture's id or a prefix of its fingerprint (4+ hex characters).
+            key: a candidate label of --study (e.g. a000), the architecture's id, or a prefix
+                of its fingerprint (4+ hex characters).
+            study: the study whose candidate labels KEY may be.
             db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
         """
         from proxystore.db import open_database
-        from proxystore.space.store import get_architecture
+        from proxystore.space.listing import find
 
-        record = get_architecture(open_database(db, pool=False), key)
-        fields = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in record.as_dict().items()]
+        label, record = find(open_database(db, pool=False), key, study)
+        values = ({"study": study, "candidate": label} if label is not None else {})
+        values.update(record.as_dict())
+        fields = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in values.items()]
         print("{\n" + ",\n".join(fields) + "\n}")  # one field per line, values compact
+
+    def list(self, study: str | None = None, format: str = "table",  # noqa: A002, A003
+             db: str | None = None) -> None:
+        """List stored architectures: fingerprint, space, stages, complexity, depth and width.
+
+        flops, params and acts are at the resolution in column `at` (the reference resolution
+        of the study that stored the architecture first).
+
+        Args:
+            study: only this study's candidates, with their labels.
+            format: table, csv or json.
+            db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
+        """
+        from proxystore.db import open_database
+        from proxystore.formatting import render
+        from proxystore.space.listing import listed
+
+        print(render(listed(open_database(db, pool=False), study), str(format)))

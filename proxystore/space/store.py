@@ -1,4 +1,5 @@
-"""Reading and writing `architectures` and `architecture_stages`; ORM rows never leave here."""
+"""Reading and writing `architectures` and `architecture_stages` (and which study candidate uses
+which); ORM rows never leave here."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 
 from proxystore.db import Database
-from proxystore.db.models import SqlArchitecture, SqlArchitectureStage
+from proxystore.db.models import (
+    SqlArchitecture,
+    SqlArchitectureStage,
+    SqlStudy,
+    SqlStudyCandidate,
+)
 from proxystore.errors import DatabaseError, GenomeError, NotFoundError
 from proxystore.space.genome import Genome
 from proxystore.space.registry import Architecture, parse_architecture
@@ -153,17 +159,68 @@ def get_architecture(db: Database, key: int | str) -> ArchitectureRecord:
         if len(rows) > 1:
             raise NotFoundError(f"fingerprint prefix {key} matches several architectures; "
                                 "give more characters")
-        row = rows[0]
-        stages = session.scalars(select(SqlArchitectureStage)
-                                 .where(SqlArchitectureStage.architecture_id == row.id)
-                                 .order_by(SqlArchitectureStage.stage))
-        stage_dicts = tuple({"stage": s.stage, "depth": s.depth, "width": s.width,
-                             "bottleneck_ratio": s.bottleneck_ratio,
-                             "group_width": s.group_width, "stride": s.stride} for s in stages)
-        return ArchitectureRecord(
-            id=row.id, space=row.space, name=row.name, fingerprint=row.fingerprint,
-            genome=dict(row.genome), num_stages=row.num_stages, stem_width=row.stem_width,
-            stem_type=row.stem_type, cumulative_depth=row.cumulative_depth,
-            cumulative_width=row.cumulative_width, flops=row.flops, params=row.params,
-            acts=row.acts, complexity_image_size=row.complexity_image_size,
-            complexity_num_classes=row.complexity_num_classes, stages=stage_dicts)
+        return _records(session, rows)[0]
+
+
+def list_architectures(db: Database) -> list[ArchitectureRecord]:
+    """Every stored architecture, in the order they were stored."""
+    with db.session() as session:
+        rows = list(session.scalars(select(SqlArchitecture).order_by(SqlArchitecture.id)))
+        return _records(session, rows)
+
+
+def study_architectures(db: Database, study: str) -> dict[str, ArchitectureRecord]:
+    """A study's candidate labels (in label order) and the architecture of each.
+
+    Args:
+        db: an open database.
+        study: the study's name.
+
+    Raises:
+        NotFoundError: no study of that name (the message lists the studies there are).
+    """
+    with db.session() as session:
+        study_id = session.scalar(select(SqlStudy.id).where(SqlStudy.name == study))
+        if study_id is None:
+            names = list(session.scalars(select(SqlStudy.name).order_by(SqlStudy.name)))
+            raise NotFoundError(f"no study named {study!r} in the database (studies: "
+                                f"{', '.join(names) if names else 'none yet'})")
+        pairs = session.execute(
+            select(SqlStudyCandidate.label, SqlArchitecture)
+            .join(SqlArchitecture, SqlArchitecture.id == SqlStudyCandidate.architecture_id)
+            .where(SqlStudyCandidate.study_id == study_id)
+            .order_by(SqlStudyCandidate.label)).all()
+        records = {r.id: r for r in _records(session, list({row.id: row for _, row in pairs}
+                                                             .values()))}
+        return {label: records[row.id] for label, row in pairs}
+
+
+def studies_with_candidate(db: Database, label: str) -> list[str]:
+    """Names of the studies that have a candidate labelled `label`."""
+    with db.session() as session:
+        return list(session.scalars(
+            select(SqlStudy.name).join(SqlStudyCandidate, SqlStudyCandidate.study_id == SqlStudy.id)
+            .where(SqlStudyCandidate.label == label).order_by(SqlStudy.name)))
+
+
+def _records(session: Any, rows: list[SqlArchitecture]) -> list[ArchitectureRecord]:
+    """Plain records of these rows, their stages read in one query per chunk."""
+    stages: dict[int, list[dict[str, Any]]] = {row.id: [] for row in rows}
+    ids = list(stages)
+    for i in range(0, len(ids), CHUNK):
+        query = (select(SqlArchitectureStage)
+                 .where(SqlArchitectureStage.architecture_id.in_(ids[i:i + CHUNK]))
+                 .order_by(SqlArchitectureStage.architecture_id, SqlArchitectureStage.stage))
+        for s in session.scalars(query):
+            stages[s.architecture_id].append(
+                {"stage": s.stage, "depth": s.depth, "width": s.width,
+                 "bottleneck_ratio": s.bottleneck_ratio, "group_width": s.group_width,
+                 "stride": s.stride})
+    return [ArchitectureRecord(
+        id=row.id, space=row.space, name=row.name, fingerprint=row.fingerprint,
+        genome=dict(row.genome), num_stages=row.num_stages, stem_width=row.stem_width,
+        stem_type=row.stem_type, cumulative_depth=row.cumulative_depth,
+        cumulative_width=row.cumulative_width, flops=row.flops, params=row.params,
+        acts=row.acts, complexity_image_size=row.complexity_image_size,
+        complexity_num_classes=row.complexity_num_classes, stages=tuple(stages[row.id]))
+        for row in rows]

@@ -4,6 +4,7 @@ Two ways to vary hyperparameters: `hyperparameters` (named sets, each crossed wi
 architecture) or seed 1's `one_factor` grid (a base configuration plus, for each listed value of
 one parameter, a candidate that changes only that parameter). Keys `arch.NAME` change an
 architecture field (a genome field, or a timm keyword argument such as `arch.stem_width`).
+A listed architecture may name a stored one (proxystore/study/stored.py), resolved at plan/fill.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ def with_arch_overrides(arch: Any, overrides: dict[str, Any], where: str) -> Any
     """Return `arch` with fields (genome) or keyword arguments (timm) changed."""
     if not overrides:
         return arch
+    from proxystore.study.stored import StoredArchitecture, with_overrides
+
+    if isinstance(arch, StoredArchitecture):  # applied once the database resolves it
+        return with_overrides(arch, overrides)
     try:
         if getattr(arch, "space", None) == "timm":
             return dataclasses.replace(arch, kwargs={**arch.kwargs_dict, **overrides})
@@ -39,6 +44,16 @@ def with_arch_overrides(arch: Any, overrides: dict[str, Any], where: str) -> Any
         return changed
     except (TypeError, ValueError, ProxystoreError) as error:
         raise SpecError(f"{where}: {error}") from None
+
+
+def _listed(label: str, obj: Any) -> dict[str, Any]:
+    """A listed entry: label -> architecture, or the stored references it names."""
+    from proxystore.study.stored import is_reference, parse_reference
+
+    where = f"candidates.architectures.listed.{label}"
+    if is_reference(obj):
+        return dict(parse_reference(label, obj, where))
+    return {label: parse_arch(obj, where)}
 
 
 def _split(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -78,7 +93,11 @@ def expand_candidates(raw: dict[str, Any], defaults: dict[str, Any]
     archs_raw = raw.get("architectures") or {}
     archs: dict[str, Any] = {}
     for label, obj in (archs_raw.get("listed") or {}).items():
-        archs[label] = parse_arch(obj, f"candidates.architectures.listed.{label}")
+        for name, arch in _listed(label, obj).items():
+            if name in archs:
+                raise SpecError(f"candidates.architectures.listed.{label}: label {name} is "
+                                "listed twice")
+            archs[name] = arch
     sampled_config = archs_raw.get("sampled")
     if sampled_config:
         for label, genome in _sampled(sampled_config).items():
@@ -110,8 +129,15 @@ def _one_factor(config: dict[str, Any], archs: dict[str, Any]) -> dict[str, Any]
     base = dict(config["base"])
 
     def resolve(obj: Any, path: str) -> Any:
+        from proxystore.study.stored import is_reference, parse_reference
+
         if isinstance(obj, str) and obj in archs:
             return archs[obj]
+        if is_reference(obj):
+            refs = parse_reference("architecture", obj, path)
+            if len(refs) != 1:
+                raise SpecError(f"{path}: name one stored architecture here (candidate: LABEL)")
+            return next(iter(refs.values()))
         return parse_arch(obj, path)
 
     base_arch = resolve(base["architecture"], f"{where}.base.architecture")

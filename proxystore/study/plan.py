@@ -1,5 +1,8 @@
 """What a study still needs, before any training: counts by state, reuse, and a compute estimate.
 
+Nothing of the study is written (no study row, no run); with `explain`, per task, what is reused
+and why a task reuses nothing (proxystore/study/explain.py).
+
 The estimate models a cell's device time as k_device x FLOPs x training examples x epochs
 (FLOPs scaled by the square of image size over the reference resolution), with k fitted per
 device by least squares through the origin over finished runs; it needs at least 3 of them.
@@ -23,7 +26,9 @@ from proxystore.db.models import (
 )
 from proxystore.db.session import Database
 from proxystore.study import register as reg
+from proxystore.study.explain import TaskReuse, explain_lines, task_reuse
 from proxystore.study.spec import StudySpec
+from proxystore.study.stored import resolve_stored
 
 MIN_RUNS_FOR_ESTIMATE = 3
 
@@ -39,6 +44,7 @@ class Plan:
     waiting_for_scorer: int = 0
     done_by_study: Counter[str] = field(default_factory=Counter)
     estimate_seconds: dict[str, float] = field(default_factory=dict)
+    tasks: list[TaskReuse] = field(default_factory=list)  # per task, with --explain
 
     def lines(self) -> list[str]:
         """The plan as lines for the terminal."""
@@ -60,37 +66,75 @@ class Plan:
                            f"{seconds / 3600:.2f} device-hours")
         else:
             out.append(f"  estimate: needs {MIN_RUNS_FOR_ESTIMATE} finished runs on a device")
+        if self.tasks:
+            out.extend(explain_lines(self.tasks))
         return out
 
 
-def plan_study(db: Database, spec: StudySpec) -> Plan:
-    """Count what `spec` needs without registering the study or inserting runs.
+def _expand(db: Database, spec: StudySpec) -> tuple[StudySpec, list[Any], dict[str, str]]:
+    """The spec (stored architectures resolved), its cells whose subsets are known, and the
+    tasks still waiting for a scorer (label -> why).
 
     Datasets, subsets and architectures are registered (they are content-addressed facts), so
-    the cell keys can be computed and looked up.
+    the cell keys can be computed and looked up; no study and no run is written.
     """
+    spec = resolve_stored(db, spec)
     reg.register_datasets(db, spec)
     archs = reg._architectures(db, spec)
     ready = {t.label: reg._declare(db, t) for t in spec.tasks.values() if t.scorer is None}
-    deferred = []
+    waiting: dict[str, str] = {}
     scored = []
     for task in (t for t in spec.tasks.values() if t.scorer is not None):
         with db.session() as session:
             run_id = reg.scorer_run(session, spec, archs, ready, task)
         if run_id is None:
-            deferred.append(task)
+            scorer = task.scorer or {}
+            waiting[task.label] = (f"waits for its scorer ({scorer.get('candidate')} on "
+                                   f"{scorer.get('task')}, seed "
+                                   f"{scorer.get('seed', spec.seeds[0])}) to be trained")
         else:  # its scorer already has losses: the easy/hard subset can be known now
             scored.append(reg._declare(db, task, scorer_run_id=run_id))
-    cells = reg.expand_cells(spec, archs, list(ready.values()) + scored)
+    return spec, reg.expand_cells(spec, archs, list(ready.values()) + scored), waiting
+
+
+def _existing(session: Any, keys: list[str]) -> dict[str, tuple[int, str]]:
+    """Cell key -> (run id, status) of the keys that have a run."""
+    existing: dict[str, tuple[int, str]] = {}
+    for start in range(0, len(keys), 500):
+        rows = session.execute(select(SqlRun.cell_key, SqlRun.id, SqlRun.status)
+                               .where(SqlRun.cell_key.in_(keys[start:start + 500]))).all()
+        existing.update({k: (i, s) for k, i, s in rows})
+    return existing
+
+
+def done_runs(db: Database, spec: StudySpec) -> int:
+    """How many distinct runs of `spec`'s cells are done already (writes no study or run).
+
+    Args:
+        db: the open database.
+        spec: a validated study spec.
+    """
+    _, cells, _ = _expand(db, spec)
+    with db.session() as session:
+        existing = _existing(session, sorted({c[3] for c in cells}))
+    return sum(status == "done" for _, status in existing.values())
+
+
+def plan_study(db: Database, spec: StudySpec, explain: bool = False) -> Plan:
+    """Count what `spec` needs without registering the study or inserting runs.
+
+    Args:
+        db: the open database.
+        spec: a validated study spec.
+        explain: also say, per task, what is reused from which studies and, for a task that
+            reuses nothing, which part of the cell key differs from the nearest study.
+    """
+    spec, cells, waiting = _expand(db, spec)
     plan = Plan(study=spec.name, total=spec.cell_count())
-    plan.waiting_for_scorer = len(deferred) * len(spec.candidates) * len(spec.seeds)
+    plan.waiting_for_scorer = len(waiting) * len(spec.candidates) * len(spec.seeds)
     keys = [c[3] for c in cells]
     with db.session() as session:
-        existing: dict[str, tuple[int, str]] = {}
-        for start in range(0, len(keys), 500):
-            rows = session.execute(select(SqlRun.cell_key, SqlRun.id, SqlRun.status)
-                                   .where(SqlRun.cell_key.in_(keys[start:start + 500]))).all()
-            existing.update({k: (i, s) for k, i, s in rows})
+        existing = _existing(session, keys)
         for key in keys:
             if key in existing:
                 plan.by_status[existing[key][1]] += 1
@@ -109,6 +153,8 @@ def plan_study(db: Database, spec: StudySpec) -> Plan:
                 for name in names:
                     plan.done_by_study[name] += 1
         plan.estimate_seconds = _estimate(session, spec, cells, existing)
+        if explain:
+            plan.tasks = task_reuse(session, spec, cells, existing, waiting)
     return plan
 
 

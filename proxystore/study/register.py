@@ -93,7 +93,9 @@ def _with_scorer(subset: dict[str, Any], run_id: int | None) -> dict[str, Any]:
 def _architectures(db: Database, spec: StudySpec) -> dict[str, tuple[int, str]]:
     """Save the candidates' architectures; return candidate label -> (architecture id, fp)."""
     from proxystore.space.store import save_architectures
+    from proxystore.study.stored import resolve_stored
 
+    spec = resolve_stored(db, spec)  # listed by fingerprint or from_study: the stored genome
     image_size, num_classes, in_channels = _reference_resolution(db, spec)
     unique: dict[str, Any] = {}
     for candidate in spec.candidates.values():
@@ -128,6 +130,9 @@ def register_study(db: Database, spec: StudySpec) -> Registration:
         db: the open database.
         spec: a validated study spec.
     """
+    from proxystore.study.stored import resolve_stored
+
+    spec = resolve_stored(db, spec)  # an unknown stored architecture fails before any write
     register_datasets(db, spec)
     archs = _architectures(db, spec)
     ready: dict[str, _Task] = {}
