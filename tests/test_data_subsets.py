@@ -93,6 +93,37 @@ def test_per_class_cap(fashion) -> None:
     assert train_class_counts(fashion, "fashion", ten) == {c: 10 for c in range(10)}
 
 
+def test_named_classes_keep_exactly_those_labels_in_both_splits(fashion) -> None:
+    upper = declare(fashion, "fashion", kind="classes", labels=[6, 0, 4, 2])
+    assert (upper.train_count, upper.val_count, upper.num_classes) == (24000, 4000, 4)
+    assert upper.name == "classes-0.2.4.6"
+    assert upper.label_map == {0: 0, 2: 1, 4: 2, 6: 3}
+    train, val = subset_indices(fashion, upper.id)
+    assert set(labels(fashion, "fashion", "train")[train].tolist()) == {0, 2, 4, 6}
+    assert set(labels(fashion, "fashion", "val")[val].tolist()) == {0, 2, 4, 6}
+    others = declare(fashion, "fashion", kind="classes", labels=[0, 2, 4, 6], complement=True)
+    assert others.num_classes == 6 and others.name == "classes-0.2.4.6-other"
+    # The seed plays no part when the classes are named: same members, same row.
+    assert declare(fashion, "fashion", kind="classes", labels=[0, 2, 4, 6], seed=9).id == upper.id
+
+
+def test_per_class_val_n_caps_validation_without_moving_the_training_side(fashion) -> None:
+    plain = declare(fashion, "fashion", kind="per_class", n=100, seed=3)
+    capped = declare(fashion, "fashion", kind="per_class", n=100, val_n=20, seed=3)
+    assert (capped.train_count, capped.val_count, capped.num_classes) == (1000, 200, 10)
+    assert capped.name == "per_class-100-val20-s3" and capped.id != plain.id
+    plain_train, _ = subset_indices(fashion, plain.id)
+    train, val = subset_indices(fashion, capped.id)
+    assert np.array_equal(train, plain_train)
+    assert Counter(labels(fashion, "fashion", "val")[val].tolist()) == {c: 20 for c in range(10)}
+    # Children draw from the capped parent and inherit its validation side.
+    child = declare(fashion, "fashion", kind="random", fraction=0.1,
+                    parent={"kind": "per_class", "n": 100, "val_n": 20, "seed": 3})
+    child_train, child_val = subset_indices(fashion, child.id)
+    assert child.train_count == 100 and set(child_train) <= set(train)
+    assert np.array_equal(child_val, val)
+
+
 def test_composition_random_tenth_of_half_the_classes(fashion) -> None:
     child = declare(fashion, "fashion", kind="random", fraction=0.1, seed=0,
                     parent={"kind": "classes", "k": 5, "seed": 0})
@@ -123,6 +154,13 @@ def test_training_members_come_from_the_training_split_only(fashion) -> None:
     ({"kind": "classes", "k": 11}, "cannot keep 11 classes"),
     ({"kind": "classes", "k": 10, "complement": True}, "cannot keep 10 classes"),
     ({"kind": "per_class", "n": 0}, "per-class cap n must be an integer"),
+    ({"kind": "per_class", "n": 5, "val_n": 0}, "validation cap val_n must be an integer"),
+    ({"kind": "classes", "labels": [0, 11]}, r"labels \[11\] are not among"),
+    ({"kind": "classes", "labels": [1, 1]}, "must be distinct"),
+    ({"kind": "classes", "labels": []}, "at least one class"),
+    ({"kind": "classes", "labels": [0], "k": 1}, "exactly one of k and fraction and labels"),
+    ({"kind": "classes", "labels": list(range(10)), "complement": True},
+     "complement of all 10 classes"),
     ({"kind": "random", "fraction": 0.1, "k": 3}, "takes no parameter k"),
     ({"kind": "nonsense"}, "unknown subset kind"),
     ({"kind": "random", "fraction": 0.5, "parent": {"kind": "classes", "k": 12}},

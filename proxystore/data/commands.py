@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from proxystore.db import open_database
@@ -75,7 +77,8 @@ class DataCommands:
 
     def subset(self, name: str, kind: str, fraction: float | None = None,
                count: int | None = None, stratified: bool | None = None, k: int | None = None,
-               complement: bool | None = None, n: int | None = None, a: float | None = None,
+               complement: bool | None = None, labels: Any = None, n: int | None = None,
+               val_n: int | None = None, a: float | None = None,
                b: float | None = None, drop_hardest: float | None = None,
                scorer_run: int | None = None, seed: int | None = None,
                parent: str | None = None, db: str | None = None) -> None:
@@ -88,8 +91,10 @@ class DataCommands:
             count: random: number of training examples.
             stratified: random: keep each class's share.
             k: classes: number of classes to keep.
-            complement: classes: keep the classes the same seed would leave out.
+            complement: classes: keep the classes the same seed (or labels) would leave out.
+            labels: classes: the class labels to keep, e.g. 0,2,4,6 (instead of k or fraction).
             n: per_class: at most this many training examples per class.
+            val_n: per_class: also keep at most this many validation examples per class.
             a: loss_quantile: start of the kept range, 0 = hardest.
             b: loss_quantile: end of the kept range, 1 = easiest.
             drop_hardest: loss_quantile: share of hardest examples dropped before ranking.
@@ -102,7 +107,8 @@ class DataCommands:
 
         database = open_database(db, pool=False)
         params = {"fraction": fraction, "count": count, "stratified": stratified, "k": k,
-                  "complement": complement, "n": n, "a": a, "b": b,
+                  "complement": complement, "labels": labels, "n": n, "val_n": val_n,
+                  "a": a, "b": b,
                   "drop_hardest": drop_hardest, "scorer_run": scorer_run}
         base = stored_decl(database, str(parent)) if parent is not None else None
         info = declare_subset(database, str(name), SubsetDecl(str(kind), params, seed, base))

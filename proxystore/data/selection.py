@@ -18,8 +18,8 @@ SEEDED = ("random", "classes", "per_class", "balanced")
 PARAMS: dict[str, tuple[str, ...]] = {
     "full": (),
     "random": ("fraction", "count", "stratified"),
-    "classes": ("k", "fraction", "complement"),
-    "per_class": ("n",),
+    "classes": ("k", "fraction", "labels", "complement"),
+    "per_class": ("n", "val_n"),
     "balanced": (),
     "loss_quantile": ("a", "b", "drop_hardest", "scorer_run"),
 }
@@ -41,9 +41,23 @@ def _count(value: Any, what: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def _one_of(params: dict, a: str, b: str, kind: str) -> None:
-    if (params.get(a) is None) == (params.get(b) is None):
-        raise DataError(f"a {kind} subset takes exactly one of {a} and {b}")
+def _one_of(params: dict, kind: str, *names: str) -> None:
+    if sum(params.get(name) is not None for name in names) != 1:
+        raise DataError(f"a {kind} subset takes exactly one of {' and '.join(names)}")
+
+
+def _labels(value: Any) -> list[int]:
+    """A list of distinct class labels (integers ≥ 0), sorted."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = [value]  # one class, e.g. `--labels 3` on the command line
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise DataError(f"classes labels must be a list of class labels, got {value!r}")
+    out = [_count(v, "a class label", minimum=0) for v in value]
+    if not out:
+        raise DataError("classes labels must name at least one class")
+    if len(set(out)) != len(out):
+        raise DataError(f"classes labels must be distinct, got {list(value)!r}")
+    return sorted(out)
 
 
 def check_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -57,16 +71,18 @@ def check_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
                         f"(it takes: {', '.join(PARAMS[kind]) or 'none'})")
     out: dict[str, Any] = {}
     if kind == "random":
-        _one_of(given, "fraction", "count", kind)
+        _one_of(given, kind, "fraction", "count")
         if "fraction" in given:
             out["fraction"] = _fraction(given["fraction"], "random fraction")
         else:
             out["count"] = _count(given["count"], "random count")
         out["stratified"] = bool(given.get("stratified", False))
     elif kind == "classes":
-        _one_of(given, "k", "fraction", kind)
+        _one_of(given, kind, "k", "fraction", "labels")
         if "k" in given:
             out["k"] = _count(given["k"], "number of classes k")
+        elif "labels" in given:
+            out["labels"] = _labels(given["labels"])
         else:
             out["fraction"] = _fraction(given["fraction"], "fraction of classes")
         out["complement"] = bool(given.get("complement", False))
@@ -74,6 +90,8 @@ def check_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
         if "n" not in given:
             raise DataError("a per_class subset needs n, the cap of training examples per class")
         out["n"] = _count(given["n"], "per-class cap n")
+        if "val_n" in given:
+            out["val_n"] = _count(given["val_n"], "per-class validation cap val_n")
     elif kind == "loss_quantile":
         if "scorer_run" not in given:
             raise DataError("a loss_quantile subset needs scorer_run, the run whose losses rank it")
@@ -111,9 +129,19 @@ def random_subset(indices: np.ndarray, labels: np.ndarray, params: dict,
 
 
 def choose_classes(labels: np.ndarray, params: dict, rng: np.random.Generator) -> np.ndarray:
-    """The classes a `classes` subset keeps: k (or a fraction) chosen by seed, or the others."""
+    """The classes a `classes` subset keeps: k (or a fraction) chosen by seed, or the labels
+    named; with `complement`, the others."""
     present = np.unique(labels)
     total = len(present)
+    if "labels" in params:
+        named = np.asarray(params["labels"], dtype=present.dtype)
+        absent = sorted(set(named.tolist()) - set(present.tolist()))
+        if absent:
+            raise DataError(f"classes labels {absent} are not among the training examples' "
+                            f"classes {present.tolist()}")
+        if params.get("complement") and len(named) == total:
+            raise DataError(f"cannot keep the complement of all {total} classes")
+        return np.sort(np.setdiff1d(present, named) if params.get("complement") else named)
     k = params["k"] if "k" in params else max(1, _round(params["fraction"] * total))
     if k > total or (params.get("complement") and k == total):
         raise DataError(f"cannot keep {k} classes{' and their complement' if params.get('complement') else ''}: "  # noqa: E501

@@ -93,9 +93,14 @@ def subset_name(decl: SubsetDecl, kept_classes: int) -> str:
         size = f"{p['fraction']:g}" if "fraction" in p else f"n{p['count']}"
         own = f"random-{'strat-' if p['stratified'] else ''}{size}{s}"
     elif decl.kind == "classes":
-        own = f"classes-{kept_classes}{'-other' if p['complement'] else ''}{s}"
+        other = "-other" if p["complement"] else ""
+        if "labels" in p:  # named classes: no seed involved
+            own = f"classes-{'.'.join(str(c) for c in p['labels'])}{other}"
+        else:
+            own = f"classes-{kept_classes}{other}{s}"
     elif decl.kind == "per_class":
-        own = f"per_class-{p['n']}{s}"
+        val = f"-val{p['val_n']}" if "val_n" in p else ""
+        own = f"per_class-{p['n']}{val}{s}"
     elif decl.kind == "balanced":
         own = f"balanced{s}"
     elif decl.kind == "loss_quantile":
@@ -159,6 +164,10 @@ def _plan(session: Session, info: DatasetInfo, decl: SubsetDecl, y_train: np.nda
                              losses)
     kept = np.unique(y_train[train])
     val = val_in[np.isin(y_val[val_in], kept)] if decl.kind == "classes" else val_in
+    if decl.kind == "per_class" and "val_n" in decl.params:
+        # Its own random stream, so adding val_n never changes which training examples are kept.
+        val = selection.per_class_subset(val, y_val[val], decl.params["val_n"],
+                                         np.random.default_rng([decl.seed or 0, 1]))
     space = np.unique(np.concatenate([kept, y_val[val]]))
     label_map = ({int(c): i for i, c in enumerate(space)} if len(space) < info.num_classes
                  else None)

@@ -272,7 +272,9 @@ def _check_subset(spec: StudySpec, subset: dict[str, Any], where: str) -> None:
         raise SpecError(f"{where}: give fraction or count, not both")
     if kind == "random" and "fraction" not in subset and "count" not in subset:
         raise SpecError(f"{where}.fraction: required for a random subset (or give count)")
-    if kind == "classes" and not ({"k", "fraction"} & set(subset)):
-        raise SpecError(f"{where}.k: required for a classes subset (or fraction)")
+    if kind == "classes" and len({"k", "fraction", "labels"} & set(subset)) != 1:
+        raise SpecError(f"{where}: a classes subset takes exactly one of k, fraction and labels")
+    if "val_n" in subset and kind != "per_class":
+        raise SpecError(f"{where}.val_n: only a per_class subset caps its validation side")
     if "parent" in subset:
         _check_subset(spec, subset["parent"], f"{where}.parent")
