@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 from proxystore.errors import ProxystoreError
 
 FORMATS = ("table", "csv", "json")
+FormatName = Literal["table", "csv", "json"]  # as an annotation, the CLI checks --format first
 
 
 def _jsonable(value: Any) -> Any:

@@ -39,6 +39,9 @@ class ArchCommands:
                save: bool = False, db: str | None = None) -> None:
         """Sample distinct AnyNetX genomes in a complexity band and print them as JSON lines.
 
+        Example:
+            proxystore arch sample --count 500 --flops 360e6,400e6 --out genomes.jsonl
+
         Args:
             count: number of distinct in-band genomes.
             flops: the band as LOW,HIGH multiply-adds (default 360e6,400e6 when no band is given).
@@ -90,6 +93,9 @@ class ArchCommands:
         Each line needs depths, widths, bottleneck_ratios, group_widths, strides, stem_width,
         image_size and num_classes (optional: in_channels, stem_type); other keys pass through.
 
+        Example:
+            proxystore arch complexity genomes.jsonl --out measured.jsonl
+
         Args:
             file: the JSONL file, or - for stdin.
             out: write the result to this file instead of stdout.
@@ -103,6 +109,9 @@ class ArchCommands:
 
     def show(self, key: str, db: str | None = None) -> None:
         """Show a stored architecture, its stages and complexity, as JSON.
+
+        Example:
+            proxystore arch show 12
 
         Args:
             key: the architecture's id or a prefix of its fingerprint (4+ hex characters).
