@@ -13,7 +13,8 @@ import sys
 from typing import Any
 
 from proxystore.analysis.commands import AnalysisCommands
-from proxystore.cli_args import Call, Help, read
+from proxystore.cli_args import read
+from proxystore.cli_commands import Call, Help
 from proxystore.cli_help import help_text
 from proxystore.errors import ProxystoreError
 from proxystore.formatting import FormatName

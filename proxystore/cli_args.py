@@ -5,22 +5,29 @@ the wrong type, too many or too few arguments each raise one UsageError line wit
 The values come back converted as the annotations ask (int, float, bool, str, `X | None`,
 Literal choices, list[X]; Any stays text), so a command receives what the user typed: fire on
 its own reads `--study 1e3` as the float 1000.0, `--seed 007` as the text "007" and `--dry-run
-maybe` as a true value. Commands are found by introspection, so a new one needs no entry here.
+maybe` as a true value. The commands and their parameters come from cli_commands.
 """
 
 from __future__ import annotations
 
 import difflib
-import inspect
 import math
 import re
-import types
-import typing
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+from proxystore.cli_commands import (
+    Call,
+    Command,
+    Help,
+    Param,
+    command_paths,
+    dashed,
+    describe,
+    group_class,
+    members,
+)
 from proxystore.errors import UsageError
 
 # Dashes a PDF or a word processor puts where the user meant "--".
@@ -32,155 +39,16 @@ NUMBER = re.compile(r"[+-]?(?=\.?\d)(\d+(_\d+)*)?(\.\d*)?([eE][+-]?\d+)?")
 INTEGER = re.compile(r"[+-]?\d+(_\d+)*")
 
 
-@dataclass(frozen=True)
-class Param:
-    """One parameter of a command as the command line sees it."""
-
-    name: str
-    kind: str  # int, float, bool, text, choice
-    choices: tuple[Any, ...] = ()
-    many: bool = False  # list[X] / tuple[X, ...]: comma-separated values
-    default: Any = None
-    required: bool = False
-    positional: bool = False
-    variadic: bool = False
-
-    @property
-    def flag(self) -> str:
-        """The spelling the README uses, e.g. --max-cells."""
-        return "--" + self.name.replace("_", "-")
-
-    @property
-    def metavar(self) -> str:
-        """The placeholder of a positional argument, e.g. SPEC or SPECS..."""
-        return self.name.upper() + ("..." if self.variadic else "")
-
-    @property
-    def type_name(self) -> str:
-        """A readable type: int, number, true/false, text, or the choices."""
-        one = {"int": "int", "float": "number", "bool": "true/false", "text": "text",
-               "choice": "|".join(str(c) for c in self.choices)}[self.kind]
-        return f"{one},{one},..." if self.many else one
-
-
-@dataclass(frozen=True)
-class Command:
-    """A command: its path below `proxystore` (Python names), function and parameters."""
-
-    path: tuple[str, ...]
-    function: Callable[..., Any]
-    params: tuple[Param, ...]
-
-    @property
-    def name(self) -> str:
-        """The command as typed, e.g. `db upgrade` or `import-results`."""
-        return " ".join(dashed(part) for part in self.path)
-
-    def usage(self) -> str:
-        """One line: proxystore NAME POSITIONALS [flags]."""
-        words = []
-        for p in self.params:
-            if p.positional:
-                words.append(p.metavar if p.required else f"[{p.metavar}]")
-        if any(not p.positional for p in self.params):
-            words.append("[flags]")
-        return " ".join(["proxystore", self.name, *words])
-
-
-@dataclass(frozen=True)
-class Call:
-    """A checked command line: the command and the values its function receives."""
-
-    command: Command
-    values: dict[str, Any]
-    varargs: tuple[Any, ...] = ()
-
-
-@dataclass(frozen=True)
-class Help:
-    """A request for help on the root (path ()), a group (path (group,)) or a command."""
-
-    path: tuple[str, ...]
-
-
-def dashed(name: str) -> str:
-    """A Python name as the command line spells it: import_results -> import-results."""
-    return name.replace("_", "-")
-
-
-def members(cls: type) -> dict[str, Any]:
-    """Public methods and properties (groups) of a class, base classes' first, in source order."""
-    order = [k for k in cls.__mro__[1:] if k is not object] + [cls]
-    found: dict[str, Any] = {}
-    for klass in order:
-        for name in vars(klass):
-            member = inspect.getattr_static(cls, name)
-            if not name.startswith("_") and (isinstance(member, property)
-                                             or inspect.isfunction(member)):
-                found[name] = member
-    return found
-
-
-def group_class(root: type, name: str) -> type:
-    """The class behind a group property of the root (its module is imported only now)."""
-    return type(getattr(root(), name))
-
-
-def command_paths(root: type) -> list[tuple[str, ...]]:
-    """Every command's path, groups expanded, in help order."""
-    paths: list[tuple[str, ...]] = []
-    for name, member in members(root).items():
-        if isinstance(member, property):
-            paths += [(name, sub) for sub in members(group_class(root, name))]
-        else:
-            paths.append((name,))
-    return paths
-
-
-def describe(root: type, path: tuple[str, ...]) -> Command:
-    """Read a command's parameters from its signature and annotations."""
-    owner = group_class(root, path[0]) if len(path) == 2 else root
-    function = members(owner)[path[-1]]
-    hints = typing.get_type_hints(function)
-    params = [p for p in inspect.signature(function).parameters.values() if p.name != "self"]
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        raise TypeError(f"proxystore {' '.join(path)}: **kwargs can't be checked; name the flags")
-    varargs = any(p.kind is p.VAR_POSITIONAL for p in params)
-    required = [p.name for p in params if p.default is p.empty and p.kind is not p.VAR_POSITIONAL]
-    # Positional: the required parameters; with none, the first one (`fill SPEC`, `db upgrade
-    # REVISION`). The rest are flags only, so `analyze demo csv` can't set --format by position.
-    positional = set(required) if required or varargs or not params else {params[0].name}
-    out = []
-    for p in params:
-        kind, choices, many = _kind(hints.get(p.name, str))
-        out.append(Param(name=p.name, kind=kind, choices=choices, many=many,
-                         default=None if p.default is p.empty else p.default,
-                         required=p.name in required,
-                         positional=(p.name in positional and kind != "bool")
-                         or p.kind is p.VAR_POSITIONAL,
-                         variadic=p.kind is p.VAR_POSITIONAL))
-    return Command(path=path, function=function, params=tuple(out))
-
-
-def _kind(hint: Any) -> tuple[str, tuple[Any, ...], bool]:
-    """(kind, choices, many) for an annotation; anything unknown (Any, Path, unions) is text."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        rest = [a for a in args if a is not type(None)]
-        return _kind(rest[0]) if len(rest) == 1 else ("text", (), False)
-    if origin is typing.Literal:
-        return "choice", args, False
-    if origin in (list, tuple) and args and (origin is list or args[1:] in ((), (...,))):
-        kind, choices, _ = _kind(args[0])
-        return kind, choices, True
-    names = {bool: "bool", int: "int", float: "float"}
-    return names.get(hint, "text"), (), False
-
-
 def suggestion(word: str, options: list[str]) -> str:
     """'; did you mean X?' for the closest option, or ''."""
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]}?" if close else ""
+    close = closest(word, options)
+    return f"; did you mean {close}?" if close else ""
+
+
+def closest(word: str, options: list[str], cutoff: float = 0.6) -> str | None:
+    """The option most like `word` (case aside, `_` read as `-`), if any is close enough."""
+    close = difflib.get_close_matches(dashed(word.lower()), options, n=1, cutoff=cutoff)
+    return close[0] if close else None
 
 
 def read(root: type, argv: list[str]) -> Call | Help:
@@ -206,18 +74,28 @@ def read(root: type, argv: list[str]) -> Call | Help:
     if wants_help or (not complete and not rest and not after):
         return Help(path)
     if not complete:
-        where = f"proxystore {dashed(path[0])}" if path else "proxystore"
-        raise UsageError(f"{where}: give a command before {(rest or ['--'])[0]} "
-                         f"(`{where} --help` lists them)")
+        raise UsageError(_no_command(root, path, (rest or ["--"])[0]))
     command = describe(root, path)
     return _bind(command, rest, after)
 
 
+def _no_command(root: type, path: tuple[str, ...], token: str) -> str:
+    """The line for flags given before any command: name the commands that take the flag."""
+    where = " ".join(["proxystore", *map(dashed, path)])
+    paths = [p for p in command_paths(root) if p[:len(path)] == path]
+    owners = [" ".join(map(dashed, p)) for p in paths if _is_flag(token)
+              and _lookup(describe(root, p), token[2:].partition("=")[0])[0] is not None]
+    which = f" ({token} is a flag of {', '.join(owners)})" if 0 < len(owners) <= 3 else ""
+    return f"give a command after `{where}`, before {token}{which}; `{where} --help` lists them"
+
+
 def _refuse_typographic_dash(token: str) -> None:
     if token[:1] and token[0] in TYPOGRAPHIC_DASHES:
-        fixed = "--" + token.lstrip(TYPOGRAPHIC_DASHES + "-")
+        rest = token.lstrip(TYPOGRAPHIC_DASHES + "-")
+        fixed = ("a plain minus: -" if rest[:1].isdigit() or rest[:1] == "." else
+                 "two plain dashes: --") + rest
         raise UsageError(f"{token!r} starts with a typographic dash ({token[0]}), as pasted "
-                         f"from a PDF; type two plain dashes: {fixed}")
+                         f"from a PDF; type {fixed}")
 
 
 def _resolve(root: type, words: list[str]) -> tuple[tuple[str, ...], list[str]]:
@@ -227,12 +105,12 @@ def _resolve(root: type, words: list[str]) -> tuple[tuple[str, ...], list[str]]:
     top = members(root)
     name = words[0].replace("-", "_")
     if name not in top:
-        hint = suggestion(dashed(name), [dashed(n) for n in top])
+        hint = suggestion(name, [dashed(n) for n in top])
         if not hint:  # `proxystore upgrade` -> db upgrade
             full = {dashed(p[-1]): " ".join(map(dashed, p)) for p in command_paths(root)
                     if len(p) == 2}
-            close = difflib.get_close_matches(dashed(name), list(full), n=1, cutoff=0.75)
-            hint = f"; did you mean {full[close[0]]}?" if close else ""
+            close = closest(name, list(full), cutoff=0.75)
+            hint = f"; did you mean {full[close]}?" if close else ""
         raise UsageError(f"unknown command {words[0]!r}{hint} (`proxystore --help` lists them)")
     if not isinstance(top[name], property):
         return (name,), words[1:]
@@ -241,8 +119,8 @@ def _resolve(root: type, words: list[str]) -> tuple[tuple[str, ...], list[str]]:
     subs = members(group_class(root, name))
     sub = words[1].replace("-", "_")
     if sub not in subs:
-        close = difflib.get_close_matches(dashed(sub), [dashed(s) for s in subs], n=1, cutoff=0.6)
-        hint = f"; did you mean {dashed(name)} {close[0]}?" if close else ""
+        close = closest(sub, [dashed(s) for s in subs])
+        hint = f"; did you mean {dashed(name)} {close}?" if close else ""
         raise UsageError(f"unknown command '{words[0]} {words[1]}'{hint} "
                          f"(`proxystore {words[0]} --help` lists them)")
     return (name, sub), words[2:]
@@ -264,8 +142,8 @@ def _lookup(command: Command, name: str) -> tuple[Param | None, bool]:
 def _flag_hint(command: Command, name: str) -> str:
     """'; did you mean --X?' for the flag closest to `name`, or ''."""
     flags = {p.flag[2:]: p.flag for p in command.params if not p.variadic}
-    close = difflib.get_close_matches(dashed(name), list(flags), n=1, cutoff=0.6)
-    return f"; did you mean {flags[close[0]]}?" if close else ""
+    close = closest(name, list(flags))
+    return f"; did you mean {flags[close]}?" if close else ""
 
 
 def _is_flag(token: str) -> bool:
@@ -289,6 +167,10 @@ def _bind(command: Command, rest: list[str], after: list[str]) -> Call:
             continue
         name, equals, text = token[2:].partition("=")
         param, negated = _lookup(command, name)
+        variadic = next((p for p in command.params if p.variadic), None)
+        if param is None and variadic is not None and name.replace("-", "_") == variadic.name:
+            raise UsageError(f"{variadic.metavar} are arguments, not a flag: "
+                             f"proxystore {command.name} {text or 'FILE'} ...")
         if param is None:
             raise UsageError(f"unknown flag --{name}{_flag_hint(command, name)} {see}")
         shown = "--" + name
@@ -364,6 +246,8 @@ _BAD = object()
 
 def _scalar(param: Param, text: str) -> Any:
     """Convert one value, or return _BAD."""
+    if param.kind in ("int", "float", "bool"):
+        text = text.strip()
     if param.kind == "int":
         if INTEGER.fullmatch(text):
             try:

@@ -13,7 +13,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxystore.cli_args import (
+from proxystore.cli_commands import (
     Command,
     Param,
     command_paths,

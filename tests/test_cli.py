@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from proxystore.cli import Proxystore
-from proxystore.cli_args import group_class, members
+from proxystore.cli_commands import group_class, members
 from proxystore.db import migrate, open_database
 from tests.helpers import REPO, run_cli
 

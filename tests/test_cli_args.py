@@ -1,6 +1,6 @@
 """The command line refuses a typo before it works: every command, every flag, every type.
 
-Commands are discovered from the Proxystore class and its groups (cli_args.command_paths), so a
+Commands are discovered from the Proxystore class and its groups (cli_commands.command_paths), so a
 command or flag added later is walked too. The walk calls cli.main in this process (fast); one
 subprocess check runs the real `python -m proxystore`.
 """
@@ -10,17 +10,22 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from sqlalchemy import text
 
 from proxystore.cli import Proxystore, main
-from proxystore.cli_args import Command, Param, command_paths, describe, group_class, read
+from proxystore.cli_args import read
+from proxystore.cli_commands import Command, Param, command_paths, describe, group_class
 from proxystore.db import open_database
 from proxystore.errors import UsageError
-from tests.helpers import run_cli
+from tests.helpers import REPO, run_cli
 
 COMMANDS = [describe(Proxystore, path) for path in command_paths(Proxystore)]
 DUMMY = {"int": "8", "float": "0.5", "text": "x", "choice": "csv", "bool": "true"}
@@ -154,11 +159,17 @@ def test_every_wrong_typed_value_is_one_line_and_changes_nothing(db_url, tmp_pat
     (["analyze", "demo", "--format", "jsn"],
      "--format must be one of table, csv, json, got 'jsn'; did you mean json?"),
     (["fil"], "unknown command 'fil'; did you mean fill?"),
+    (["FILL"], "unknown command 'FILL'; did you mean fill?"),
+    (["fill", "--Max-Cells", "0"], "unknown flag --Max-Cells; did you mean --max-cells?"),
     (["upgrade"], "unknown command 'upgrade'; did you mean db upgrade?"),
     (["db", "upgrad"], "unknown command 'db upgrad'; did you mean db upgrade?"),
     (["import_result", "x.csv"], "did you mean import-results?"),
-    (["--db", "x.db", "fill"], "proxystore: give a command before --db"),
-    (["db", "--db", "x.db"], "proxystore db: give a command before --db"),
+    (["--db", "x.db", "fill"], "give a command after `proxystore`, before --db; "),
+    (["--max-cells", "0"], "before --max-cells (--max-cells is a flag of fill); `proxystore"),
+    (["db", "--db", "x.db"], "give a command after `proxystore db`, before --db; `proxystore db "
+                             "--help` lists them"),
+    (["spec", "check", "--specs=a.yaml"], "SPECS... are arguments, not a flag: proxystore spec "
+                                          "check a.yaml ..."),
     (["analyze"], "missing STUDY (--study) (usage: proxystore analyze STUDY [flags])"),
     (["report", "demo"], "missing OUT (--out) (usage: proxystore report STUDY OUT [flags])"),
     (["analyze", "demo", "csv"], "too many arguments: 'csv' (usage: proxystore analyze"),
@@ -175,6 +186,7 @@ def test_every_wrong_typed_value_is_one_line_and_changes_nothing(db_url, tmp_pat
                                   "did you mean --max-cells?"),
     (["fill", "\u2014max-cells", "0"], "'\u2014max-cells' starts with a typographic dash"),
     (["fill", "\u2013\u2013max-cells", "0"], "type two plain dashes: --max-cells"),
+    (["fill", "--max-cells", "\u22121"], "type a plain minus: -1"),
     (["fill", "--", "--db", "x"], "--db comes after '--', which makes it an argument"),
     (["fill", "--max-cells", "1e999"], "--max-cells must be an integer, got '1e999'"),
     (["fill", "--max-cells", "9" * 5000], "--max-cells must be an integer"),
@@ -258,6 +270,16 @@ def test_debug_shows_the_traceback_of_a_usage_error(capsys):
         main(["fill", "--max-cell", "0", "--debug"])
 
 
+def test_a_refused_command_line_imports_nothing_heavy(tmp_path):
+    """Checking argv must not start torch, pandas or a database driver (a typo costs nothing)."""
+    probe = ("import sys\nfrom proxystore.cli import main\ntry:\n    main(['fill', '--max-cell', "
+             "'0'])\nexcept SystemExit as stop:\n    print(stop.code, sorted(m for m in ('torch', "
+             "'pandas', 'sqlalchemy', 'mlflow', 'fire') if m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.stdout == "2 []\n", result.stderr
+
+
 def test_a_typo_in_fill_exits_2_at_once_and_creates_nothing(tmp_path):
     """The real `python -m proxystore`: nothing trained, no database, no mlflow.db, no cache."""
     result = run_cli("fill", "--max-cell", "0", cwd=tmp_path, timeout=120)
@@ -271,3 +293,44 @@ def test_a_typo_in_fill_exits_2_at_once_and_creates_nothing(tmp_path):
     planned = run_cli("plan", str(spec), "--dbb", "x", cwd=tmp_path, timeout=120)
     assert planned.returncode == 2 and "did you mean --db?" in planned.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["s.yaml"]
+
+
+class _Group:
+    """A group as another engineer might add one."""
+
+    def go(self, names: list[int], mode: Literal["a", "b"] = "a", where: Path | None = None,
+           strict: bool | None = None, *, scale: float = 1.0) -> None:
+        """Go."""
+
+
+class _Root:
+    """A root with one command and one group, to read signatures no command has yet."""
+
+    @property
+    def grp(self) -> _Group:
+        """A group."""
+        return _Group()
+
+    def top(self, first: int | None = None, second: str = "x") -> None:
+        """Top."""
+
+    def loose(self, **options: Any) -> None:
+        """Takes anything: can't be checked."""
+
+
+def test_signatures_a_new_command_may_use_are_read_from_their_annotations():
+    call = read(_Root, ["grp", "go", "1,2", "--mode", "b", "--where", "0", "--strict",
+                        "--scale=1e-3"])
+    assert call.values == {"names": [1, 2], "mode": "b", "where": "0", "strict": True,
+                           "scale": 0.001}
+    assert read(_Root, ["grp", "go", "3", "--no-strict"]).values == {"names": [3],
+                                                                     "strict": False}
+    assert read(_Root, ["top", "5"]).values == {"first": 5}  # the first parameter, by position
+    for argv, message in [(["grp", "go", "1,x"], "NAMES must be an integer, got 'x'"),
+                          (["grp", "go", "1", "--mode", "c"], "--mode must be one of a, b"),
+                          (["grp", "go"], "missing NAMES (--names)"),
+                          (["top", "5", "y"], "too many arguments: 'y'")]:
+        with pytest.raises(UsageError, match=re.escape(message)):
+            read(_Root, argv)
+    with pytest.raises(TypeError, match=r"\*\*kwargs can't be checked"):
+        read(_Root, ["loose", "--anything", "1"])
