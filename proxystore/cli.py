@@ -24,8 +24,8 @@ from proxystore.runner.commands import RunnerCommands
 class Proxystore(RunnerCommands, AnalysisCommands):
     """proxystore: a declarative experiment database for architecture and proxy-dataset studies.
 
-    Every command takes --db URL (a SQLite path or postgresql://...); without it, $PROXYSTORE_DB,
-    else ./proxystore.db. Add --debug to see a traceback on errors.
+    Commands that use the database take --db URL (a SQLite path or postgresql://...); without
+    it, $PROXYSTORE_DB, else ./proxystore.db. Add --debug to see a traceback on errors.
     """
 
     @property

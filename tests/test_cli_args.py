@@ -241,6 +241,7 @@ def _owner(path: tuple[str, ...]) -> type:
      {"file": "r.csv", "study": "2024", "roles": '{"a": "reference"}'}),
     (["analyze", "1e3", "--seed", "007", "--boot=0"], {"study": "1e3", "seed": 7, "boot": 0}),
     (["status", "--study", "123"], {"study": "123"}),
+    (["arch", "show", "1234e5"], {"key": "1234e5"}),  # a fingerprint prefix, not 123400000.0
     (["status", "--study", "it's #1 \\ \"q\" caf\u00e9"], {"study": "it's #1 \\ \"q\" caf\u00e9"}),
     (["data", "subset", "d", "random", "--fraction", ".5", "--seed", "-1", "--no-stratified"],
      {"name": "d", "kind": "random", "fraction": 0.5, "seed": -1, "stratified": False}),
