@@ -335,3 +335,18 @@ def test_signatures_a_new_command_may_use_are_read_from_their_annotations():
             read(_Root, argv)
     with pytest.raises(TypeError, match=r"\*\*kwargs can't be checked"):
         read(_Root, ["loose", "--anything", "1"])
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(sqlite_db, tmp_path):
+    """`proxystore sql ... | head -1`: exit 141 without a BrokenPipeError traceback."""
+    query = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000) "
+             "SELECT x FROM c")
+    process = subprocess.Popen([sys.executable, "-m", "proxystore", "sql", query, "--format",
+                                "csv", "--db", sqlite_db.url], cwd=tmp_path, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline() == "x\n"
+    process.stdout.close()
+    assert process.wait(timeout=120) == 141
+    assert process.stderr.read() == ""
