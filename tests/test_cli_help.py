@@ -18,6 +18,7 @@ from tests.helpers import REPO, run_cli
 COMMANDS = [describe(Proxystore, path) for path in command_paths(Proxystore)]
 IDS = [c.name for c in COMMANDS]
 GROUPS = {c.path[0] for c in COMMANDS if len(c.path) == 2}
+COMMAND_WORDS = {c.name.split(" ")[0] for c in COMMANDS}
 
 
 def _help(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
@@ -114,8 +115,13 @@ def _doc_command_lines(path: Path) -> Iterator[tuple[str, str]]:
         elif fenced:
             for match in re.finditer(r"(?:^|&& )(?:python -m )?(proxystore [^#&|>]*)", line):
                 yield match.group(1), where
-        elif line.startswith("| `proxystore "):  # a table row: the flags of both columns
-            yield line.split("`")[1] + " " + " ".join(re.findall(r"--[\w-]+", line)), where
+        elif line.startswith("| `proxystore "):  # a table row: the command, then its flags
+            spans = line.split("`")[1::2]
+            flags = [s for s in spans[1:] if s.startswith("--")]
+            yield " ".join([spans[0], *flags]), where
+            for span in spans[1:]:  # `fill SPEC --max-cells 0` in another command's row
+                if span.split(" ")[0] in COMMAND_WORDS:
+                    yield "proxystore " + span, where
         else:
             for span in re.findall(r"`(?:python -m )?(proxystore [^`]*)`", line):
                 yield span, where
