@@ -1,24 +1,31 @@
 """The command line, through fire: each command is a few lines calling the library.
 
-Errors that proxystore raises for the user (ProxystoreError) print as one line and exit 2;
-`--debug` anywhere on the line shows the traceback instead.
+The whole line is checked against the command's signature first (cli_args), so a misspelt flag
+or a wrong value is one line before any work; fire then runs the command with exactly those
+values. Errors that proxystore raises for the user (ProxystoreError) print as one line and exit
+2; `--debug` anywhere on the line shows the traceback instead. `--help` is cli_help's.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 from proxystore.analysis.commands import AnalysisCommands
+from proxystore.cli_args import read
+from proxystore.cli_commands import Call, Help
+from proxystore.cli_help import help_text
 from proxystore.errors import ProxystoreError
+from proxystore.formatting import FormatName
 from proxystore.runner.commands import RunnerCommands
 
 
 class Proxystore(RunnerCommands, AnalysisCommands):
     """proxystore: a declarative experiment database for architecture and proxy-dataset studies.
 
-    Every command takes --db URL (a SQLite path or postgresql://...); without it, $PROXYSTORE_DB,
-    else ./proxystore.db. Add --debug to see a traceback on errors.
+    Commands that use the database take --db URL (a SQLite path or postgresql://...); without
+    it, $PROXYSTORE_DB, else ./proxystore.db. Add --debug to see a traceback on errors.
     """
 
     @property
@@ -63,8 +70,12 @@ class Proxystore(RunnerCommands, AnalysisCommands):
 
         return MlflowCommands()
 
-    def sql(self, query: str, format: str = "table", db: str | None = None) -> None:  # noqa: A002
+    def sql(self, query: str, format: FormatName = "table",  # noqa: A002
+            db: str | None = None) -> None:
         """Run one SQL statement read-only (views and tables) and print its rows.
+
+        Example:
+            proxystore sql "SELECT * FROM apr_correlations WHERE study = 'demo'" --format csv
 
         Args:
             query: the SQL statement, e.g. "SELECT * FROM apr_correlations".
@@ -77,15 +88,26 @@ class Proxystore(RunnerCommands, AnalysisCommands):
         print(render(read_only_query(db, str(query)), format))
 
 
+def fire_command(call: Call) -> list[str]:
+    """The checked call as a command line fire reads back exactly (every value a Python literal)."""
+    args = [*call.command.path, *(repr(value) for value in call.varargs)]
+    return args + [f"--{name}={value!r}" for name, value in call.values.items()]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `proxystore` and `python -m proxystore`."""
-    import fire
-
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
-    args = [a for a in args if a != "--debug"]
+    cut = args.index("--") if "--" in args else len(args)
+    debug = "--debug" in args[:cut]
+    args = [a for i, a in enumerate(args) if i >= cut or a != "--debug"]
     try:
-        fire.Fire(Proxystore, command=args, name="proxystore")
+        call = read(Proxystore, args)  # the whole line is checked before anything runs
+        if isinstance(call, Help):
+            print(help_text(Proxystore, call.path))
+            return
+        import fire
+
+        fire.Fire(Proxystore, command=fire_command(call), name="proxystore")
     except ProxystoreError as error:
         if debug:
             raise
@@ -95,3 +117,6 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("proxystore: interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # `proxystore ... | head` closed the pipe: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)

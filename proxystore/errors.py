@@ -37,3 +37,7 @@ class TrainingError(ProxystoreError):
 
 class ResultsFileError(ProxystoreError, ValueError):
     """A results file for `import-results` is malformed; the message names file, line and column."""
+
+
+class UsageError(ProxystoreError, ValueError):
+    """A command line names an unknown command or flag, or gives a value of the wrong type."""

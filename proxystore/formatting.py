@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Literal
 
 from proxystore.errors import ProxystoreError
 
+if TYPE_CHECKING:  # the CLI imports FormatName at start; pandas only when rendering
+    import pandas as pd
+
 FORMATS = ("table", "csv", "json")
+FormatName = Literal["table", "csv", "json"]  # as an annotation, the CLI checks --format first
 
 
 def _jsonable(value: Any) -> Any:

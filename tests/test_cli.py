@@ -9,24 +9,20 @@ import sqlite3
 import pytest
 
 from proxystore.cli import Proxystore
+from proxystore.cli_commands import group_class, members
 from proxystore.db import migrate, open_database
 from tests.helpers import REPO, run_cli
 
 
 def _commands() -> list[tuple[str, object]]:
-    """Every (command path, function) fire exposes, groups included."""
+    """Every (command path, function) the CLI exposes, groups included (found by introspection)."""
     found: list[tuple[str, object]] = []
-    root = Proxystore()
-    for name, member in inspect.getmembers(type(root)):
-        if name.startswith("_"):
-            continue
+    for name, member in members(Proxystore).items():
         if isinstance(member, property):
-            group = getattr(root, name)
             found.append((name, member))
-            for sub, fn in inspect.getmembers(type(group), inspect.isfunction):
-                if not sub.startswith("_"):
-                    found.append((f"{name} {sub}", fn))
-        elif inspect.isfunction(member):
+            for sub, fn in members(group_class(Proxystore, name)).items():
+                found.append((f"{name} {sub}", fn))
+        else:
             found.append((name, member))
     return found
 
@@ -36,7 +32,7 @@ def test_every_command_has_help_text():
     assert len(commands) >= 8
     for path, fn in commands:
         doc = inspect.getdoc(fn.fget if isinstance(fn, property) else fn) or ""
-        assert doc.strip(), f"`proxystore {path}` has no docstring (fire shows it as --help)"
+        assert doc.strip(), f"`proxystore {path}` has no docstring (its --help shows it)"
         if isinstance(fn, property) or inspect.isclass(fn):
             continue
         params = [p for p in inspect.signature(fn).parameters if p != "self"]
@@ -46,6 +42,8 @@ def test_every_command_has_help_text():
             assert re.search(rf"^\s+{param}( \(.*\))?:", doc, re.M), (
                 f"`proxystore {path}` does not document --{param}"
             )
+        assert re.search(r"^Examples?:\n\s+proxystore ", doc, re.M), (
+            f"`proxystore {path}` has no Example: section (its --help prints it)")
 
 
 def test_every_command_is_in_the_readme():

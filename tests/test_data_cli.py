@@ -113,7 +113,7 @@ BAD = [
     (["add", "x", "idx:/nonexistent/fashion"], "no directory /nonexistent/fashion"),
     (["add", "x", "CORRUPT"], "cannot read"),
     (["add", "x", "nosuch:thing"], "unknown dataset source"),
-    (["add", "x", "sklearn:digits", "--val-fraction", "abc"], "val_fraction must be a number"),
+    (["add", "x", "sklearn:digits", "--val-fraction", "abc"], "--val-fraction must be a finite"),
     (["add", "x", "sklearn:digits", "--seed", "abc"], "seed must be an integer"),
     (["subset", "digits", "random", "--fraction", "1.5"], "must lie in (0, 1]"),
     (["subset", "digits", "classes", "--k", "11"], "cannot keep 11 classes"),
@@ -121,7 +121,7 @@ BAD = [
     (["subset", "digits", "loss_quantile", "--a", "0", "--b", "0.1", "--scorer-run", "RUN"],
      "has no per-example scores"),
     (["subset", "nodata", "full"], "no dataset named 'nodata'"),
-    (["cache", "digits", "--image-size", "abc"], "--image-size must be an integer from 1 to 4096"),
+    (["cache", "digits", "--image-size", "abc"], "--image-size must be an integer, got 'abc'"),
     (["cache", "digits", "--image-size", "1000000000"],
      "--image-size must be an integer from 1 to 4096, got 1000000000"),
 ]

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from proxystore.formatting import FormatName
+
 
 class AnalysisCommands:
     """Mixed into the root CLI: `proxystore analyze`, `report`, `import-results`."""
 
-    def analyze(self, study: str, format: str = "table", boot: int = 1000,  # noqa: A002
+    def analyze(self, study: str, format: FormatName = "table", boot: int = 1000,  # noqa: A002
                 seed: int = 0, db: str | None = None) -> None:
         """Print a study's APR, ImageNet-X, depth/width, proxy-quality, epoch and seed-noise tables.
 
         Every correlation gets a bootstrap 95 % interval (resampling candidates); proxies get
         the cost-adjusted r2 (residual against a cubic in relative cost).
+
+        Example:
+            proxystore analyze demo --format csv --boot 200
 
         Args:
             study: the study's name.
@@ -29,6 +34,9 @@ class AnalysisCommands:
     def report(self, study: str, out: str, boot: int = 1000, seed: int = 0,
                db: str | None = None) -> None:
         """Write a self-contained HTML report with the papers' plots to OUT/index.html.
+
+        Example:
+            proxystore report demo --out report
 
         Args:
             study: the study's name.
@@ -49,6 +57,9 @@ class AnalysisCommands:
         epochs, task_num_classes, cumulative_depth, cumulative_width are optional. Importing the
         same file again changes nothing. Roles example: --roles '{"imagenet": "reference",
         "cifar10": "target", "cifar10-half": {"role": "proxy", "proxy_of": "cifar10"}}'.
+
+        Example:
+            proxystore import-results results.csv --study paper --roles roles.yaml
 
         Args:
             file: the results CSV.

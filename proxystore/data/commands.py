@@ -8,7 +8,7 @@ import pandas as pd
 
 from proxystore.db import open_database
 from proxystore.errors import DataError
-from proxystore.formatting import render
+from proxystore.formatting import FormatName, render
 from proxystore.limits import IMAGE_SIZE_RULE, valid_image_size
 
 
@@ -19,6 +19,9 @@ class DataCommands:
             val_fraction: float | None = None, seed: int | None = None,
             download: bool = False, db: str | None = None) -> None:
         """Register a dataset under a name (again with the same content: nothing changes).
+
+        Example:
+            proxystore data add fashion-mnist idx:/usr/share/datasets/fashion-mnist
 
         Args:
             name: the dataset's name, e.g. fashion-mnist.
@@ -37,8 +40,11 @@ class DataCommands:
         print(f"{info.name}: {info.train_count} train / {info.val_count} val, "
               f"{info.num_classes} classes, fingerprint {info.fingerprint[:16]}")
 
-    def list(self, format: str = "table", db: str | None = None) -> None:  # noqa: A002
+    def list(self, format: FormatName = "table", db: str | None = None) -> None:  # noqa: A002
         """List registered datasets with their sizes and fingerprints.
+
+        Example:
+            proxystore data list --format csv
 
         Args:
             format: table, csv or json.
@@ -52,8 +58,12 @@ class DataCommands:
                 for d in list_datasets(open_database(db, pool=False))]
         print(render(pd.DataFrame(rows), format))
 
-    def show(self, name: str, format: str = "table", db: str | None = None) -> None:  # noqa: A002
+    def show(self, name: str, format: FormatName = "table",  # noqa: A002
+             db: str | None = None) -> None:
         """Show one dataset: its source and example counts per split and class.
+
+        Example:
+            proxystore data show digits
 
         Args:
             name: the dataset's name.
@@ -83,6 +93,9 @@ class DataCommands:
                scorer_run: int | None = None, seed: int | None = None,
                parent: str | None = None, db: str | None = None) -> None:
         """Declare a subset of a dataset (stored once per member set) and print its name and sizes.
+
+        Example:
+            proxystore data subset digits random --fraction 0.5 --seed 1
 
         Args:
             name: the dataset's name.
@@ -118,6 +131,9 @@ class DataCommands:
     def cache(self, name: str, image_size: int, cache_dir: str | None = None,
               db: str | None = None) -> None:
         """Decode a dataset into the uint8 cache at one image size (once) and print where.
+
+        Example:
+            proxystore data cache digits --image-size 32
 
         Args:
             name: the dataset's name.

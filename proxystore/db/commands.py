@@ -14,6 +14,9 @@ class DbCommands:
     def upgrade(self, revision: str = "head", db: str | None = None) -> None:
         """Upgrade the database schema to a revision (default: the newest), creating it if new.
 
+        Example:
+            proxystore db upgrade --db postgresql://USER@HOST/DB
+
         Args:
             revision: the Alembic revision to upgrade to; "head" is the newest.
             db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
@@ -28,6 +31,9 @@ class DbCommands:
     def downgrade(self, revision: str, db: str | None = None) -> None:
         """Downgrade the database schema to a revision ("base" removes every proxystore table).
 
+        Example:
+            proxystore db downgrade base --db old.db
+
         Args:
             revision: the Alembic revision to go back to, or "base".
             db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
@@ -39,6 +45,9 @@ class DbCommands:
     def current(self, db: str | None = None) -> None:
         """Print the database's schema revision and this proxystore's newest one.
 
+        Example:
+            proxystore db current --db proxystore.db
+
         Args:
             db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
         """
@@ -49,6 +58,9 @@ class DbCommands:
 
     def check(self, db: str | None = None) -> None:
         """Exit 0 when the schema is at this proxystore's newest revision, 1 when it is not.
+
+        Example:
+            proxystore db check --db postgresql://USER@HOST/DB
 
         Args:
             db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).

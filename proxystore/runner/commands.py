@@ -15,6 +15,9 @@ class RunnerCommands:
              compile: str = "off", cuda_graphs: bool = False) -> None:
         """Register a study and train every cell no study has trained yet (default jobs/demo.yaml).
 
+        Example:
+            proxystore fill jobs/demo.yaml --max-cells 10 --device cpu
+
         Args:
             spec: the study spec (YAML); default jobs/demo.yaml.
             max_cells: stop after training this many cells.
@@ -46,6 +49,9 @@ class RunnerCommands:
         Registers no study and no run (`fill SPEC --max-cells 0` registers one); it stores only
         the datasets, subsets and architectures it needs to compute the cells' keys.
 
+        Example:
+            proxystore plan jobs/imagenet_as_basis.yaml --explain
+
         Args:
             spec: the study spec (YAML); default jobs/demo.yaml.
             db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
@@ -67,6 +73,9 @@ class RunnerCommands:
                mlflow: str | None = None, lease: float = 120.0, max_attempts: int = 3,
                compile: str = "off", cuda_graphs: bool = False) -> None:
         """Join the work: claim and train pending cells (of one study or all) until none is left.
+
+        Example:
+            proxystore worker --study demo --gpus 0,1 --db postgresql://USER@HOST/DB
 
         Args:
             study: only this study's cells.
@@ -92,6 +101,9 @@ class RunnerCommands:
               db: str | None = None) -> None:
         """Put failed cells back to pending (all of them, or only --failed or only --stale).
 
+        Example:
+            proxystore retry --study demo --failed
+
         Args:
             study: only this study's cells.
             failed: cells whose training failed (diverged, error, out of memory).
@@ -105,6 +117,9 @@ class RunnerCommands:
 
     def cancel(self, study: str, db: str | None = None) -> None:
         """Withdraw a study's pending cells (cells other studies also need stay pending).
+
+        Example:
+            proxystore cancel --study demo
 
         Args:
             study: the study whose pending cells to cancel.
@@ -120,6 +135,9 @@ class RunnerCommands:
     def status(self, study: str | None = None, db: str | None = None) -> None:
         """Show cells by status, running cells and leases, recent failures, throughput and ETA.
 
+        Example:
+            proxystore status --study demo
+
         Args:
             study: only this study's cells.
             db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
@@ -131,6 +149,9 @@ class RunnerCommands:
 
     def ui(self, port: int = 5000, db: str | None = None, mlflow: str | None = None) -> None:
         """Start the MLflow UI on the tracking store proxystore logs to.
+
+        Example:
+            proxystore ui --port 5001
 
         Args:
             port: the port to serve on (127.0.0.1).
@@ -155,6 +176,9 @@ class SpecCommands:
     def check(self, *specs: str) -> None:
         """Validate study specs (no data or database needed) and print their cell counts.
 
+        Example:
+            proxystore spec check jobs/demo.yaml jobs/proxy_datasets.yaml
+
         Args:
             specs: one or more YAML files.
         """
@@ -177,6 +201,9 @@ class MlflowCommands:
     def sync(self, study: str | None = None, db: str | None = None,
              mlflow: str | None = None) -> None:
         """Log every finished run that is not yet in MLflow (e.g. after MLflow was unreachable).
+
+        Example:
+            proxystore mlflow sync --study demo
 
         Args:
             study: only this study's runs.
@@ -201,6 +228,9 @@ class LaunchCommands:
               cluster: str | None = None, compile: str = "off",
               cuda_graphs: bool = False) -> None:
         """Register a study and submit Slurm jobs (a job array, one task per node) that fill it.
+
+        Example:
+            proxystore launch slurm jobs/demo.yaml --db postgresql://HOST/DB --nodes 8
 
         Args:
             spec: the study spec (YAML).

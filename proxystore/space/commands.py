@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from proxystore.errors import GenomeError
+from proxystore.formatting import FormatName
 from proxystore.limits import (
     IMAGE_SIZE_RULE,
     SAMPLED_COUNT_RULE,
@@ -39,6 +40,9 @@ class ArchCommands:
                stem_type: str = "standard", seed: int = 0, out: str | None = None,
                save: bool = False, db: str | None = None) -> None:
         """Sample distinct AnyNetX genomes in a complexity band and print them as JSON lines.
+
+        Example:
+            proxystore arch sample --count 500 --flops 360e6,400e6 --out genomes.jsonl
 
         Args:
             count: number of distinct in-band genomes.
@@ -91,6 +95,9 @@ class ArchCommands:
         Each line needs depths, widths, bottleneck_ratios, group_widths, strides, stem_width,
         image_size and num_classes (optional: in_channels, stem_type); other keys pass through.
 
+        Example:
+            proxystore arch complexity genomes.jsonl --out measured.jsonl
+
         Args:
             file: the JSONL file, or - for stdin.
             out: write the result to this file instead of stdout.
@@ -104,6 +111,9 @@ class ArchCommands:
 
     def show(self, key: str, study: str | None = None, db: str | None = None) -> None:
         """Show a stored architecture, its stages and complexity, as JSON.
+
+        Example:
+            proxystore arch show 12
 
         Args:
             key: a candidate label of --study (e.g. a000), the architecture's id, or a prefix
@@ -120,12 +130,15 @@ class ArchCommands:
         fields = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in values.items()]
         print("{\n" + ",\n".join(fields) + "\n}")  # one field per line, values compact
 
-    def list(self, study: str | None = None, format: str = "table",  # noqa: A002, A003
+    def list(self, study: str | None = None, format: FormatName = "table",  # noqa: A002, A003
              db: str | None = None) -> None:
         """List stored architectures: fingerprint, space, stages, complexity, depth and width.
 
         flops, params and acts are at the resolution in column `at` (the reference resolution
         of the study that stored the architecture first).
+
+        Example:
+            proxystore arch list --study demo
 
         Args:
             study: only this study's candidates, with their labels.
