@@ -75,6 +75,11 @@ def test_add_show_subset_round_trip(tmp_path, capsys, monkeypatch) -> None:
     child = run_in_process(capsys, "subset", "digits", "per_class", "--n", "3", "--parent", "1",
                            db=db)
     assert "classes-5-s0/per_class-3-s0: 15 train / 180 val" in child
+    named = run_in_process(capsys, "subset", "digits", "classes", "--labels", "1,7", db=db)
+    assert "classes-1.7: 289 train / 72 val, 2 classes" in named
+    capped = run_in_process(capsys, "subset", "digits", "per_class", "--n", "20", "--val-n", "5",
+                            db=db)
+    assert "per_class-20-val5-s0: 200 train / 50 val, 10 classes" in capped
     listed = run_in_process(capsys, "list", db=db)
     assert "digits" in listed and "sklearn:digits" in listed
     cached = run_in_process(capsys, "cache", "digits", "--image-size", "8", db=db)

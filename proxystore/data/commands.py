@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 
 from proxystore.db import open_database
@@ -87,8 +85,8 @@ class DataCommands:
 
     def subset(self, name: str, kind: str, fraction: float | None = None,
                count: int | None = None, stratified: bool | None = None, k: int | None = None,
-               complement: bool | None = None, labels: Any = None, n: int | None = None,
-               val_n: int | None = None, a: float | None = None,
+               complement: bool | None = None, labels: list[int] | None = None,
+               n: int | None = None, val_n: int | None = None, a: float | None = None,
                b: float | None = None, drop_hardest: float | None = None,
                scorer_run: int | None = None, seed: int | None = None,
                parent: str | None = None, db: str | None = None) -> None:
