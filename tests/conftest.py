@@ -81,7 +81,7 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: igno
 @pytest.fixture
 def db_url(empty_db_url: str) -> str:
     """URL of a database already upgraded to head, on each backend."""
-    database = open_database(empty_db_url, check=False)
+    database = open_database(empty_db_url, check=False, create=True)
     migrate.upgrade(database)
     database.dispose()
     return empty_db_url
@@ -98,6 +98,6 @@ def db(db_url: str) -> Iterator[Database]:
 @pytest.fixture
 def sqlite_db(tmp_path) -> Iterator[Database]:  # type: ignore[no-untyped-def]
     """An open SQLite database at head, for tests where the backend does not matter."""
-    database = open_database(f"sqlite:///{tmp_path / 'test.db'}")
+    database = open_database(f"sqlite:///{tmp_path / 'test.db'}", create=True)
     yield database
     database.dispose()

@@ -109,7 +109,7 @@ def test_default_database_is_proxystore_db_in_working_directory(tmp_path):
 
 def test_new_sqlite_file_is_upgraded_on_first_use(tmp_path):
     path = tmp_path / "fresh.db"
-    database = open_database(str(path))
+    database = open_database(str(path), create=True)
     assert migrate.state(database).at_head
 
 
@@ -186,7 +186,7 @@ def test_sql_command_cannot_write(db_url, statement, tmp_path):
 
 def test_sql_reads_sqlite_written_by_another_connection(tmp_path):
     path = tmp_path / "p.db"
-    open_database(str(path))
+    open_database(str(path), create=True)
     with sqlite3.connect(path) as conn:
         conn.execute("INSERT INTO studies (name, spec_text, spec_fingerprint) VALUES ('a','','')")
     result = run_cli("sql", "SELECT name FROM studies", "--format", "csv", "--db", str(path))

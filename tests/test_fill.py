@@ -114,7 +114,7 @@ def test_cpu_run_is_reproducible_from_its_seed(tmp_path):
                                 archs={"a": GENOME_A}))
     errors = []
     for i in range(2):
-        db = open_database(str(tmp_path / f"r{i}.db"))
+        db = open_database(str(tmp_path / f"r{i}.db"), create=True)
         fill(spec, db, device="cpu", quiet=True)
         with db.session() as session:
             errors.append([(e.train_loss, e.top1_error, e.val_loss) for e in session.scalars(

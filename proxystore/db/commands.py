@@ -18,9 +18,9 @@ class DbCommands:
             revision: the Alembic revision to upgrade to; "head" is the newest.
             db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
         """
-        database = open_database(db, check=False, pool=False)
+        database = open_database(db, check=False, pool=False, create=True)
         before = migrate.state(database).current
-        after = migrate.upgrade(database, revision).current
+        after = migrate.upgrade(database, str(revision)).current
         where = engines.safe_url(database.url)
         print(f"{where}: schema {before or 'empty'} -> {after}" if before != after
               else f"{where}: schema already at {after}")
@@ -33,7 +33,7 @@ class DbCommands:
             db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
         """
         database = open_database(db, check=False, pool=False)
-        after = migrate.downgrade(database, revision).current
+        after = migrate.downgrade(database, str(revision)).current
         print(f"{engines.safe_url(database.url)}: schema now {after or 'empty (base)'}")
 
     def current(self, db: str | None = None) -> None:
