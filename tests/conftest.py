@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
@@ -93,6 +93,31 @@ def db(db_url: str) -> Iterator[Database]:
     database = open_database(db_url)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def reader_url(db_url: str) -> Iterator[str]:
+    """`db_url` as `proxystore sql` should use it: on PostgreSQL, a new read-only role's URL."""
+    if db_url.startswith("sqlite"):
+        yield db_url
+        return
+    from proxystore.db.roles import grant_reader
+
+    role = f"reader_{uuid.uuid4().hex[:12]}"
+    database = open_database(db_url, pool=False)
+    grant_reader(database, role)
+    database.dispose()
+    yield make_url(db_url).set(username=role).render_as_string(hide_password=False)
+    drop_role(role)
+
+
+def drop_role(role: str) -> None:
+    """Drop a role a test created, with its privileges and defaults in the test database."""
+    admin = create_engine(parse_url(PG_URL), poolclass=NullPool)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP OWNED BY "{role}"'))
+        conn.execute(text(f'DROP ROLE "{role}"'))
+    admin.dispose()
 
 
 @pytest.fixture

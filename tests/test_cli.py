@@ -167,20 +167,21 @@ def test_db_check_exit_codes(db_url, tmp_path):
         "DROP TABLE studies",
     ],
 )
-def test_sql_command_cannot_write(db_url, statement, tmp_path):
+def test_sql_command_cannot_write(db_url, reader_url, statement, tmp_path):
     database = open_database(db_url)
     with database.engine.begin() as conn:
         conn.exec_driver_sql(
             "INSERT INTO studies (name, spec_text, spec_fingerprint) VALUES ('keep', 't', 'f')"
         )
-    result = run_cli("sql", statement, "--db", db_url, cwd=tmp_path)
+    result = run_cli("sql", statement, "--db", reader_url, cwd=tmp_path)
     assert result.returncode == 2, result.stdout
     assert "read-only" in result.stderr or "read only" in result.stderr
-    check = run_cli("sql", "SELECT name FROM studies", "--format", "csv", "--db", db_url,
+    check = run_cli("sql", "SELECT name FROM studies", "--format", "csv", "--db", reader_url,
                     cwd=tmp_path)
     assert check.returncode == 0
     assert check.stdout.split() == ["name", "keep"]
-    tables = run_cli("sql", "SELECT count(*) AS n FROM runs", "--format", "json", "--db", db_url)
+    tables = run_cli("sql", "SELECT count(*) AS n FROM runs", "--format", "json", "--db",
+                     reader_url)
     assert '"n": 0' in tables.stdout
 
 

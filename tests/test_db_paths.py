@@ -30,7 +30,7 @@ CREATE_COMMANDS = [
     ("data", "add", "digits", "sklearn:digits"), ("import-results", "results.csv", "--study", "s"),
     ("arch", "sample", "--count", "1", "--save", "--out", "sampled.jsonl"),
 ]
-ALL_COMMANDS = [*READ_COMMANDS, *CREATE_COMMANDS, ("ui",),
+ALL_COMMANDS = [*READ_COMMANDS, *CREATE_COMMANDS, ("db", "grant-reader", "r"), ("ui",),
                 ("launch", "slurm", SPEC, "--cluster", "local")]
 
 
