@@ -11,7 +11,9 @@ from sqlalchemy import make_url
 
 from proxystore.db import open_database
 from tests.conftest import PG_URL, drop_role, require_pg
+from tests.helpers import REPO
 from tests.inprocess import run_main
+from tests.studies import FULL_AND_HALF, GENOME_A, tiny_spec, write
 
 
 @pytest.fixture
@@ -136,3 +138,35 @@ def test_grant_reader_on_sqlite_is_one_line(tmp_path):
         "proxystore: error: roles are a PostgreSQL feature: on SQLite, `proxystore sql` is "
         "read-only already and file permissions decide who may read"]
     assert not path.exists()
+
+
+def _worker_grants() -> list[str]:
+    """The SQL statements docs/security.md gives for a worker role."""
+    text = (REPO / "docs" / "security.md").read_text()
+    block = text.split("<!-- worker-grants", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
+    return [s.strip() for s in block.split(";") if s.strip()]
+
+
+def test_the_documented_worker_grants_are_enough_to_fill(pg_url, role, tmp_path):
+    url = make_url(pg_url)
+    schema = url.query["options"].split("search_path=", 1)[1]
+    database = open_database(pg_url, pool=False)
+    with database.engine.begin() as conn:
+        for statement in _worker_grants():
+            conn.exec_driver_sql(statement.replace("WORKER", f'"{role}"')
+                                 .replace("DBNAME", f'"{url.database}"')
+                                 .replace("SCHEMA SCHEMA", f'SCHEMA "{schema}"')
+                                 .replace("TO SCHEMA", f'TO "{schema}"'))
+    database.dispose()
+    worker = url.set(username=role, password="secret").difference_update_query(["options"])
+    worker_url = worker.render_as_string(False)
+    spec = write(tmp_path, "w", tiny_spec("w", FULL_AND_HALF, archs={"a": GENOME_A}, epochs=1))
+    result = run_main("fill", str(spec), "--db", worker_url, "--device", "cpu", "--quiet",
+                      "--mlflow", f"sqlite:///{tmp_path / 'ml.db'}")
+    assert result.returncode == 0, result
+    assert _privileges(pg_url, role)["attributes"][1] is False  # not a superuser
+    rows = run_main("sql", "SELECT status, count(*) AS n FROM runs GROUP BY status", "--format",
+                    "csv", "--db", worker_url)
+    assert rows.stdout.split() == ["status,n", "done,2"], rows
+    upgrade = run_main("db", "downgrade", "base", "--db", worker_url)  # no schema changes
+    assert upgrade.returncode == 2 and "must be owner" in upgrade.stderr, upgrade

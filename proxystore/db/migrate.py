@@ -101,6 +101,11 @@ def _migrate(db: Database, action: Callable[[Config], None]) -> None:
                 action(_config(conn))
     except (sa_exc.OperationalError, sa_exc.InterfaceError) as error:
         raise DatabaseError(describe_driver_error(error, db.url)) from error
+    except sa_exc.DBAPIError as error:  # e.g. a worker role that does not own the schema
+        text_ = " ".join(str(error.orig).split())
+        raise DatabaseError(f"cannot migrate {engines.safe_url(db.url)}: {text_} (migrations "
+                            "run as the owner of proxystore's schema; nothing was changed)"
+                            ) from None
     except CommandError as error:  # an unknown revision: a typo on the command line
         raise DatabaseError(f"{engines.safe_url(db.url)}: {error}; revisions run from base to "
                             f"{head_revision()}") from None
