@@ -170,3 +170,17 @@ def test_the_documented_worker_grants_are_enough_to_fill(pg_url, role, tmp_path)
     assert rows.stdout.split() == ["status,n", "done,2"], rows
     upgrade = run_main("db", "downgrade", "base", "--db", worker_url)  # no schema changes
     assert upgrade.returncode == 2 and "must be owner" in upgrade.stderr, upgrade
+
+
+def test_a_reader_that_tries_to_write_gets_one_line(pg_url, role, tmp_path):
+    assert run_main("db", "grant-reader", role, "--db", pg_url).returncode == 0
+    reader = make_url(pg_url).set(username=role).render_as_string(False)
+    spec = write(tmp_path, "r", tiny_spec("r", FULL_AND_HALF, archs={"a": GENOME_A}))
+    for command, table in ((("retry",), "runs"),
+                           (("fill", str(spec), "--max-cells", "0"), "datasets")):
+        result = run_main(*command, "--db", reader)
+        assert result.returncode == 2, result
+        assert len(result.error_lines()) == 1, result.stderr
+        assert f"permission denied for table {table} (this role may not do that" in result.stderr
+    rows = run_main("sql", "SELECT count(*) AS n FROM datasets", "--format", "csv", "--db", reader)
+    assert rows.stdout.split() == ["n", "0"]

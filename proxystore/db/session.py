@@ -39,6 +39,9 @@ def describe_driver_error(error: BaseException, url: str) -> str:
         return f"cannot open SQLite database {where}: the file is not a SQLite database"
     if "database is locked" in lowered:
         return f"SQLite database {where} stayed locked past the busy timeout: {text}"
+    if "permission denied" in lowered or "must be owner" in lowered:
+        return (f"{where}: {text} (this role may not do that: workers need the grants in "
+                "docs/security.md, readers may only read)")
     if "attempt to write a readonly database" in lowered:
         return (f"cannot write SQLite database {where}: the file or its folder is read-only "
                 "for this user (reading works)")
@@ -47,6 +50,11 @@ def describe_driver_error(error: BaseException, url: str) -> str:
     if "readonly" in lowered or "read-only" in lowered or "read only" in lowered:
         return f"the database refused a write (read-only): {text}"
     return f"database error on {where}: {text}"
+
+
+def _denied(error: sa_exc.DBAPIError) -> bool:
+    """Whether PostgreSQL refused a statement for lack of privilege (SQLSTATE 42501)."""
+    return getattr(error.orig, "sqlstate", None) == "42501"
 
 
 @dataclass
@@ -83,6 +91,11 @@ class Database:
             # DataError: a value the database can't hold (a NUL byte in PostgreSQL text, ...)
             session.rollback()
             raise DatabaseError(describe_driver_error(error, self.url)) from error
+        except sa_exc.ProgrammingError as error:
+            session.rollback()
+            if not _denied(error):
+                raise
+            raise DatabaseError(describe_driver_error(error, self.url)) from error
         except BaseException:
             session.rollback()
             raise
@@ -102,6 +115,10 @@ class Database:
                 with conn.begin():
                     yield conn
         except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DataError) as error:
+            raise DatabaseError(describe_driver_error(error, self.url)) from error
+        except sa_exc.ProgrammingError as error:
+            if not _denied(error):
+                raise
             raise DatabaseError(describe_driver_error(error, self.url)) from error
 
     def dispose(self) -> None:
