@@ -53,6 +53,8 @@ def workdir(tmp_path, monkeypatch) -> Path:  # type: ignore[no-untyped-def]
         ("sqlite://", "sqlite:// is an in-memory SQLite database"),
         ("sqlite:///x.db?mode=ro", "takes no 'file:' URI or '?option'"),
         ("sqlite:///file:x.db?mode=ro&uri=true", "takes no 'file:' URI or '?option'"),
+        ("sqlite:///we?ird.db", "takes no 'file:' URI or '?option'"),  # SQLAlchemy opened 'we'
+
         ("/tmp", "cannot open SQLite database /tmp: it is a directory"),
     ],
 )
@@ -64,6 +66,18 @@ def test_an_odd_db_is_one_line_and_exit_2_for_every_command(value, expected, wor
         assert len(result.error_lines()) == 1, (command, result.stderr)
         assert expected in result.stderr, (command, result.stderr)
     assert sorted(os.listdir(workdir)) == before  # nothing created: no '::::', no 'file:foo.db'
+
+
+def test_a_bare_path_keeps_its_question_marks_and_hashes(workdir):
+    name = "we?ird #1%.db"
+    created = run_main("db", "upgrade", "--db", name)
+    assert created.returncode == 0, created
+    assert created.stderr == f"created new database {workdir / name}\n"
+    assert sorted(p for p in os.listdir(workdir) if not p.endswith(("-wal", "-shm"))) == [
+        "results.csv", name]
+    assert run_main("db", "check", "--db", name).returncode == 0
+    rows = run_main("sql", "SELECT count(*) AS n FROM runs", "--format", "csv", "--db", name)
+    assert rows.returncode == 0 and rows.stdout.split() == ["n", "0"], rows
 
 
 def test_an_empty_db_value_is_refused(workdir):

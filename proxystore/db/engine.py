@@ -30,17 +30,23 @@ def resolve_url(db: str | None = None) -> str:
     """
     if isinstance(db, bool) or (db is not None and not str(db).strip()):
         raise DatabaseError(f"--db needs a value: {sqlite_files.USAGE}")
-    raw = str(db) if db is not None else ""
-    raw = raw or os.environ.get(ENV_VAR) or f"sqlite:///{Path.cwd() / DEFAULT_FILE}"
-    if "://" not in raw:
+    raw = str(db) if db is not None else os.environ.get(ENV_VAR, "")
+    if not raw:
+        raw = file_url(Path.cwd() / DEFAULT_FILE)
+    elif "://" not in raw:
         sqlite_files.check_bare_path(raw)
-        raw = f"sqlite:///{Path(raw).expanduser().resolve()}"
+        raw = file_url(Path(raw).expanduser().resolve())
     # Refuse what no command could open before any command (even `ui`) acts on it.
     parsed = parse_url(raw)
     path = sqlite_path(parsed) if parsed.get_backend_name() == "sqlite" else None
     if path is not None:
         sqlite_files.check_file(path.expanduser().resolve())
     return raw
+
+
+def file_url(path: Path) -> str:
+    """Return the sqlite:/// URL of a file path, escaped so '?', '#' and '%' stay in the path."""
+    return URL.create("sqlite", database=str(path)).render_as_string()
 
 
 def parse_url(raw: str) -> URL:
@@ -59,7 +65,7 @@ def parse_url(raw: str) -> URL:
         elif url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
     elif backend == "sqlite":
-        sqlite_files.check_url(url, safe_url(raw))
+        sqlite_files.check_url(url, raw, safe_url(raw))
     else:
         raise DatabaseError(
             f"unknown database URL scheme {url.drivername!r} in {safe_url(raw)}: "

@@ -27,14 +27,18 @@ def check_bare_path(raw: str) -> None:
                             f"({USAGE}; write a path with ':' in it as sqlite:///PATH)")
 
 
-def check_url(url: URL, shown: str) -> None:
-    """Refuse a SQLite URL that is in memory or carries URI options proxystore would not honour."""
+def check_url(url: URL, raw: str, shown: str) -> None:
+    """Refuse a SQLite URL that is in memory or carries URI options proxystore would not honour.
+
+    `raw` is the URL as given: SQLAlchemy drops a `?part` without `=` silently, so
+    `sqlite:///we?ird.db` would open `we` (a `?` in a file name is written `%3F`).
+    """
     database = url.database or ""
     if (not database or database == ":memory:" or database.startswith("file::memory:")
             or url.query.get("mode") == "memory"):
         raise DatabaseError(f"{shown} is an in-memory SQLite database, which vanishes when the "
                             "command ends: give a file path (sqlite:///PATH)")
-    if database.startswith("file:") or url.query:
+    if database.startswith("file:") or url.query or "?" in raw:
         raise DatabaseError(f"{shown}: proxystore opens SQLite files itself and takes no 'file:' "
                             "URI or '?option'; give sqlite:///PATH")
 
