@@ -63,9 +63,9 @@ def _frame(cursor: Any) -> pd.DataFrame:
 
 def _postgresql(raw: Any, sql: str, where: str) -> pd.DataFrame:
     with raw.cursor() as cursor:
-        pg_guard.refuse_powerful(cursor, where)
-        cursor.execute("SET TRANSACTION READ ONLY")
         try:
+            pg_guard.refuse_powerful(cursor, where)
+            cursor.execute("SET TRANSACTION READ ONLY")
             # prepare=True sends the text through the extended protocol, which takes exactly
             # one statement: "COMMIT; DELETE ..." fails instead of running both.
             cursor.execute(sql, prepare=True)
