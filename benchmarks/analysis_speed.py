@@ -60,7 +60,7 @@ def main() -> None:
     frame, roles = results()
     path = workdir / "seed2.csv"
     frame.to_csv(path, index=False)
-    db = open_database(url)
+    db = open_database(url, create=True)
     start = time.perf_counter()
     summary = import_results(db, path, "seed2", roles=roles)
     print(f"import-results: {summary.line()} in {time.perf_counter() - start:.2f} s")

@@ -134,7 +134,7 @@ def run(db_url: str, folder: Path, cells: int, epochs: int, mlflow: bool) -> dic
     spec_path = folder / "overhead.yaml"
     spec_path.write_text(spec_text(npz, cells // 2, epochs))
     try:
-        db = open_database(db_url)
+        db = open_database(db_url, create=True)
         uri = f"sqlite:///{folder / 'mlflow.db'}" if mlflow else None
         per_cell: list[float] = []
         started = time.perf_counter()

@@ -62,7 +62,7 @@ def main() -> None:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         url = f"{url}{'&' if '?' in url else '?'}options={quote(f'-csearch_path={schema}')}"
     try:
-        db = open_database(url, check=False)
+        db = open_database(url, check=False, create=True)
         migrate.upgrade(db)
         import sys
         from pathlib import Path

@@ -51,7 +51,7 @@ def timed(label: str, fn, results: dict):  # type: ignore[no-untyped-def]
 
 def run(url: str, data: SourceData) -> dict[str, float]:
     """Register `data` at `url` and declare and read back three 128 k-member subsets."""
-    db = open_database(url, check=False)
+    db = open_database(url, check=False, create=True)
     migrate.upgrade(db)
     results: dict[str, float] = {}
     timed("register 1.33 M examples", lambda: register_source_data(

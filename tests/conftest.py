@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
@@ -81,7 +81,7 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: igno
 @pytest.fixture
 def db_url(empty_db_url: str) -> str:
     """URL of a database already upgraded to head, on each backend."""
-    database = open_database(empty_db_url, check=False)
+    database = open_database(empty_db_url, check=False, create=True)
     migrate.upgrade(database)
     database.dispose()
     return empty_db_url
@@ -96,8 +96,33 @@ def db(db_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
+def reader_url(db_url: str) -> Iterator[str]:
+    """`db_url` as `proxystore sql` should use it: on PostgreSQL, a new read-only role's URL."""
+    if db_url.startswith("sqlite"):
+        yield db_url
+        return
+    from proxystore.db.roles import grant_reader
+
+    role = f"reader_{uuid.uuid4().hex[:12]}"
+    database = open_database(db_url, pool=False)
+    grant_reader(database, role)
+    database.dispose()
+    yield make_url(db_url).set(username=role).render_as_string(hide_password=False)
+    drop_role(role)
+
+
+def drop_role(role: str) -> None:
+    """Drop a role a test created, with its privileges and defaults in the test database."""
+    admin = create_engine(parse_url(PG_URL), poolclass=NullPool)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP OWNED BY "{role}"'))
+        conn.execute(text(f'DROP ROLE "{role}"'))
+    admin.dispose()
+
+
+@pytest.fixture
 def sqlite_db(tmp_path) -> Iterator[Database]:  # type: ignore[no-untyped-def]
     """An open SQLite database at head, for tests where the backend does not matter."""
-    database = open_database(f"sqlite:///{tmp_path / 'test.db'}")
+    database = open_database(f"sqlite:///{tmp_path / 'test.db'}", create=True)
     yield database
     database.dispose()

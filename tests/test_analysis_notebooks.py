@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def study_url(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'nb.db'}"
-    database = open_database(url)
+    database = open_database(url, create=True)
     fill(database, tmp_path, study="nbstudy", n_candidates=25)
     database.dispose()
     monkeypatch.setenv("PROXYSTORE_DB", url)

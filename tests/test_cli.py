@@ -107,7 +107,7 @@ def test_default_database_is_proxystore_db_in_working_directory(tmp_path):
 
 def test_new_sqlite_file_is_upgraded_on_first_use(tmp_path):
     path = tmp_path / "fresh.db"
-    database = open_database(str(path))
+    database = open_database(str(path), create=True)
     assert migrate.state(database).at_head
 
 
@@ -165,26 +165,27 @@ def test_db_check_exit_codes(db_url, tmp_path):
         "DROP TABLE studies",
     ],
 )
-def test_sql_command_cannot_write(db_url, statement, tmp_path):
+def test_sql_command_cannot_write(db_url, reader_url, statement, tmp_path):
     database = open_database(db_url)
     with database.engine.begin() as conn:
         conn.exec_driver_sql(
             "INSERT INTO studies (name, spec_text, spec_fingerprint) VALUES ('keep', 't', 'f')"
         )
-    result = run_cli("sql", statement, "--db", db_url, cwd=tmp_path)
+    result = run_cli("sql", statement, "--db", reader_url, cwd=tmp_path)
     assert result.returncode == 2, result.stdout
     assert "read-only" in result.stderr or "read only" in result.stderr
-    check = run_cli("sql", "SELECT name FROM studies", "--format", "csv", "--db", db_url,
+    check = run_cli("sql", "SELECT name FROM studies", "--format", "csv", "--db", reader_url,
                     cwd=tmp_path)
     assert check.returncode == 0
     assert check.stdout.split() == ["name", "keep"]
-    tables = run_cli("sql", "SELECT count(*) AS n FROM runs", "--format", "json", "--db", db_url)
+    tables = run_cli("sql", "SELECT count(*) AS n FROM runs", "--format", "json", "--db",
+                     reader_url)
     assert '"n": 0' in tables.stdout
 
 
 def test_sql_reads_sqlite_written_by_another_connection(tmp_path):
     path = tmp_path / "p.db"
-    open_database(str(path))
+    open_database(str(path), create=True)
     with sqlite3.connect(path) as conn:
         conn.execute("INSERT INTO studies (name, spec_text, spec_fingerprint) VALUES ('a','','')")
     result = run_cli("sql", "SELECT name FROM studies", "--format", "csv", "--db", str(path))

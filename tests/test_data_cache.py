@@ -145,7 +145,7 @@ def test_cache_dir_env_then_beside_sqlite_then_home(monkeypatch, tmp_path) -> No
 
 def test_default_cache_is_beside_the_database(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv(cache_module.ENV_VAR, raising=False)
-    db = open_database(f"sqlite:///{tmp_path / 'p.db'}")
+    db = open_database(f"sqlite:///{tmp_path / 'p.db'}", create=True)
     register_dataset(db, "digits", "sklearn:digits")
     data = decoded(db, "digits", 8)
     assert data.path.parent == tmp_path / "proxystore-cache"

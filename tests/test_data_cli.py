@@ -106,7 +106,7 @@ def make_run(db, subset_id: int) -> int:  # type: ignore[no-untyped-def]
 def prepared(tmp_path_factory) -> tuple[Path, int]:
     """A SQLite file with digits registered and a scorer run without scores."""
     path = tmp_path_factory.mktemp("cli") / "p.db"
-    db = open_database(f"sqlite:///{path}")
+    db = open_database(f"sqlite:///{path}", create=True)
     register_dataset(db, "digits", "sklearn:digits")
     full = declare_subset(db, "digits", SubsetDecl("full"))
     run_id = make_run(db, full.id)

@@ -28,7 +28,7 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 @pytest.fixture(scope="module")
 def fashion(tmp_path_factory):  # type: ignore[no-untyped-def]
     """A SQLite database with Fashion-MNIST registered once for this module."""
-    db = open_database(f"sqlite:///{tmp_path_factory.mktemp('fashion') / 'f.db'}")
+    db = open_database(f"sqlite:///{tmp_path_factory.mktemp('fashion') / 'f.db'}", create=True)
     register_dataset(db, "fashion", f"idx:{FASHION}")
     yield db
     db.dispose()

@@ -114,7 +114,7 @@ def test_cpu_run_is_reproducible_from_its_seed(tmp_path):
                                 archs={"a": GENOME_A}))
     errors = []
     for i in range(2):
-        db = open_database(str(tmp_path / f"r{i}.db"))
+        db = open_database(str(tmp_path / f"r{i}.db"), create=True)
         fill(spec, db, device="cpu", quiet=True)
         with db.session() as session:
             errors.append([(e.train_loss, e.top1_error, e.val_loss) for e in session.scalars(
@@ -350,6 +350,7 @@ def test_a_subset_the_dataset_cannot_give_names_its_task_and_registers_no_study(
     proc = run_cli("fill", str(spec), "--db", str(db), "--device", "cpu", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [
+        f"created new database {db}",  # fill may create the database; the study stays out
         "proxystore: error: tasks.few.subset: cannot keep 11 classes: the training examples "
         "have 10 classes"]
     database = open_database(f"sqlite:///{db}")

@@ -215,4 +215,4 @@ def import_results(db: Database | str | None, path: str | Path, study: str, *,
         if roles is None:
             roles = Path(spec)  # load_roles reads its tasks
     results = read_results(path, roles)
-    return write_results(as_database(db), results, study, spec_text)
+    return write_results(as_database(db, create=True), results, study, spec_text)

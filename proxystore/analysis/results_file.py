@@ -122,6 +122,10 @@ def _read_csv(path: Path) -> tuple[int, list[str], list[tuple[int, dict[str, str
                       else f"no field for column {names[len(fields)]!r}")
             raise ResultsFileError(f"{path}: line {line}: {len(fields)} fields where the header "
                                    f"has {len(names)} columns ({detail})")
+        for name, value in zip(names, fields, strict=True):
+            if "\x00" in value:  # PostgreSQL text can't hold it; refuse on every database
+                raise ResultsFileError(f"{path}: line {line}, column {name!r}: the value holds "
+                                       "a NUL byte (\\x00)")
         out.append((line, dict(zip(names, fields, strict=True))))
     return header_line, names, out
 

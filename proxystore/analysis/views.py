@@ -22,9 +22,9 @@ TEXT_COLUMNS = {"study", "candidate", "task", "task_a", "task_b", "target", "ref
                 "proxy", "role", "proxy_of", "label", "eval_metric"}
 
 
-def as_database(db: Database | str | None) -> Database:
+def as_database(db: Database | str | None, *, create: bool = False) -> Database:
     """Return `db` if it is open already, else open the database it names (at head)."""
-    return db if isinstance(db, Database) else open_database(db, pool=False)
+    return db if isinstance(db, Database) else open_database(db, pool=False, create=create)
 
 
 def query(db: Database | str | None, sql: str, **params: object) -> pd.DataFrame:

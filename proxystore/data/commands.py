@@ -32,7 +32,7 @@ class DataCommands:
         """
         from proxystore.data.registry import register_dataset
 
-        info = register_dataset(open_database(db, pool=False), str(name), str(source),
+        info = register_dataset(open_database(db, pool=False, create=True), str(name), str(source),
                                 root=root, val_fraction=val_fraction, seed=seed,
                                 download=download)
         print(f"{info.name}: {info.train_count} train / {info.val_count} val, "

@@ -14,6 +14,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 
+from proxystore.db import sqlite_files
 from proxystore.errors import DatabaseError
 
 ENV_VAR = "PROXYSTORE_DB"
@@ -24,12 +25,28 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 def resolve_url(db: str | None = None) -> str:
     """Return the database URL: `db`, else $PROXYSTORE_DB, else ./proxystore.db as SQLite.
 
-    A bare path (no ``://``) is taken as a SQLite file.
+    A bare path (no ``://``) is taken as a SQLite file; one that can't be a plain path (`::::`,
+    `file:x.db`) is refused rather than created.
     """
-    raw = db or os.environ.get(ENV_VAR) or f"sqlite:///{Path.cwd() / DEFAULT_FILE}"
-    if "://" not in raw:
-        raw = f"sqlite:///{Path(raw).expanduser().resolve()}"
+    if isinstance(db, bool) or (db is not None and not str(db).strip()):
+        raise DatabaseError(f"--db needs a value: {sqlite_files.USAGE}")
+    raw = str(db) if db is not None else os.environ.get(ENV_VAR, "")
+    if not raw:
+        raw = file_url(Path.cwd() / DEFAULT_FILE)
+    elif "://" not in raw:
+        sqlite_files.check_bare_path(raw)
+        raw = file_url(Path(raw).expanduser().resolve())
+    # Refuse what no command could open before any command (even `ui`) acts on it.
+    parsed = parse_url(raw)
+    path = sqlite_path(parsed) if parsed.get_backend_name() == "sqlite" else None
+    if path is not None:
+        sqlite_files.check_file(path.expanduser().resolve())
     return raw
+
+
+def file_url(path: Path) -> str:
+    """Return the sqlite:/// URL of a file path, escaped so '?', '#' and '%' stay in the path."""
+    return URL.create("sqlite", database=str(path)).render_as_string()
 
 
 def parse_url(raw: str) -> URL:
@@ -47,7 +64,9 @@ def parse_url(raw: str) -> URL:
             url = url.set(drivername="postgresql+psycopg")
         elif url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
-    elif backend != "sqlite":
+    elif backend == "sqlite":
+        sqlite_files.check_url(url, raw, safe_url(raw))
+    else:
         raise DatabaseError(
             f"unknown database URL scheme {url.drivername!r} in {safe_url(raw)}: "
             "proxystore works with sqlite:///PATH and postgresql://USER@HOST:PORT/DB"
@@ -133,18 +152,19 @@ def create(url: str, *, read_only: bool = False, pool: bool = True) -> Engine:
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = sqlite_path(parsed)
-        if path is not None:
-            path = path.expanduser().resolve()
-            if not path.parent.is_dir():
-                raise DatabaseError(
-                    f"cannot open SQLite database {path}: directory {path.parent} does not exist"
-                )
-            if read_only:
-                if not path.exists():
-                    raise DatabaseError(f"no database at {path}")
-                parsed = parsed.set(database=f"file:{path}?mode=ro", query={"uri": "true"})
-            else:
-                parsed = parsed.set(database=str(path))
+        assert path is not None  # parse_url refuses in-memory databases
+        path = path.expanduser().resolve()
+        sqlite_files.check_file(path)
+        # A file this process can't write (or in a folder it can't) is opened read-only, so
+        # reading works there and a write fails as one line instead of at the WAL pragma.
+        read_only = read_only or (path.exists() and not sqlite_files.writable(path))
+        if read_only:
+            if sqlite_files.is_new(path):
+                raise sqlite_files.no_database(path)
+            parsed = parsed.set(database=sqlite_files.read_only_uri(path),
+                                query={"uri": "true"})
+        else:
+            parsed = parsed.set(database=str(path))
         engine = create_engine(
             parsed,
             poolclass=NullPool if not pool else None,

@@ -101,31 +101,44 @@ def _migrate(db: Database, action: Callable[[Config], None]) -> None:
                 action(_config(conn))
     except (sa_exc.OperationalError, sa_exc.InterfaceError) as error:
         raise DatabaseError(describe_driver_error(error, db.url)) from error
+    except sa_exc.DBAPIError as error:  # e.g. a worker role that does not own the schema
+        text_ = " ".join(str(error.orig).split())
+        raise DatabaseError(f"cannot migrate {engines.safe_url(db.url)}: {text_} (migrations "
+                            "run as the owner of proxystore's schema; nothing was changed)"
+                            ) from None
     except CommandError as error:  # an unknown revision: a typo on the command line
         raise DatabaseError(f"{engines.safe_url(db.url)}: {error}; revisions run from base to "
                             f"{head_revision()}") from None
 
 
-def ensure_current(db: Database) -> None:
+def ensure_current(db: Database, *, initialize: bool = True) -> bool:
     """Refuse a database whose schema is not at head; upgrade a brand-new SQLite file.
+
+    Args:
+        db: the open database.
+        initialize: upgrade a SQLite file with no tables at all to head (commands that may
+            create a database); otherwise such a file is refused like any other.
+
+    Returns:
+        Whether this call created the schema.
 
     Raises:
         SchemaVersionError: the schema is behind or ahead of this proxystore.
     """
     st = state(db)
     if st.at_head:
-        return
-    if st.current is None and db.dialect == "sqlite":
+        return False
+    if st.current is None and db.dialect == "sqlite" and initialize:
         with db.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
             with conn.begin():
                 empty = _is_empty(conn)
                 current = MigrationContext.configure(conn).get_current_revision()
                 if empty and current is None:
                     command.upgrade(_config(conn), "head")
-                    return
+                    return True
         st = state(db)
         if st.at_head:  # another process upgraded it while we waited for the lock
-            return
+            return False
         if st.current is None:
             raise SchemaVersionError(
                 f"{engines.safe_url(db.url)} holds tables but no proxystore schema: "

@@ -39,9 +39,22 @@ def describe_driver_error(error: BaseException, url: str) -> str:
         return f"cannot open SQLite database {where}: the file is not a SQLite database"
     if "database is locked" in lowered:
         return f"SQLite database {where} stayed locked past the busy timeout: {text}"
+    if "permission denied" in lowered or "must be owner" in lowered:
+        return (f"{where}: {text} (this role may not do that: workers need the grants in "
+                "docs/security.md, readers may only read)")
+    if "attempt to write a readonly database" in lowered:
+        return (f"cannot write SQLite database {where}: the file or its folder is read-only "
+                "for this user (reading works)")
+    if "cannot contain nul" in lowered:
+        return f"{where} can't store a text value holding a NUL byte (\\x00): {text}"
     if "readonly" in lowered or "read-only" in lowered or "read only" in lowered:
         return f"the database refused a write (read-only): {text}"
     return f"database error on {where}: {text}"
+
+
+def _denied(error: sa_exc.DBAPIError) -> bool:
+    """Whether PostgreSQL refused a statement for lack of privilege (SQLSTATE 42501)."""
+    return getattr(error.orig, "sqlstate", None) == "42501"
 
 
 @dataclass
@@ -69,13 +82,19 @@ class Database:
                 read-then-write transaction can't fail half-way on a lock upgrade.
         """
         session = self._factory()
-        if immediate and self.dialect == "sqlite":
-            session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
         try:
+            if immediate and self.dialect == "sqlite":  # this BEGIN can fail too (read-only)
+                session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
             yield session
             session.commit()
-        except (sa_exc.OperationalError, sa_exc.InterfaceError) as error:
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DataError) as error:
+            # DataError: a value the database can't hold (a NUL byte in PostgreSQL text, ...)
             session.rollback()
+            raise DatabaseError(describe_driver_error(error, self.url)) from error
+        except sa_exc.ProgrammingError as error:
+            session.rollback()
+            if not _denied(error):
+                raise
             raise DatabaseError(describe_driver_error(error, self.url)) from error
         except BaseException:
             session.rollback()
@@ -95,7 +114,11 @@ class Database:
             with self.engine.connect().execution_options(**options) as conn:
                 with conn.begin():
                     yield conn
-        except (sa_exc.OperationalError, sa_exc.InterfaceError) as error:
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DataError) as error:
+            raise DatabaseError(describe_driver_error(error, self.url)) from error
+        except sa_exc.ProgrammingError as error:
+            if not _denied(error):
+                raise
             raise DatabaseError(describe_driver_error(error, self.url)) from error
 
     def dispose(self) -> None:

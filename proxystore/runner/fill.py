@@ -185,7 +185,7 @@ def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "au
                                   or max_cells < 0):
         raise ProxystoreError(f"--max-cells must be an integer >= 0, got {max_cells!r}")
     spec = load_spec(spec_path or default_spec())
-    db = open_database(db_url)
+    db = open_database(db_url, create=True)
     if dry_run:
         for line in plan_study(db, spec).lines():
             print(line)
@@ -349,7 +349,7 @@ def launch_command(spec_path: str, db_url: str | None, *, nodes: int, gpus_per_n
 
     options = train_options(compile, cuda_graphs, "cuda" if cluster != "local" else "auto")
     spec = load_spec(spec_path)
-    db = open_database(db_url)
+    db = open_database(db_url, create=True)
     if db.dialect == "sqlite" and cluster != "local":
         raise ProxystoreError("workers on many machines need a shared PostgreSQL database: "
                               "pass --db postgresql://USER@HOST/DB")

@@ -77,6 +77,10 @@ class ArchCommands:
         config = SamplerConfig(image_size=int(image_size), num_classes=int(num_classes),
                                in_channels=int(in_channels), stem_type=str(stem_type),
                                metric=metric, band=parse_band(band, metric))
+        if save:  # a --db no command can open fails before anything is sampled or written
+            from proxystore.db import engine as engines
+
+            engines.resolve_url(db)
         sample = sample_genomes(int(count), config, seed=int(seed))
         with open_text(out, "w") as handle:
             write_jsonl(sample.records(), handle)
@@ -85,7 +89,7 @@ class ArchCommands:
             from proxystore.db import open_database
             from proxystore.space.store import save_architectures
 
-            ids = save_architectures(open_database(db, pool=False), sample.genomes,
+            ids = save_architectures(open_database(db, pool=False, create=True), sample.genomes,
                                      int(image_size), int(num_classes), int(in_channels))
             print(f"saved {len(ids)} architectures (ids {min(ids)}..{max(ids)})", file=sys.stderr)
 

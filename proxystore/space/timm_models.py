@@ -52,10 +52,13 @@ class TimmModel:
         except (TypeError, ValueError):
             raise GenomeError(f"timm:{self.name}: kwargs must be a mapping of keyword arguments, "
                               f"got {self.kwargs!r}") from None
-        blocked = {"pretrained", "num_classes", "in_chans"} & {k for k, _ in pairs}
+        # checkpoint_path would torch.load weights from a file the fingerprint knows nothing of.
+        blocked = {k for k, _ in pairs if k in ("num_classes", "in_chans", "checkpoint_path",
+                                                  "cache_dir") or k.startswith("pretrained")}
         if blocked:
             raise GenomeError(f"timm:{self.name}: kwargs may not set {', '.join(sorted(blocked))} "
-                              "(never pretrained; classes and channels come from the task)")
+                              "(never pretrained or loaded from a checkpoint; classes and "
+                              "channels come from the task)")
         object.__setattr__(self, "name", self.name.strip())
         object.__setattr__(self, "kwargs", pairs)
 
