@@ -88,6 +88,9 @@ class DbCommands:
         SELECT on every table and view in it, now and after later migrations. Running it again
         changes nothing. Use it for `proxystore sql`, notebooks and dashboards.
 
+        Example:
+            proxystore db grant-reader analyst --password secret --db postgresql://postgres@HOST/DB
+
         Args:
             role: the reader's name; an existing role must not be a superuser or own anything.
             password: set or change its password (without it, a new role has none).
