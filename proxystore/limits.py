@@ -41,3 +41,9 @@ def valid_image_size(value: Any) -> bool:
 def valid_sampled_count(value: Any) -> bool:
     """Whether `value` is an integer (not a bool or float) from 1 to MAX_SAMPLED_COUNT."""
     return integer_in(value, 1, MAX_SAMPLED_COUNT)
+
+# ImageNet-21k has 21,841 classes; a label space 5 times larger is still a small head (100,000 x
+# 4,096 weights). A label of 9e12 (a typo, or a hash used as a label) would otherwise size every
+# classifier and confusion count at 9e12 and fail each cell with a 65 TiB allocation.
+MAX_CLASSES = 100_000
+CLASSES_RULE = f"an integer from 1 to {MAX_CLASSES}"

@@ -15,7 +15,7 @@ class DataCommands:
 
     def add(self, name: str, source: str, root: str | None = None,
             val_fraction: float | None = None, seed: int | None = None,
-            download: bool = False, db: str | None = None) -> None:
+            download: bool = False, scale: float | None = None, db: str | None = None) -> None:
         """Register a dataset under a name (again with the same content: nothing changes).
 
         Args:
@@ -25,13 +25,15 @@ class DataCommands:
             val_fraction: validation share split off sources without one (default 0.2).
             seed: seed of that stratified split (default 0).
             download: let torchvision download the files into --root.
+            scale: npz: the value of white in the images (default by dtype: uint8 255, uint16
+                65535, float 1; e.g. 255 for floats in 0-255); see docs/data.md.
             db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
         """
         from proxystore.data.registry import register_dataset
 
         info = register_dataset(open_database(db, pool=False), str(name), str(source),
                                 root=root, val_fraction=val_fraction, seed=seed,
-                                download=download)
+                                download=download, scale=scale)
         print(f"{info.name}: {info.train_count} train / {info.val_count} val, "
               f"{info.num_classes} classes, fingerprint {info.fingerprint[:16]}")
 
