@@ -47,3 +47,8 @@ def valid_sampled_count(value: Any) -> bool:
 # classifier and confusion count at 9e12 and fail each cell with a 65 TiB allocation.
 MAX_CLASSES = 100_000
 CLASSES_RULE = f"an integer from 1 to {MAX_CLASSES}"
+
+# One source image of a folder dataset: 8192 x 8192 pixels (a 200 MB RGB decode) is far above any
+# training image; a 20000 x 20000 PNG of a few hundred kilobytes (a decompression bomb) is refused
+# at registration before a pixel is decoded.
+MAX_SOURCE_PIXELS = 8192 * 8192

@@ -9,7 +9,8 @@ a seeded stratified split (`stratified_split`, default fraction `DEFAULT_VAL_FRA
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ SOURCE_KINDS = ("sklearn", "torchvision", "folder", "idx", "npz")
 OPTIONS = {
     "sklearn": ("val_fraction", "seed"),
     "torchvision": ("root", "val_fraction", "seed", "download"),
-    "folder": (),
+    "folder": ("skip_bad", "mode", "skipped", "found_modes"),
     "idx": (),
     "npz": ("val_fraction", "seed", "scale"),
 }
@@ -50,7 +51,11 @@ class FileImages:
 
 @dataclass(frozen=True)
 class SourceData:
-    """What a source holds: labels per split, geometry, class names, content fingerprint, images."""
+    """What a source holds: labels per split, geometry, class names, content fingerprint, images.
+
+    `recorded` holds what the loader found that the dataset's options keep (a folder's mode and
+    skipped files).
+    """
 
     train_labels: np.ndarray
     val_labels: np.ndarray
@@ -61,6 +66,7 @@ class SourceData:
     class_names: tuple[str, ...] | None
     content: str
     images: ArrayImages | FileImages | None
+    recorded: Mapping[str, Any] = field(default_factory=dict)
 
 
 def parse_source(source: str) -> tuple[str, str]:
@@ -86,6 +92,10 @@ def normalize_options(kind: str, options: dict[str, Any]) -> dict:
         out["root"] = str(Path(out["root"]).expanduser().resolve())
     if "scale" in out:
         out["scale"] = arrays.parse_scale(out["scale"])
+    if kind == "folder":
+        from proxystore.data.folder import normalize_folder_options
+
+        out = normalize_folder_options(out)
     if "val_fraction" in allowed:
         fraction = out.get("val_fraction", DEFAULT_VAL_FRACTION)
         seed = out.get("seed", DEFAULT_SEED)
@@ -187,27 +197,36 @@ def from_arrays(x_train: Any, y_train: Any, x_val: Any | None, y_val: Any | None
     )
 
 
-def load_source(source: str, **options: Any) -> tuple[str, dict, SourceData]:
+def load_source(source: str, check: bool = True, **options: Any
+                ) -> tuple[str, dict, SourceData]:
     """Load a source; return its normalized string, its content-defining options and its data.
 
     Args:
         source: `sklearn:digits`, `torchvision:CLASS`, `folder:PATH`, `idx:DIR` or `npz:PATH`.
+        check: inspect every image file of a folder (registration); False trusts the recorded
+            options (`skipped`, `mode`) and only lists the files.
         **options: root (torchvision), val_fraction and seed (for sources without a validation
-            split), download (torchvision only; never changes the content).
+            split), download (torchvision only; never changes the content), scale (npz),
+            skip_bad and mode (folder); see docs/data.md.
 
     Raises:
         DataError: unknown source or option, missing or corrupt files.
     """
-    from proxystore.data import formats
+    from proxystore.data import folder, formats
 
     kind, arg = parse_source(source)
     download = bool(options.pop("download", False))
     if download:
         options["download"] = True  # only torchvision accepts it; others reject it below
     opts = normalize_options(kind, options)
-    loader = {"sklearn": formats.load_sklearn, "torchvision": formats.load_torchvision,
-              "folder": formats.load_folder, "idx": formats.load_idx, "npz": formats.load_npz}
-    data, was_split = loader[kind](arg, opts, download)
+    if kind == "folder":
+        data, was_split = folder.load_folder(arg, opts, download, check=check)
+    else:
+        loader = {"sklearn": formats.load_sklearn, "torchvision": formats.load_torchvision,
+                  "idx": formats.load_idx, "npz": formats.load_npz}
+        data, was_split = loader[kind](arg, opts, download)
     if not was_split:  # the source has its own validation split: fraction and seed play no part
         opts = {k: v for k, v in opts.items() if k not in ("val_fraction", "seed")}
+    # skip_bad only allows skipping; what was skipped (recorded) is what defines the content.
+    opts = {**{k: v for k, v in opts.items() if k != "skip_bad"}, **data.recorded}
     return f"{kind}:{arg}", opts, data
