@@ -52,3 +52,24 @@ CLASSES_RULE = f"an integer from 1 to {MAX_CLASSES}"
 # training image; a 20000 x 20000 PNG of a few hundred kilobytes (a decompression bomb) is refused
 # at registration before a pixel is decoded.
 MAX_SOURCE_PIXELS = 8192 * 8192
+
+# Specs nest a handful of levels (a subset's parent's parent is 6); 100 levels of YAML is a typo
+# or an attack, refused before Python's recursion limit is reached.
+MAX_NESTING = 100
+
+# Seeds, counts and epochs are stored in 32-bit integer columns (runs.seed, subsets.seed,
+# recipes.epochs, examples.index); a larger value passed `spec check` and then failed `fill`
+# with an OverflowError. Every integer a spec or a data command carries has a bound here.
+INT32_MAX = 2**31 - 1
+MAX_SEED = INT32_MAX
+SEED_RULE = f"an integer from 0 to {MAX_SEED}"
+# Seed 2 trains 10-100 epochs, ImageNet recipes up to 600.
+MAX_EPOCHS = 10_000
+# Large-batch ImageNet training goes to 64k; a million is far beyond any one device or cluster.
+MAX_BATCH_SIZE = 2**20
+# Examples of one split, and so any count or per-class cap of a subset.
+MAX_EXAMPLES = INT32_MAX
+# Input channels a genome's complexity is counted at (datasets have 1 or 3).
+MAX_IN_CHANNELS = 64
+# Valid genomes the sampler scores before giving up on a band (its default is 20 million).
+MAX_SAMPLER_DRAWS = 10**9

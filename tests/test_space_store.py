@@ -200,7 +200,7 @@ def test_cli_sample_save_and_show(tmp_path):
     (("--count", "abc"), "--count must be an integer >= 1, got 'abc'"),
     (("--count", "0"), "--count must be an integer >= 1, got 0"),
     (("--image-size", "big"), "--image-size must be an integer >= 1, got 'big'"),
-    (("--seed", "1.5"), "--seed must be an integer >= 0, got 1.5"),
+    (("--seed", "1.5"), "--seed must be an integer from 0 to 2147483647, got 1.5"),
     (("--count", "1000000000"), "--count must be an integer from 1 to 100000, got 1000000000"),
     (("--image-size", "1000000000"),
      "--image-size must be an integer from 1 to 4096, got 1000000000"),

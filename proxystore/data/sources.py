@@ -18,6 +18,7 @@ import numpy as np
 
 from proxystore.data import arrays
 from proxystore.errors import DataError
+from proxystore.limits import MAX_SEED, SEED_RULE, integer_in
 
 DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_SEED = 0
@@ -106,10 +107,12 @@ def normalize_options(kind: str, options: dict[str, Any]) -> dict:
         if not 0.0 < fraction < 1.0:
             raise DataError(f"val_fraction must lie in (0, 1), got {fraction}")
         out["val_fraction"] = fraction
-        try:
-            out["seed"] = int(seed)
-        except (TypeError, ValueError):
-            raise DataError(f"seed must be an integer, got {seed!r}") from None
+        if (isinstance(seed, str) and seed.strip().isdigit()) or (
+                isinstance(seed, float) and seed.is_integer()):
+            seed = int(seed)
+        if not integer_in(seed, 0, MAX_SEED):
+            raise DataError(f"seed must be {SEED_RULE}, got {seed!r}")
+        out["seed"] = int(seed)
     return out
 
 
