@@ -160,3 +160,16 @@ def test_bad_folder_options_are_one_line(sqlite_db, tmp_path) -> None:
         register_dataset(sqlite_db, "pets", f"folder:{root}", mode="CMYK")
     with pytest.raises(DataError, match="skip_bad must be true or false, got 'yes'"):
         register_dataset(sqlite_db, "pets", f"folder:{root}", skip_bad="yes")
+
+
+def test_the_check_gives_the_same_answers_over_the_process_pool(tmp_path, bomb,
+                                                                 monkeypatch) -> None:
+    """Big folders on 4+ cores are checked over a pool (CI has 2 cores: forced here)."""
+    root = broken_tree(tmp_path / "tree", bomb)
+    files = sorted(str(p) for p in root.glob("*/*/*"))
+    alone = folder_module.check_files(files, "one process")
+    monkeypatch.setattr(folder_module, "CHECK_POOL_MIN_FILES", 1)
+    monkeypatch.setattr(folder_module, "CHECK_POOL_MIN_CORES", 1)
+    monkeypatch.setattr(folder_module.os, "cpu_count", lambda: 2)
+    assert folder_module.check_files(files, "pool") == alone
+    assert sum(problem is not None for _, _, problem in alone) == 5

@@ -16,6 +16,7 @@ have given: a folder registered before the check existed keeps its fingerprint.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,9 +31,11 @@ from proxystore.errors import DataError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 SHOWN_BAD = 10  # bad files named in the refusal; the rest are counted
-# A header check costs about 0.3 ms a file, and starting a process pool about 2 s (measured on
-# the 2-core CI machine, benchmarks/folder_check.py): below this many files one process is faster.
+# A header check costs about 0.25 ms a file and a process pool 2-6 s to start and feed; on the
+# shared 2-core CI machine the pool did not pay off even at 20,000 files (benchmarks/
+# folder_check.py, docs/benchmarks.md). It is used from this many files on 4 cores or more.
 CHECK_POOL_MIN_FILES = 8192
+CHECK_POOL_MIN_CORES = 4
 
 
 def _image_files(split_dir: Path) -> list[tuple[str, str]]:
@@ -68,8 +71,11 @@ def check_files(files: list[str], desc: str) -> list[tuple[str, bool, str | None
     """Inspect every file (in order) with a progress bar when the folder is big."""
     bar = tqdm(total=len(files), desc=desc, unit="img", leave=False,
                disable=len(files) < POOL_MIN_ITEMS)
+    cores = os.cpu_count() or 1
+    workers = cores if cores >= CHECK_POOL_MIN_CORES else 1
     results = []
-    for result in ordered_map(images.inspect_file, files, min_items=CHECK_POOL_MIN_FILES):
+    for result in ordered_map(images.inspect_file, files, workers,
+                              min_items=CHECK_POOL_MIN_FILES):
         results.append(result)
         bar.update(1)
     bar.close()
