@@ -173,3 +173,32 @@ def test_the_check_gives_the_same_answers_over_the_process_pool(tmp_path, bomb,
     monkeypatch.setattr(folder_module.os, "cpu_count", lambda: 2)
     assert folder_module.check_files(files, "pool") == alone
     assert sum(problem is not None for _, _, problem in alone) == 5
+
+
+def test_the_jpeg_end_check_has_no_false_alarms(tmp_path) -> None:
+    """Bytes after the end marker (some cameras) and an EXIF thumbnail's own end marker."""
+    import io
+
+    from PIL import Image
+
+    from proxystore.data.images import inspect_file
+    from tests.folders import noisy_jpeg_bytes
+
+    jpeg = noisy_jpeg_bytes()
+    thumb = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(thumb, format="JPEG")
+    exif = b"Exif\x00\x00" + thumb.getvalue()  # an APP1 segment holding FF D9 of its own
+    with_thumb = jpeg[:2] + b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif + jpeg[2:]
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(jpeg)).save(buffer, format="JPEG", progressive=True)
+    progressive = buffer.getvalue()
+    cases = {"trailing.jpg": (jpeg + b"\0camera data" * 50, None),
+             "thumb.jpg": (with_thumb, None),
+             "thumb-cut.jpg": (with_thumb[: len(with_thumb) * 2 // 3], "truncated JPEG"),
+             "progressive.jpg": (progressive, None),
+             "progressive-cut.jpg": (progressive[: len(progressive) * 2 // 3], "truncated JPEG")}
+    for name, (data, expected) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        _, _, problem = inspect_file(str(tmp_path / name))
+        assert (problem or "").startswith(expected or ""), name
+        assert (problem is None) == (expected is None), name

@@ -123,3 +123,12 @@ def test_wide_images_out_of_range_are_named_at_decode(sqlite_db, tmp_path, mode)
     assert get_dataset(sqlite_db, "wide").channels == 1
     with pytest.raises(DataError, match=f"{root / 'train/a/0.tif'}: cannot decode: .*outside"):
         decoded(sqlite_db, "wide", 2, cache_dir=tmp_path / "cache")
+
+
+def test_a_mode_that_converts_to_neither_is_a_bad_file(sqlite_db, tmp_path) -> None:
+    root = write_tree(tmp_path / "tree", {"train/a/0.png": png_bytes(5, "L"),
+                                          "val/a/0.png": png_bytes(5, "L")})
+    Image.new("LAB", (4, 4)).save(root / "train" / "a" / "lab.tif")
+    with pytest.raises(DataError, match="1 of 3 image files are bad: train/a/lab.tif: PIL mode "
+                                        "LAB cannot be converted to L or RGB"):
+        register_dataset(sqlite_db, "lab", f"folder:{root}")

@@ -18,6 +18,7 @@ images (I;16, I) are scaled by 1/257 (65,535 is white), 32-bit float images (F) 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -119,6 +120,18 @@ def _jpeg_problem(path: str) -> str | None:
     return "truncated JPEG (ends before its image data)"
 
 
+@functools.cache
+def _convertible(mode: str) -> bool:
+    """Whether images of PIL `mode` convert to L and to RGB (LAB and La do not)."""
+    from PIL import Image
+
+    try:
+        sample = Image.new(mode, (1, 1))
+        return all(to_array(sample, target).shape[:2] == (1, 1) for target in MODES)
+    except (ValueError, OSError):
+        return False
+
+
 def inspect_file(path: str) -> tuple[str, bool, str | None]:
     """Check one image file's header and integrity; return (PIL mode, grey, problem or None)."""
     from PIL import Image, UnidentifiedImageError
@@ -134,6 +147,8 @@ def inspect_file(path: str) -> tuple[str, bool, str | None]:
             if width * height > MAX_SOURCE_PIXELS:
                 return mode, grey, (f"{width} x {height} pixels, over the limit of "
                                     f"{MAX_SOURCE_PIXELS:,} (a decompression bomb?)")
+            if not _convertible(mode):
+                return mode, grey, f"PIL mode {mode} cannot be converted to L or RGB"
             if image.format == "JPEG":
                 return mode, grey, _jpeg_problem(path)
             if image.format == "PNG":
