@@ -41,3 +41,35 @@ def valid_image_size(value: Any) -> bool:
 def valid_sampled_count(value: Any) -> bool:
     """Whether `value` is an integer (not a bool or float) from 1 to MAX_SAMPLED_COUNT."""
     return integer_in(value, 1, MAX_SAMPLED_COUNT)
+
+# ImageNet-21k has 21,841 classes; a label space 5 times larger is still a small head (100,000 x
+# 4,096 weights). A label of 9e12 (a typo, or a hash used as a label) would otherwise size every
+# classifier and confusion count at 9e12 and fail each cell with a 65 TiB allocation.
+MAX_CLASSES = 100_000
+CLASSES_RULE = f"an integer from 1 to {MAX_CLASSES}"
+
+# One source image of a folder dataset: 8192 x 8192 pixels (a 200 MB RGB decode) is far above any
+# training image; a 20000 x 20000 PNG of a few hundred kilobytes (a decompression bomb) is refused
+# at registration before a pixel is decoded.
+MAX_SOURCE_PIXELS = 8192 * 8192
+
+# Specs nest a handful of levels (a subset's parent's parent is 6); 100 levels of YAML is a typo
+# or an attack, refused before Python's recursion limit is reached.
+MAX_NESTING = 100
+
+# Seeds, counts and epochs are stored in 32-bit integer columns (runs.seed, subsets.seed,
+# recipes.epochs, examples.index); a larger value passed `spec check` and then failed `fill`
+# with an OverflowError. Every integer a spec or a data command carries has a bound here.
+INT32_MAX = 2**31 - 1
+MAX_SEED = INT32_MAX
+SEED_RULE = f"an integer from 0 to {MAX_SEED}"
+# Seed 2 trains 10-100 epochs, ImageNet recipes up to 600.
+MAX_EPOCHS = 10_000
+# Large-batch ImageNet training goes to 64k; a million is far beyond any one device or cluster.
+MAX_BATCH_SIZE = 2**20
+# Examples of one split, and so any count or per-class cap of a subset.
+MAX_EXAMPLES = INT32_MAX
+# Input channels a genome's complexity is counted at (datasets have 1 or 3).
+MAX_IN_CHANNELS = 64
+# Valid genomes the sampler scores before giving up on a band (its default is 20 million).
+MAX_SAMPLER_DRAWS = 10**9

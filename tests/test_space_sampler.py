@@ -11,7 +11,7 @@ import torch
 from scipy import stats
 
 from proxystore.errors import GenomeError
-from proxystore.limits import MAX_SAMPLED_COUNT
+from proxystore.limits import MAX_SAMPLED_COUNT, MAX_SAMPLER_DRAWS
 from proxystore.space import SamplerConfig, anynetx_complexity, sample_genomes
 from proxystore.space.build import build_anynetx, count_parameters
 from proxystore.space.sampler import sample_genomes_loop
@@ -100,7 +100,7 @@ def test_impossible_band_stops_after_the_bound_with_the_acceptance_rate():
 @pytest.mark.parametrize("count", [0, MAX_SAMPLED_COUNT + 1, 2.5])
 def test_a_count_outside_1_to_the_bound_is_refused_before_drawing(sampler, count):
     """A huge count ran until max_draws (20 million valid genomes) before saying anything."""
-    config = SamplerConfig(band=(0, 1e30), max_draws=10**12)
+    config = SamplerConfig(band=(0, 1e30), max_draws=MAX_SAMPLER_DRAWS)
     start = time.perf_counter()
     with pytest.raises(GenomeError, match=f"sampler: count must be an integer from 1 to 100000, "
                                           f"got {count!r}"):

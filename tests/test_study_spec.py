@@ -148,7 +148,8 @@ def test_a_huge_depth_or_integer_in_a_spec_is_refused_by_spec_check(tmp_path):
         "a positive integer up to 1000, got 1000000000000")
     raw = _demo()
     raw["candidates"]["architectures"]["sampled"]["max_depth"] = 10**20
-    assert "sampled: sampler: max_depth must be a positive integer up to 1000" in _error(raw)
+    assert _error(raw) == ("candidates.architectures.sampled.max_depth: must be an integer from "
+                           "1 to 1000, got 100000000000000000000")
     line = _check_fails(huge, yaml.safe_dump(raw).replace("100000000000000000000", "9" * 5000))
     assert line.startswith(f"proxystore: error: {huge}: not valid YAML (line ")
     assert line.endswith("integer of 5,000 digits is too large")
@@ -194,10 +195,45 @@ def test_a_sampled_count_above_the_bound_is_one_line(tmp_path):
 
 def test_schema_bounds_are_the_limits_constants():
     """The JSON schema repeats the bounds for editors; they must not drift from limits.py."""
-    defs = json.loads(schema_text("study.schema.json"))["$defs"]
+    schema = json.loads(schema_text("study.schema.json"))
+    defs = schema["$defs"]
     for name in ("task", "recipe", "sampler"):
         assert defs[name]["properties"]["image_size"]["maximum"] == MAX_IMAGE_SIZE, name
     assert defs["sampler"]["properties"]["count"]["maximum"] == MAX_SAMPLED_COUNT
+    # Every integer a spec carries has its bound (tests/test_spec_bounds.py).
+    from proxystore import limits
+    from proxystore.space import genome
+
+    def maximum(*path: str) -> int:
+        node = schema
+        for key in path:
+            node = node[key]
+        return node["maximum"]
+
+    seeds = [("properties", "seeds", "items"), ("$defs", "dataset", "properties", "seed"),
+             ("$defs", "subset", "properties", "seed"),
+             ("$defs", "subset", "properties", "scorer", "properties", "seed"),
+             ("$defs", "sampler", "properties", "seed")]
+    assert {maximum(*p) for p in seeds} == {limits.MAX_SEED}
+    assert maximum("$defs", "task", "properties", "epochs") == limits.MAX_EPOCHS
+    recipe = defs["recipe"]["properties"]
+    assert (recipe["epochs"]["maximum"], recipe["warmup_epochs"]["maximum"],
+            recipe["batch_size"]["maximum"], recipe["crop_padding"]["maximum"]) == (
+        limits.MAX_EPOCHS, limits.MAX_EPOCHS, limits.MAX_BATCH_SIZE, MAX_IMAGE_SIZE)
+    subset = defs["subset"]["properties"]
+    assert (subset["count"]["maximum"], subset["n"]["maximum"], subset["k"]["maximum"]) == (
+        limits.MAX_EXAMPLES, limits.MAX_EXAMPLES, limits.MAX_CLASSES)
+    assert (subset["val_n"]["maximum"], subset["labels"]["items"]["maximum"]) == (
+        limits.MAX_EXAMPLES, limits.MAX_CLASSES - 1)
+    sampler = defs["sampler"]["properties"]
+    assert {k: sampler[k]["maximum"] for k in ("num_classes", "num_stages", "max_depth",
+                                               "max_width", "max_group_width", "stem_width",
+                                               "max_draws")} == {
+        "num_classes": limits.MAX_CLASSES, "num_stages": genome.MAX_STAGES,
+        "max_depth": genome.MAX_DEPTH, "max_width": genome.MAX_WIDTH,
+        "max_group_width": genome.MAX_WIDTH, "stem_width": genome.MAX_WIDTH,
+        "max_draws": limits.MAX_SAMPLER_DRAWS}
+    assert sampler["strides"]["items"]["maximum"] == genome.MAX_STRIDE
 
 
 def test_a_spec_that_is_not_utf8_is_one_line_naming_file_and_line(tmp_path):

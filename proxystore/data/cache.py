@@ -36,7 +36,9 @@ from proxystore.limits import IMAGE_SIZE_RULE, valid_image_size
 log = logging.getLogger(__name__)
 
 ENV_VAR = "PROXYSTORE_CACHE"
-DECODE_VERSION = 1  # bump when the resize policy changes: old caches are then not reused
+# Bump when the resize policy or a conversion changes: old caches are then not reused.
+# 2: 16-bit images are scaled by 1/257 (they were clipped to 255).
+DECODE_VERSION = 2
 MARKER = "COMPLETE"
 CHUNK = 4096
 # A temporary folder with no write for this long is abandoned, whoever made it: the only evidence
@@ -95,14 +97,16 @@ def _load(folder: Path, info: DatasetInfo, size: int) -> DecodedData:
 
 def _chunks(images: ArrayImages | FileImages, split: str, size: int, desc: str):
     items = getattr(images, split)
-    bar = tqdm(total=len(items), desc=desc, unit="img", disable=len(items) < 10 * CHUNK,
-               leave=False)
+    arrays = isinstance(images, ArrayImages)
+    # Decided before the bar is built: tqdm cannot enable a bar that was built disabled (it
+    # failed with "'tqdm' object has no attribute 'last_print_n'" on folders of 512-40,959 files).
+    quiet = len(items) < (10 * CHUNK if arrays else resize.POOL_MIN_FILES)
+    bar = tqdm(total=len(items), desc=desc, unit="img", disable=quiet, leave=False)
     if isinstance(images, ArrayImages):
         for start in range(0, len(items), CHUNK):
             yield start, resize.resize_batch(items[start:start + CHUNK], size)
             bar.update(min(CHUNK, len(items) - start))
     else:
-        bar.disable = len(items) < resize.POOL_MIN_FILES
         for i, image in enumerate(resize.decode_files(items, images.mode, size)):
             yield i, image[None]
             bar.update(1)
@@ -220,7 +224,9 @@ def decoded(db: Database, dataset: str | DatasetInfo, image_size: int,
         remove_abandoned(root)
     if (final / MARKER).is_file():
         return _load(final, info, size)
-    _, _, data = load_source(info.source, **info.options)
+    # The options recorded at registration (a folder's mode and skipped files) are trusted:
+    # the files were checked then, and a file that fails to decode now is named.
+    _, _, data = load_source(info.source, check=False, **info.options)
     if data.content != info.fingerprint:
         raise DataError(f"dataset {info.name!r}: the data at {info.source} changed since it was "
                         "registered (its fingerprint differs)")

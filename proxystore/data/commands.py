@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from proxystore.db import open_database
@@ -10,12 +12,31 @@ from proxystore.formatting import FormatName, render
 from proxystore.limits import IMAGE_SIZE_RULE, valid_image_size
 
 
+def folder_lines(options: dict[str, Any], limit: int | None = None) -> list[str]:
+    """Lines saying how a folder dataset is decoded and which bad files it left out."""
+    lines = []
+    if "mode" in options:
+        found = options.get("found_modes") or {}
+        files = ", ".join(f"{n} {m}" for m, n in sorted(found.items(), key=lambda kv: -kv[1]))
+        mixed = " (mixed folder)" if len(found) > 1 else ""
+        lines.append(f"decoded as {options['mode']}{mixed}"
+                     + (f"; files by PIL mode: {files}" if files else ""))
+    skipped = list((options.get("skipped") or {}).items())
+    if skipped:
+        lines.append(f"left out {len(skipped)} bad files:")
+        lines += [f"  {path}: {problem}" for path, problem in skipped[:limit]]
+        if limit is not None and len(skipped) > limit:
+            lines.append(f"  and {len(skipped) - limit} more (data show lists them all)")
+    return lines
+
+
 class DataCommands:
     """Datasets and proxy subsets: add, list, show, subset, cache."""
 
     def add(self, name: str, source: str, root: str | None = None,
             val_fraction: float | None = None, seed: int | None = None,
-            download: bool = False, db: str | None = None) -> None:
+            download: bool = False, scale: float | None = None, skip_bad: bool = False,
+            mode: str | None = None, db: str | None = None) -> None:
         """Register a dataset under a name (again with the same content: nothing changes).
 
         Example:
@@ -28,15 +49,23 @@ class DataCommands:
             val_fraction: validation share split off sources without one (default 0.2).
             seed: seed of that stratified split (default 0).
             download: let torchvision download the files into --root.
+            scale: npz: the value of white in the images (default by dtype: uint8 255, uint16
+                65535, float 1; e.g. 255 for floats in 0-255); see docs/data.md.
+            skip_bad: folder: leave out image files that fail the header check (recorded in
+                the dataset's options) instead of refusing the dataset.
+            mode: folder: decode as L (grey) or RGB (default: what most files are).
             db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
         """
         from proxystore.data.registry import register_dataset
 
         info = register_dataset(open_database(db, pool=False, create=True), str(name), str(source),
                                 root=root, val_fraction=val_fraction, seed=seed,
-                                download=download)
+                                download=download, scale=scale,
+                                skip_bad=True if skip_bad else None, mode=mode)
         print(f"{info.name}: {info.train_count} train / {info.val_count} val, "
               f"{info.num_classes} classes, fingerprint {info.fingerprint[:16]}")
+        for line in folder_lines(info.options, limit=10):
+            print(line)
 
     def list(self, format: FormatName = "table", db: str | None = None) -> None:  # noqa: A002
         """List registered datasets with their sizes and fingerprints.
@@ -78,9 +107,12 @@ class DataCommands:
         rows = [{"label": y, "class": names[y] if y < len(names) else str(y),
                  "train": counts["train"].get(y, 0), "val": counts["val"].get(y, 0)}
                 for y in labels]
-        print(f"{info.name} from {info.source} {info.options or ''}".rstrip())
+        shown = {k: v for k, v in info.options.items() if k not in ("skipped", "found_modes")}
+        print(f"{info.name} from {info.source} {shown or ''}".rstrip())
         print(f"{info.train_count} train / {info.val_count} val, {info.num_classes} classes, "
               f"{info.channels} channel(s), fingerprint {info.fingerprint}")
+        for line in folder_lines(info.options):
+            print(line)
         print(render(pd.DataFrame(rows), format))
 
     def subset(self, name: str, kind: str, fraction: float | None = None,

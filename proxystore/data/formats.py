@@ -1,9 +1,11 @@
-"""Loaders of each source kind; each returns (SourceData, whether it split off a validation set)."""
+"""Loaders of array sources; each returns (SourceData, whether it split off a validation set).
+
+ImageFolder trees are loaded by `folder.py`.
+"""
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import inspect
 import zipfile
 from pathlib import Path
@@ -11,11 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from proxystore.data.sources import FileImages, SourceData, as_labels, from_arrays
+from proxystore.data.sources import SourceData, from_arrays
 from proxystore.errors import DataError
-
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
-GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 
 
 def load_sklearn(name: str, opts: dict, download: bool) -> tuple[SourceData, bool]:
@@ -167,47 +166,3 @@ def load_torchvision(name: str, opts: dict, download: bool) -> tuple[SourceData,
     names = names if names and all(isinstance(c, str) for c in names) else None
     data = from_arrays(x_train, y_train, x_val, y_val, opts, what, names)
     return data, val_ds is None
-
-
-def _image_files(split_dir: Path) -> list[tuple[str, str]]:
-    return sorted(
-        (p.parent.name, str(p)) for p in split_dir.glob("*/*")
-        if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
-    )
-
-
-def load_folder(path: str, opts: dict, download: bool) -> tuple[SourceData, bool]:
-    """Load an ImageFolder tree: PATH/train/CLASS/*.jpg and PATH/val/CLASS/*.jpg."""
-    root = Path(path)
-    for split in ("train", "val"):
-        if not (root / split).is_dir():
-            raise DataError(f"folder source {root}: no {split}/ directory")
-    train, val = _image_files(root / "train"), _image_files(root / "val")
-    if not train:
-        raise DataError(f"folder source {root}: no images under train/CLASS/")
-    classes = sorted({c for c, _ in train})
-    index = {c: i for i, c in enumerate(classes)}
-    unknown = sorted({c for c, _ in val} - set(index))
-    if unknown:
-        raise DataError(f"folder source {root}: val/ has classes not in train/: {unknown[:5]}")
-    digest = hashlib.sha256(b"proxystore-folder-v1")
-    for files in (train, val):
-        for cls, file in files:
-            rel = Path(file).relative_to(root).as_posix()
-            digest.update(f"{rel}\t{Path(file).stat().st_size}\t{index[cls]}\n".encode())
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(train[0][1]) as first:
-            mode = "L" if first.mode in GRAY_MODES else "RGB"
-    except (OSError, UnidentifiedImageError) as error:
-        raise DataError(f"cannot open {train[0][1]} as an image: {error}") from None
-    y_train = as_labels([index[c] for c, _ in train], len(train), str(root))
-    y_val = as_labels([index[c] for c, _ in val], len(val), str(root))
-    data = SourceData(
-        train_labels=y_train, val_labels=y_val, num_classes=len(classes),
-        channels=1 if mode == "L" else 3, image_height=None, image_width=None,
-        class_names=tuple(classes), content=digest.hexdigest(),
-        images=FileImages(tuple(f for _, f in train), tuple(f for _, f in val), mode),
-    )
-    return data, False

@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from proxystore.data import bulk
-from proxystore.data.sources import SourceData, load_source
+from proxystore.data.sources import SourceData, load_source, parse_source
 from proxystore.db import Database
 from proxystore.db.models import SqlDataset, SqlExample
 from proxystore.errors import DataError, NotFoundError
@@ -58,13 +58,39 @@ def register_dataset(db: Database, name: str, source: str, **options: Any) -> Da
         db: the open database.
         name: the dataset's name, unique in the database.
         source: `sklearn:digits`, `torchvision:CLASS`, `folder:PATH`, `idx:DIR` or `npz:PATH`.
-        **options: root, val_fraction, seed, download (see `sources.load_source`).
+        **options: root, val_fraction, seed, download, scale, skip_bad, mode (see
+            `sources.load_source` and docs/data.md).
 
     Raises:
         DataError: unreadable source, or the name or content already registered otherwise.
     """
+    known = _known(db, name, source, options)
+    if known is not None:
+        return known
     source, opts, data = load_source(source, **options)
     return register_source_data(db, name, source, opts, data)
+
+
+def _known(db: Database, name: str, source: str, options: dict[str, Any]) -> DatasetInfo | None:
+    """The dataset `name` when it is registered from `source` and its content is unchanged.
+
+    Loaded with the options recorded at registration and without the per-file check of a
+    folder, so registering a folder again (every `plan` and `fill` does) only lists its files.
+    """
+    kind, arg = parse_source(source)
+    if kind != "folder":
+        return None
+    with db.session() as session:
+        row = session.scalars(select(SqlDataset).where(SqlDataset.name == name)).first()
+        info = _info(row) if row is not None else None
+    if info is None or info.source != f"{kind}:{arg}":
+        return None
+    given = {k: v for k, v in options.items() if v is not None}
+    try:
+        _, _, data = load_source(source, check=False, **{**info.options, **given})
+    except DataError:
+        return None  # the full registration below reports it
+    return info if data.content == info.fingerprint else None
 
 
 def register_source_data(db: Database, name: str, source: str, options: dict[str, Any],

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from functools import partial
-from multiprocessing import get_context
 
 import numpy as np
 
-# Below this many files, a process pool costs more to start than it saves.
-POOL_MIN_FILES = 512
+from proxystore.data.pool import POOL_MIN_ITEMS, ordered_map
+
+POOL_MIN_FILES = POOL_MIN_ITEMS  # below this many files, decoding runs in this process
 
 
 def resize_batch(images: np.ndarray, size: int) -> np.ndarray:
@@ -39,30 +38,30 @@ def resize_batch(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def decode_file(path: str, mode: str, size: int) -> np.ndarray:
-    """Decode one image file to uint8 (C, size, size) in PIL mode L or RGB."""
-    from PIL import Image
+    """Decode one image file to uint8 (C, size, size) in mode L or RGB (`images` mode rule).
 
-    with Image.open(path) as image:
-        array = np.asarray(image.convert(mode))
-    if array.ndim == 2:
-        array = array[..., None]
-    return resize_batch(array[None], size)[0]
+    Raises:
+        DataError: naming the file, when it cannot be decoded.
+    """
+    from proxystore.data.images import open_pixels
+    from proxystore.errors import DataError
+
+    pixels = open_pixels(path, mode)
+    try:
+        return resize_batch(pixels[None], size)[0]
+    except (RuntimeError, ValueError, MemoryError) as error:  # torch on an impossible shape
+        raise DataError(f"{path}: cannot resize {pixels.shape[1]} x {pixels.shape[0]} to "
+                        f"{size} px: {error}") from None
 
 
 def _init_worker() -> None:
-    import torch
-
-    torch.set_num_threads(1)  # one process per core already; threads would oversubscribe
+    # One process per core already: torch's threads would oversubscribe. Set before torch is
+    # imported (only when an image needs resizing), so a worker does not pay for importing it.
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 def decode_files(files: Sequence[str], mode: str, size: int, workers: int | None = None
                  ) -> Iterator[np.ndarray]:
     """Yield decoded images of `files` in order, over a process pool when there are many."""
     decode = partial(decode_file, mode=mode, size=size)
-    workers = workers or os.cpu_count() or 1
-    if len(files) < POOL_MIN_FILES or workers == 1:
-        yield from map(decode, files)
-        return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                             initializer=_init_worker) as pool:
-        yield from pool.map(decode, files, chunksize=64)
+    yield from ordered_map(decode, files, workers, initializer=_init_worker)

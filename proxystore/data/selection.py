@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from proxystore.errors import DataError
+from proxystore.limits import MAX_CLASSES, MAX_EXAMPLES, integer_in
 
 KINDS = ("full", "random", "classes", "per_class", "balanced", "loss_quantile")
 SEEDED = ("random", "classes", "per_class", "balanced")
@@ -35,10 +36,20 @@ def _fraction(value: Any, what: str) -> float:
     return fraction
 
 
-def _count(value: Any, what: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not float(value).is_integer() or int(value) < minimum:
-        raise DataError(f"{what} must be an integer ≥ {minimum}, got {value!r}")
-    return int(value)
+def integer(value: Any, what: str, minimum: int, maximum: int) -> int:
+    """Return `value` as an int from `minimum` to `maximum` (integral floats too), or DataError."""
+    number = value
+    if isinstance(value, float) and value.is_integer():
+        number = int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        number = int(value)  # from the command line
+    if not integer_in(number, minimum, maximum):
+        raise DataError(f"{what} must be an integer from {minimum} to {maximum}, got {value!r}")
+    return int(number)
+
+
+def _count(value: Any, what: str, minimum: int = 1, maximum: int = MAX_EXAMPLES) -> int:
+    return integer(value, what, minimum, maximum)
 
 
 def _one_of(params: dict, kind: str, *names: str) -> None:
@@ -52,7 +63,7 @@ def _labels(value: Any) -> list[int]:
         value = [value]  # one class, e.g. `--labels 3` on the command line
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise DataError(f"classes labels must be a list of class labels, got {value!r}")
-    out = [_count(v, "a class label", minimum=0) for v in value]
+    out = [_count(v, "a class label", minimum=0, maximum=MAX_CLASSES - 1) for v in value]
     if not out:
         raise DataError("classes labels must name at least one class")
     if len(set(out)) != len(out):
@@ -80,7 +91,7 @@ def check_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     elif kind == "classes":
         _one_of(given, kind, "k", "fraction", "labels")
         if "k" in given:
-            out["k"] = _count(given["k"], "number of classes k")
+            out["k"] = _count(given["k"], "number of classes k", maximum=MAX_CLASSES)
         elif "labels" in given:
             out["labels"] = _labels(given["labels"])
         else:

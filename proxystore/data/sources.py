@@ -9,13 +9,16 @@ a seeded stratified split (`stratified_split`, default fraction `DEFAULT_VAL_FRA
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from proxystore.data import arrays
 from proxystore.errors import DataError
+from proxystore.limits import MAX_SEED, SEED_RULE, integer_in
 
 DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_SEED = 0
@@ -24,9 +27,9 @@ SOURCE_KINDS = ("sklearn", "torchvision", "folder", "idx", "npz")
 OPTIONS = {
     "sklearn": ("val_fraction", "seed"),
     "torchvision": ("root", "val_fraction", "seed", "download"),
-    "folder": (),
+    "folder": ("skip_bad", "mode", "skipped", "found_modes"),
     "idx": (),
-    "npz": ("val_fraction", "seed"),
+    "npz": ("val_fraction", "seed", "scale"),
 }
 
 
@@ -49,7 +52,11 @@ class FileImages:
 
 @dataclass(frozen=True)
 class SourceData:
-    """What a source holds: labels per split, geometry, class names, content fingerprint, images."""
+    """What a source holds: labels per split, geometry, class names, content fingerprint, images.
+
+    `recorded` holds what the loader found that the dataset's options keep (a folder's mode and
+    skipped files).
+    """
 
     train_labels: np.ndarray
     val_labels: np.ndarray
@@ -60,6 +67,7 @@ class SourceData:
     class_names: tuple[str, ...] | None
     content: str
     images: ArrayImages | FileImages | None
+    recorded: Mapping[str, Any] = field(default_factory=dict)
 
 
 def parse_source(source: str) -> tuple[str, str]:
@@ -83,6 +91,12 @@ def normalize_options(kind: str, options: dict[str, Any]) -> dict:
     out = {k: v for k, v in options.items() if v is not None and k != "download"}
     if "root" in out:
         out["root"] = str(Path(out["root"]).expanduser().resolve())
+    if "scale" in out:
+        out["scale"] = arrays.parse_scale(out["scale"])
+    if kind == "folder":
+        from proxystore.data.folder import normalize_folder_options
+
+        out = normalize_folder_options(out)
     if "val_fraction" in allowed:
         fraction = out.get("val_fraction", DEFAULT_VAL_FRACTION)
         seed = out.get("seed", DEFAULT_SEED)
@@ -93,10 +107,12 @@ def normalize_options(kind: str, options: dict[str, Any]) -> dict:
         if not 0.0 < fraction < 1.0:
             raise DataError(f"val_fraction must lie in (0, 1), got {fraction}")
         out["val_fraction"] = fraction
-        try:
-            out["seed"] = int(seed)
-        except (TypeError, ValueError):
-            raise DataError(f"seed must be an integer, got {seed!r}") from None
+        if (isinstance(seed, str) and seed.strip().isdigit()) or (
+                isinstance(seed, float) and seed.is_integer()):
+            seed = int(seed)
+        if not integer_in(seed, 0, MAX_SEED):
+            raise DataError(f"seed must be {SEED_RULE}, got {seed!r}")
+        out["seed"] = int(seed)
     return out
 
 
@@ -119,33 +135,27 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int
     return np.flatnonzero(mask), val
 
 
-def as_nhwc(images: Any, what: str) -> np.ndarray:
-    """Return `images` as a C-contiguous uint8 array (N, H, W, C) with C in {1, 3}."""
+def as_nhwc(images: Any, what: str, name: str = "images", scale: int | float | None = None
+            ) -> np.ndarray:
+    """Return `images` as a C-contiguous uint8 array (N, H, W, C) with C in {1, 3}.
+
+    The pixel scale follows `arrays.to_uint8` (dtype and `scale`, never the data's maximum).
+    """
     x = np.asarray(images)
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim == 4 and x.shape[1] in (1, 3) and x.shape[3] not in (1, 3):
-        x = x.transpose(0, 2, 3, 1)  # channels-first sources (SVHN, STL10)
-    if x.ndim != 4 or x.shape[3] not in (1, 3):
+    if not (x.ndim == 3 or (x.ndim == 4 and (x.shape[3] in (1, 3) or x.shape[1] in (1, 3)))):
         raise DataError(f"{what}: expected images shaped (N, H, W) or (N, H, W, C) with C 1 or 3, "
                         f"got {x.shape}")
-    if x.dtype != np.uint8:
-        if np.issubdtype(x.dtype, np.floating) and x.size and x.min() >= 0 and x.max() <= 1:
-            x = np.floor(x * 255 + 0.5)
-        elif x.size and (x.min() < 0 or x.max() > 255):
-            raise DataError(f"{what}: pixel values must be uint8, or floats in [0, 1]")
-        x = x.astype(np.uint8)
+    x = arrays.to_uint8(x, what, name, scale)  # checked as stored: indices are the user's
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.shape[1] in (1, 3) and x.shape[3] not in (1, 3):
+        x = x.transpose(0, 2, 3, 1)  # channels-first sources (SVHN, STL10)
     return np.ascontiguousarray(x)
 
 
-def as_labels(labels: Any, n: int, what: str) -> np.ndarray:
-    """Return labels as int64, checking there is one non-negative label per image."""
-    y = np.asarray(labels).reshape(-1)
-    if len(y) != n:
-        raise DataError(f"{what}: {len(y)} labels for {n} images")
-    if not np.issubdtype(y.dtype, np.integer) or (len(y) and y.min() < 0):
-        raise DataError(f"{what}: labels must be non-negative integers")
-    return y.astype(np.int64)
+def as_labels(labels: Any, n: int, what: str, name: str = "labels") -> np.ndarray:
+    """Return labels as int64, one per image, each from 0 to MAX_CLASSES - 1 (`arrays`)."""
+    return arrays.check_labels(labels, n, what, name)
 
 
 def labels_content(train: np.ndarray, val: np.ndarray) -> str:
@@ -160,15 +170,16 @@ def labels_content(train: np.ndarray, val: np.ndarray) -> str:
 def from_arrays(x_train: Any, y_train: Any, x_val: Any | None, y_val: Any | None,
                 options: dict, what: str, class_names: Any = None) -> SourceData:
     """Build `SourceData` from arrays, splitting off a stratified validation set when none."""
-    x_train = as_nhwc(x_train, what)
-    y_train = as_labels(y_train, len(x_train), what)
+    scale = options.get("scale")
+    x_train = as_nhwc(x_train, what, "x_train", scale)
+    y_train = as_labels(y_train, len(x_train), what, "y_train")
     if x_val is None:
         train, val = stratified_split(y_train, options["val_fraction"], options["seed"])
         x_val, y_val = x_train[val], y_train[val]
         x_train, y_train = x_train[train], y_train[train]
     else:
-        x_val = as_nhwc(x_val, what)
-        y_val = as_labels(y_val, len(x_val), what)
+        x_val = as_nhwc(x_val, what, "x_val", scale)
+        y_val = as_labels(y_val, len(x_val), what, "y_val")
     if x_train.shape[1:] != x_val.shape[1:]:
         raise DataError(f"{what}: train images {x_train.shape[1:]} and validation images "
                         f"{x_val.shape[1:]} differ in shape")
@@ -180,38 +191,45 @@ def from_arrays(x_train: Any, y_train: Any, x_val: Any | None, y_val: Any | None
         digest.update(x.data)
         digest.update(y.astype("<i8").tobytes())
     names = tuple(str(c) for c in class_names) if class_names is not None else None
-    top = int(max(y_train.max(), y_val.max() if len(y_val) else 0)) + 1
-    if names is not None and len(names) < top:
-        raise DataError(f"{what}: {len(names)} class names for labels up to {top - 1}")
     return SourceData(
-        train_labels=y_train, val_labels=y_val, num_classes=len(names) if names else top,
+        train_labels=y_train, val_labels=y_val,
+        num_classes=arrays.class_count(y_train, y_val, names, what),
         channels=int(x_train.shape[3]), image_height=int(x_train.shape[1]),
         image_width=int(x_train.shape[2]), class_names=names, content=digest.hexdigest(),
         images=ArrayImages(x_train, x_val),
     )
 
 
-def load_source(source: str, **options: Any) -> tuple[str, dict, SourceData]:
+def load_source(source: str, check: bool = True, **options: Any
+                ) -> tuple[str, dict, SourceData]:
     """Load a source; return its normalized string, its content-defining options and its data.
 
     Args:
         source: `sklearn:digits`, `torchvision:CLASS`, `folder:PATH`, `idx:DIR` or `npz:PATH`.
+        check: inspect every image file of a folder (registration); False trusts the recorded
+            options (`skipped`, `mode`) and only lists the files.
         **options: root (torchvision), val_fraction and seed (for sources without a validation
-            split), download (torchvision only; never changes the content).
+            split), download (torchvision only; never changes the content), scale (npz),
+            skip_bad and mode (folder); see docs/data.md.
 
     Raises:
         DataError: unknown source or option, missing or corrupt files.
     """
-    from proxystore.data import formats
+    from proxystore.data import folder, formats
 
     kind, arg = parse_source(source)
     download = bool(options.pop("download", False))
     if download:
         options["download"] = True  # only torchvision accepts it; others reject it below
     opts = normalize_options(kind, options)
-    loader = {"sklearn": formats.load_sklearn, "torchvision": formats.load_torchvision,
-              "folder": formats.load_folder, "idx": formats.load_idx, "npz": formats.load_npz}
-    data, was_split = loader[kind](arg, opts, download)
+    if kind == "folder":
+        data, was_split = folder.load_folder(arg, opts, download, check=check)
+    else:
+        loader = {"sklearn": formats.load_sklearn, "torchvision": formats.load_torchvision,
+                  "idx": formats.load_idx, "npz": formats.load_npz}
+        data, was_split = loader[kind](arg, opts, download)
     if not was_split:  # the source has its own validation split: fraction and seed play no part
         opts = {k: v for k, v in opts.items() if k not in ("val_fraction", "seed")}
+    # skip_bad only allows skipping; what was skipped (recorded) is what defines the content.
+    opts = {**{k: v for k, v in opts.items() if k != "skip_bad"}, **data.recorded}
     return f"{kind}:{arg}", opts, data

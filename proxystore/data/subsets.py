@@ -26,6 +26,7 @@ from proxystore.data.registry import DatasetInfo, get_dataset, labels
 from proxystore.db import Database
 from proxystore.db.models import SqlDataset, SqlRun, SqlSubset
 from proxystore.errors import DataError, NotFoundError
+from proxystore.limits import MAX_SEED
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,9 @@ class SubsetDecl:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", selection.check_params(self.kind, self.params))
-        seed = (0 if self.seed is None else int(self.seed)) if self.kind in selection.SEEDED \
-            else None
+        seed = None
+        if self.kind in selection.SEEDED:
+            seed = 0 if self.seed is None else selection.integer(self.seed, "seed", 0, MAX_SEED)
         object.__setattr__(self, "seed", seed)
 
     @classmethod

@@ -11,6 +11,9 @@ from proxystore.errors import GenomeError
 from proxystore.formatting import FormatName
 from proxystore.limits import (
     IMAGE_SIZE_RULE,
+    MAX_CLASSES,
+    MAX_IN_CHANNELS,
+    MAX_SEED,
     SAMPLED_COUNT_RULE,
     integer_in,
     valid_image_size,
@@ -61,11 +64,13 @@ class ArchCommands:
         from proxystore.space.jsonl import open_text, write_jsonl
         from proxystore.space.sampler import SamplerConfig, sample_genomes
 
-        for flag, value, low in (("--count", count, 1), ("--image-size", image_size, 1),
-                                 ("--num-classes", num_classes, 1),
-                                 ("--in-channels", in_channels, 1), ("--seed", seed, 0)):
-            if not integer_in(value, low):
-                raise GenomeError(f"{flag} must be an integer >= {low}, got {value!r}")
+        for flag, value, low, high in (
+                ("--count", count, 1, None), ("--image-size", image_size, 1, None),
+                ("--num-classes", num_classes, 1, MAX_CLASSES),
+                ("--in-channels", in_channels, 1, MAX_IN_CHANNELS), ("--seed", seed, 0, MAX_SEED)):
+            if not integer_in(value, low, high):
+                rule = f"from {low} to {high}" if high is not None else f">= {low}"
+                raise GenomeError(f"{flag} must be an integer {rule}, got {value!r}")
         if not valid_sampled_count(count):
             raise GenomeError(f"--count must be {SAMPLED_COUNT_RULE}, got {count!r}")
         if not valid_image_size(image_size):

@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from proxystore.errors import GenomeError
-from proxystore.limits import IMAGE_SIZE_RULE, valid_image_size
+from proxystore.limits import (
+    IMAGE_SIZE_RULE,
+    MAX_CLASSES,
+    MAX_IN_CHANNELS,
+    integer_in,
+    valid_image_size,
+)
 from proxystore.space.complexity import anynetx_complexity
 from proxystore.space.genome import FIELDS, STAGE_FIELDS, Genome
 
@@ -62,6 +68,8 @@ def complexity_records(lines: Iterable[str | bytes], name: str = "<stdin>"
         except ValueError as error:  # an integer of more than 4300 digits
             raise JsonlLineError(f"{where}: not valid JSON ({str(error).split(';')[0]})"
                                  ) from None
+        except RecursionError:  # brackets nested about a thousand deep
+            raise JsonlLineError(f"{where}: not valid JSON (nested too deeply)") from None
         if not isinstance(record, dict):
             raise JsonlLineError(f"{where}: expected a JSON object, got "
                                  f"{type(record).__name__}")
@@ -78,6 +86,11 @@ def complexity_records(lines: Iterable[str | bytes], name: str = "<stdin>"
                                  f"got {image_size!r}")
         num_classes = _positive_int(record, "num_classes", where)
         in_channels = _positive_int(record, "in_channels", where) if "in_channels" in record else 3
+        for key, value, high in (("num_classes", num_classes, MAX_CLASSES),
+                                 ("in_channels", in_channels, MAX_IN_CHANNELS)):
+            if not integer_in(value, 1, high):
+                raise JsonlLineError(f"{where}: {key} must be an integer from 1 to {high}, "
+                                     f"got {value}")
         cx = anynetx_complexity(genome, image_size, num_classes, in_channels)
         yield {**record, **cx.as_dict()}
 

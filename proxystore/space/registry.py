@@ -31,13 +31,21 @@ def parse_architecture(obj: Any) -> Architecture:
     Raises:
         GenomeError: a form it does not know, an unknown name, or a genome breaking a rule.
     """
+    try:
+        return _parse(obj)
+    except RecursionError:  # JSON text or lists nested about a thousand deep
+        raise GenomeError("architecture is nested too deeply to read") from None
+
+
+def _parse(obj: Any) -> Architecture:
+    """`parse_architecture` without its guard against deep nesting."""
     if isinstance(obj, (Genome, TimmModel)):
         return obj.validate()
     if isinstance(obj, str):
         text = obj.strip()
         if text.startswith("{"):
             try:
-                return parse_architecture(json.loads(text))
+                return _parse(json.loads(text))
             except json.JSONDecodeError as error:
                 raise GenomeError(f"architecture is not valid JSON: {error}") from None
         if text.lower().startswith(TIMM_PREFIX):

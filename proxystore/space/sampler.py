@@ -28,6 +28,9 @@ import numpy as np
 from proxystore.errors import GenomeError
 from proxystore.limits import (
     IMAGE_SIZE_RULE,
+    MAX_CLASSES,
+    MAX_IN_CHANNELS,
+    MAX_SAMPLER_DRAWS,
     SAMPLED_COUNT_RULE,
     integer_in,
     valid_image_size,
@@ -74,9 +77,11 @@ class SamplerConfig:
         object.__setattr__(self, "bottleneck_ratios", tuple(int(b) for b in self.bottleneck_ratios))
         object.__setattr__(self, "band", (float(self.band[0]), float(self.band[1])))
         # The genome's own bounds: sampled genomes are not validated one by one.
+        # And the sizes complexity is counted at, so a count never overflows a column.
         for name, high in (("num_stages", MAX_STAGES), ("max_depth", MAX_DEPTH),
                            ("max_width", MAX_WIDTH), ("max_group_width", MAX_WIDTH),
-                           ("stem_width", MAX_WIDTH)):
+                           ("stem_width", MAX_WIDTH), ("num_classes", MAX_CLASSES),
+                           ("in_channels", MAX_IN_CHANNELS), ("max_draws", MAX_SAMPLER_DRAWS)):
             value = getattr(self, name)
             if not integer_in(value, 1, high):
                 raise GenomeError(f"sampler: {name} must be a positive integer up to {high}, "

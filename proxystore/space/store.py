@@ -21,6 +21,7 @@ from proxystore.errors import DatabaseError, GenomeError, NotFoundError
 from proxystore.space.genome import Genome
 from proxystore.space.registry import Architecture, parse_architecture
 
+INT64_MAX = 2**63 - 1  # flops, params and acts are BIGINT columns
 SAVE_ATTEMPTS = 5  # a unique-violation race with another saver is retried this often
 CHUNK = 500  # fingerprints per IN (...) query
 
@@ -60,6 +61,11 @@ def _row(arch: Architecture, image_size: int, num_classes: int, in_channels: int
          ) -> tuple[SqlArchitecture, list[SqlArchitectureStage]]:
     """Build the (unsaved) architecture row and its stage rows."""
     cx = arch.complexity(image_size, num_classes, in_channels)
+    too_big = [f"{name} {value:.3g}" for name, value in cx.as_dict().items() if value > INT64_MAX]
+    if too_big:  # the columns are 64-bit: refused here, not as an overflow inside the INSERT
+        raise GenomeError(f"{arch.name}: {', '.join(too_big)} at {image_size} px is more than "
+                          f"the database stores (at most {INT64_MAX:.3g}); count its "
+                          "complexity at a smaller image size")
     row = SqlArchitecture(
         space=arch.space, name=arch.name, genome=arch.canonical(), fingerprint=arch.fingerprint,
         flops=cx.flops, params=cx.params, acts=cx.acts,

@@ -15,6 +15,7 @@ Conventions, as close to pycls's as a measurement allows:
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,21 @@ from typing import Any
 from proxystore import fingerprint as fp
 from proxystore.errors import GenomeError
 from proxystore.space.complexity import Complexity
+
+# Keyword arguments of timm.create_model and its builder that load, download or read weights or
+# configurations, or turn the classifier into a feature extractor: proxystore trains from
+# scratch, and a cell key hashes a path, never the file behind it.
+WEIGHT_KWARGS = frozenset({
+    "pretrained", "pretrained_cfg", "pretrained_cfg_overlay", "pretrained_strict",
+    "pretrained_filter_fn", "pretrained_model_args", "checkpoint_path", "cache_dir", "pruned",
+    "features_only", "feature_cfg", "feature_cls", "out_indices", "model_cfg", "file", "path",
+    "filename", "weights", "url",
+})
+WEIGHT_WORDS = ("pretrained", "checkpoint", "download", "hf_hub", "cache", "url", "file")
+WEIGHT_VALUES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt", ".npz", ".h5", ".pkl")
+URL_PREFIXES = ("hf-hub:", "hf_hub:", "http://", "https://", "file:", "timm/")
+# Integer keyword values beyond 32 bits are a typo (widths, depths, ...), and overflow in torch.
+MAX_KWARG_INT = 2**31 - 1
 
 
 def _freeze(value: Any) -> Any:
@@ -31,6 +47,34 @@ def _freeze(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return tuple(_freeze(v) for v in value)
     return value
+
+
+def _flat(value: Any) -> list[Any]:
+    """Every scalar inside a (frozen) keyword value."""
+    return [v for item in value for v in _flat(item)] if isinstance(value, tuple) else [value]
+
+
+def _weight_loading(key: str, value: Any) -> str | None:
+    """Why keyword `key` with `value` would load weights or read a file, or None."""
+    if key in WEIGHT_KWARGS or any(word in key for word in WEIGHT_WORDS):
+        return f"kwargs may not set {key}"
+    for item in _flat(value):
+        text = item.strip().lower() if isinstance(item, str) else ""
+        if text.endswith(WEIGHT_VALUES) or text.startswith(URL_PREFIXES) or "/" in text:
+            return f"kwargs {key}={item!r} names a file or a download"
+    return None
+
+
+def _bad_number(key: str, value: Any) -> str | None:
+    """Why a keyword value's number is out of bounds (not finite, beyond 32 bits), or None."""
+    for item in _flat(value):
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            continue
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"kwargs {key} must be finite, got {item!r}"
+        if abs(item) > MAX_KWARG_INT:
+            return f"kwargs {key} must be at most {MAX_KWARG_INT:,} in size, got {item:.6g}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -52,13 +96,18 @@ class TimmModel:
         except (TypeError, ValueError):
             raise GenomeError(f"timm:{self.name}: kwargs must be a mapping of keyword arguments, "
                               f"got {self.kwargs!r}") from None
-        # checkpoint_path would torch.load weights from a file the fingerprint knows nothing of.
-        blocked = {k for k, _ in pairs if k in ("num_classes", "in_chans", "checkpoint_path",
-                                                  "cache_dir") or k.startswith("pretrained")}
+        blocked = {"num_classes", "in_chans"} & {k for k, _ in pairs}
         if blocked:
             raise GenomeError(f"timm:{self.name}: kwargs may not set {', '.join(sorted(blocked))} "
-                              "(never pretrained or loaded from a checkpoint; classes and "
-                              "channels come from the task)")
+                              "(classes and channels come from the task)")
+        for key, value in pairs:
+            problem = _weight_loading(key, value)
+            if problem is not None:
+                raise GenomeError(f"timm:{self.name}: {problem} (proxystore trains from scratch: "
+                                  "no weights are loaded, downloaded or read from a file)")
+            problem = _bad_number(key, value)
+            if problem is not None:
+                raise GenomeError(f"timm:{self.name}: {problem}")
         object.__setattr__(self, "name", self.name.strip())
         object.__setattr__(self, "kwargs", pairs)
 
@@ -98,7 +147,7 @@ class TimmModel:
         try:
             return timm.create_model(self.name, pretrained=False, num_classes=int(num_classes),
                                      in_chans=int(in_channels), **self.kwargs_dict)
-        except (TypeError, ValueError, AssertionError, RuntimeError) as error:
+        except (TypeError, ValueError, AssertionError, RuntimeError, OverflowError) as error:
             # timm checks its keyword arguments with asserts (resnet18 base_width != 64) and
             # lets torch raise on impossible sizes: each is the spec's fault, one line.
             raise GenomeError(f"timm:{self.name}: bad keyword arguments "

@@ -13,7 +13,14 @@ from typing import Any
 
 from proxystore.errors import SpecError
 from proxystore.fingerprint import canonical, fingerprint
-from proxystore.limits import IMAGE_SIZE_RULE, valid_image_size
+from proxystore.limits import (
+    IMAGE_SIZE_RULE,
+    MAX_BATCH_SIZE,
+    MAX_EPOCHS,
+    MAX_IMAGE_SIZE,
+    integer_in,
+    valid_image_size,
+)
 
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
 SCHEDULES = ("cosine", "onecycle", "constant")
@@ -53,11 +60,12 @@ class Recipe:
     def validate(self) -> None:
         """Raise SpecError naming the first field whose value is out of range."""
         checks: list[tuple[str, bool, str]] = [
-            ("epochs", isinstance(self.epochs, int) and self.epochs >= 1, "an integer >= 1"),
+            ("epochs", integer_in(self.epochs, 1, MAX_EPOCHS),
+             f"an integer from 1 to {MAX_EPOCHS}"),
             ("image_size", isinstance(self.image_size, int) and valid_image_size(self.image_size),
              IMAGE_SIZE_RULE),
-            ("batch_size", isinstance(self.batch_size, int) and self.batch_size >= 1,
-             "an integer >= 1"),
+            ("batch_size", integer_in(self.batch_size, 1, MAX_BATCH_SIZE),
+             f"an integer from 1 to {MAX_BATCH_SIZE}"),
             ("eval_metric", self.eval_metric in EVAL_METRICS, f"one of {EVAL_METRICS}"),
             ("optimizer", self.optimizer in OPTIMIZERS, f"one of {OPTIMIZERS}"),
             ("schedule", self.schedule in SCHEDULES, f"one of {SCHEDULES}"),
@@ -68,8 +76,8 @@ class Recipe:
             ("warmup_epochs", 0 <= self.warmup_epochs <= self.epochs, "in [0, epochs]"),
             ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
             ("flip_prob", 0 <= self.flip_prob <= 1, "in [0, 1]"),
-            ("crop_padding", isinstance(self.crop_padding, int) and self.crop_padding >= 0,
-             "an integer >= 0"),
+            ("crop_padding", integer_in(self.crop_padding, 0, MAX_IMAGE_SIZE),
+             f"an integer from 0 to {MAX_IMAGE_SIZE}"),
         ]
         for name, ok, expected in checks:
             if not ok:
