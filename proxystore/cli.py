@@ -94,9 +94,18 @@ def fire_command(call: Call) -> list[str]:
     return args + [f"--{name}={value!r}" for name, value in call.values.items()]
 
 
+def _new_databases(undo: bool) -> None:
+    """Name the SQLite files this command created, or remove the empty ones after a failure."""
+    db = sys.modules.get("proxystore.db")  # never imported: nothing was created
+    if db is not None:
+        (db.undo_new_databases if undo else db.announce_new_databases)()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `proxystore` and `python -m proxystore`."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if "proxystore.db" in sys.modules:  # files created before this command are not its own
+        sys.modules["proxystore.db"].forget_new_databases()
     cut = args.index("--") if "--" in args else len(args)
     debug = "--debug" in args[:cut]
     args = [a for i, a in enumerate(args) if i >= cut or a != "--debug"]
@@ -107,14 +116,21 @@ def main(argv: list[str] | None = None) -> None:
             return
         import fire
 
-        fire.Fire(Proxystore, command=fire_command(call), name="proxystore")
+        try:
+            fire.Fire(Proxystore, command=fire_command(call), name="proxystore")
+        except SystemExit:  # a command's own exit code: what it created stays
+            _new_databases(undo=False)
+            raise
+        _new_databases(undo=False)
     except ProxystoreError as error:
+        _new_databases(undo=True)
         if debug:
             raise
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"proxystore: error: {message}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
+        _new_databases(undo=True)
         print("proxystore: interrupted", file=sys.stderr)
         sys.exit(130)
     except BrokenPipeError:  # `proxystore ... | head` closed the pipe: stop quietly

@@ -121,6 +121,19 @@ def test_commands_that_may_create_say_so_once(command, workdir):
     assert "created new database" not in again.stderr
 
 
+@pytest.mark.parametrize("command", [
+    ("data", "add", "x", "npz:missing.npz"),
+    ("import-results", "missing.csv", "--study", "s"),
+    ("fill", "missing.yaml"),
+], ids=" ".join)
+def test_a_creating_command_that_fails_leaves_no_database(command, workdir):
+    path = workdir / "new.db"
+    result = run_main(*command, "--db", str(path))
+    assert result.returncode == 2, result
+    assert len(result.error_lines()) == 1 and "created new database" not in result.stderr
+    assert not [p.name for p in workdir.iterdir() if p.name.startswith("new.db")]
+
+
 def test_db_downgrade_to_a_number_is_one_line(workdir):
     assert run_main("db", "upgrade", "--db", "p.db").returncode == 0
     result = run_main("db", "downgrade", "9999", "--db", "p.db")  # fire passes an int

@@ -47,6 +47,6 @@ def test_numpy_never_unpickles_the_decoded_cache():
 def test_timm_kwargs_cannot_load_weights(key, tmp_path):
     checkpoint = tmp_path / "weights.pth"
     checkpoint.write_bytes(b"not even a checkpoint")
-    with pytest.raises(GenomeError, match=rf"kwargs may not set {key} \(never pretrained or "
-                                          "loaded from a checkpoint"):
+    with pytest.raises(GenomeError, match=rf"kwargs may not set {key} \(proxystore trains from "
+                                          "scratch: no weights are loaded"):
         TimmModel("resnet18", {key: str(checkpoint)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
@@ -12,7 +13,12 @@ from proxystore.db import sqlite_files
 from proxystore.db.session import Database, describe_driver_error
 from proxystore.errors import DatabaseError
 
-__all__ = ["Database", "open_database"]
+__all__ = ["Database", "announce_new_databases", "forget_new_databases", "open_database",
+           "undo_new_databases"]
+
+# SQLite files this process created. The CLI names them when the command has run, and removes
+# those still empty when it fails, so that a refused `data add` or `fill` leaves no database.
+_NEW_FILES: list[Path] = []
 
 
 def open_database(db: str | None = None, *, check: bool = True, pool: bool = True,
@@ -57,6 +63,32 @@ def open_database(db: str | None = None, *, check: bool = True, pool: bool = Tru
         from proxystore.db import migrate
 
         created = migrate.ensure_current(database, initialize=create)
-    if new and (created or not check):  # not when another process created it meanwhile
-        print(f"created new database {path}", file=sys.stderr)
+    if new and (created or not check) and path is not None:  # not if another process made it
+        _NEW_FILES.append(path)
     return database
+
+
+def forget_new_databases() -> None:
+    """Stop tracking the SQLite files created so far (a new command starts)."""
+    _NEW_FILES.clear()
+
+
+def announce_new_databases() -> None:
+    """Print `created new database PATH` on stderr for each SQLite file this process created."""
+    for path in _NEW_FILES:
+        if path.exists():
+            print(f"created new database {path}", file=sys.stderr)
+    _NEW_FILES.clear()
+
+
+def undo_new_databases() -> None:
+    """After a failed command: remove the SQLite files it created that hold no row yet.
+
+    A file something was written to (a study registered before training failed) is kept and
+    announced, so that no result is ever removed.
+    """
+    for path in _NEW_FILES:
+        if path.exists() and not sqlite_files.holds_rows(path):
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+    announce_new_databases()

@@ -82,3 +82,19 @@ def read_only_uri(path: Path) -> str:
     if not os.access(path.parent, os.W_OK) and not wal.exists():
         uri += "&immutable=1"
     return uri
+
+
+def holds_rows(path: Path) -> bool:
+    """Whether any table of the SQLite file, other than Alembic's, has a row."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
+    try:
+        tables = [name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        return any(conn.execute(f'SELECT 1 FROM "{name}" LIMIT 1').fetchone()
+                   for name in tables if name != "alembic_version")
+    except sqlite3.Error:
+        return True  # when in doubt, keep the file
+    finally:
+        conn.close()
