@@ -60,7 +60,10 @@ def transient(error: BaseException) -> bool:
     """Whether a database error may pass: a deadlock, serialization failure or lost connection."""
     if not isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError, DatabaseError)):
         return False
-    message = str(getattr(error, "orig", error) or error).lower()
+    # A DatabaseError's own line is for people; the driver's words are in what it wraps.
+    cause = error.__cause__ or error.__context__
+    texts = [str(getattr(error, "orig", error) or error), str(getattr(cause, "orig", cause))]
+    message = " ".join(texts).lower()
     return any(s in message for s in (
         "deadlock", "could not serialize", "database is locked", "server closed",
         "connection", "terminating", "the database system is",
