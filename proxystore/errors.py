@@ -37,3 +37,12 @@ class TrainingError(ProxystoreError):
 
 class ResultsFileError(ProxystoreError, ValueError):
     """A results file for `import-results` is malformed; the message names file, line and column."""
+
+
+class WorkerEnvironmentError(ProxystoreError):
+    """This machine can't run cells (cache not writable, data unreadable, device unusable, disk
+    full); `exit_code` is 2 when a worker refuses to start, 3 when it stops part-way."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
