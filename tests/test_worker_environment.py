@@ -128,6 +128,11 @@ def test_a_worker_whose_cache_is_not_writable_refuses_to_start_and_a_good_pool_t
     assert good.returncode == 0, good.stderr[-3000:]
     assert [(status, attempts) for _, status, attempts, _, _ in _runs(db_url)] == [
         ("done", 1)] * 4
+    # With nothing left to claim, the broken machine judges nothing and says so.
+    finished = run_cli("fill", str(spec), "--db", db_url, "--device", "cpu", "--quiet", *mlflow,
+                       cwd=tmp_path, env={"PROXYSTORE_CACHE": str(bad)})
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "nothing to train: 4 of 4 runs of study env are done" in finished.stdout
 
 
 def test_a_pool_worker_on_a_full_disk_puts_its_cells_back_and_stops_while_the_other_trains_all(
@@ -156,6 +161,25 @@ def test_a_pool_worker_on_a_full_disk_puts_its_cells_back_and_stops_while_the_ot
     assert [(status, attempts) for _, status, attempts, _, _ in _runs(db_url)] == [
         ("done", 1)] * 12
     assert "trained 12 cells" in result.stdout
+
+
+def test_a_pool_whose_every_worker_stops_on_its_machine_says_the_cells_are_pending(tmp_path):
+    """Both workers on a full disk: a line each, exit 3, and the summary counts the cells left
+    pending instead of "nothing to train"."""
+    from tests.studies import GENOME_A
+
+    spec = write(tmp_path, "all", tiny_spec("all", FULL_AND_HALF, archs={"a": GENOME_A}))
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    result = _fake("fill", str(spec), "--db", str(tmp_path / "all.db"), "--device", "cpu",
+                   "--workers", "2", "--quiet", "--mlflow", f"sqlite:///{tmp_path / 'ml.db'}",
+                   env={"PROXYSTORE_CACHE": str(tmp_path / "cache"),
+                        "PROXYSTORE_FAKE_FULL_DISK": f"*@{notes}"})
+    assert result.returncode == 3, (result.stdout, result.stderr[-3000:])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("proxystore:")]
+    assert len(errors) == 2 and all("stopped after 3 environment errors" in e for e in errors)
+    assert "trained 0 cells of study all: 0 of 2 runs done, 2 pending" in result.stdout
+    assert [r[1:3] for r in _runs(f"sqlite:///{tmp_path / 'all.db'}")] == [("pending", 0)] * 2
 
 
 def test_a_worker_stops_after_max_env_errors_in_a_row_and_status_shows_why(db, tmp_path,

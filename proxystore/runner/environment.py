@@ -196,6 +196,9 @@ def _check_device(device: str) -> None:
 def check_environment(db: Database, config: Any, *, device: bool = True) -> None:
     """Refuse to run cells on a machine that can't: cache, data, disk and device.
 
+    Nothing is checked while no cell is pending: a worker with nothing to claim runs none (a
+    `fill` of a finished study on a login node says so rather than judging its cache).
+
     Args:
         db: the open database (which cells are pending, and their datasets).
         config: the worker's WorkerConfig.
@@ -204,9 +207,12 @@ def check_environment(db: Database, config: Any, *, device: bool = True) -> None
     Raises:
         WorkerEnvironmentError: one line naming what is wrong and where.
     """
+    needs = _needs(db, config.study)
+    if not needs:
+        return
     root = cache_root(config)
     _check_cache(root)
-    missing = [n for n in _needs(db, config.study) if not _decoded(root, n)]
+    missing = [n for n in needs if not _decoded(root, n)]
     for need in missing:
         _check_source(need)
     _check_disk(root, missing)

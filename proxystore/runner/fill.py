@@ -15,7 +15,11 @@ from proxystore.db import open_database
 from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell
 from proxystore.db.session import Database
 from proxystore.errors import WorkerEnvironmentError
-from proxystore.runner.environment import DEFAULT_MAX_ENV_ERRORS, check_environment
+from proxystore.runner.environment import (
+    DEFAULT_MAX_ENV_ERRORS,
+    ENVIRONMENT_EXIT,
+    check_environment,
+)
 from proxystore.runner.pool import (
     check_limits,
     check_workers,
@@ -221,7 +225,11 @@ def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "au
     runs = sum(result.counts.values())
     cells = _cell_count(db, spec.name)
     shared = f" ({cells} cells; cells with identical keys share a run)" if cells != runs else ""
-    if trained == 0 and before.get("done", 0) == result.counts.get("done", 0):
+    stopped = result.pool_code == ENVIRONMENT_EXIT and result.counts.get("pending")
+    if stopped:  # cells are left: a worker stopped on its machine, nothing is "done"
+        print(f"trained {trained} cells of study {spec.name}: {result.counts.get('done', 0)} of "
+              f"{runs} runs done{shared}, {result.counts['pending']} pending")
+    elif trained == 0 and before.get("done", 0) == result.counts.get("done", 0):
         print(f"nothing to train: {result.counts.get('done', 0)} of {runs} runs of study "
               f"{spec.name} are done{shared}"
               + (f", {result.counts.get('failed', 0)} failed" if result.counts.get("failed")
