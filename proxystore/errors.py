@@ -41,3 +41,12 @@ class ResultsFileError(ProxystoreError, ValueError):
 
 class UsageError(ProxystoreError, ValueError):
     """A command line names an unknown command or flag, or gives a value of the wrong type."""
+
+
+class WorkerEnvironmentError(ProxystoreError):
+    """This machine can't run cells (cache not writable, data unreadable, device unusable, disk
+    full); `exit_code` is 2 when a worker refuses to start, 3 when it stops part-way."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -7,6 +7,7 @@ overflows, or a sampler that runs for hours.
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any
 
@@ -19,6 +20,35 @@ IMAGE_SIZE_RULE = f"an integer from 1 to {MAX_IMAGE_SIZE}"
 # a study trains, and is sampled in seconds.
 MAX_SAMPLED_COUNT = 100_000
 SAMPLED_COUNT_RULE = f"an integer from 1 to {MAX_SAMPLED_COUNT}"
+
+# A worker's lease (`worker --lease`, `launch slurm --lease`). A heartbeat renews it every third
+# of its length, and a worker looks for expired leases at most every 5 s
+# (claims.REAP_INTERVAL_SECONDS), so a shorter lease returns no dead worker's cell sooner; it
+# only lets the lease run out under a live worker whenever a heartbeat waits a moment on the
+# database, and then two workers train the cell (at 0 s every claim expires at once). Dead
+# workers on the same machine are put back at start anyway. A lease needs to outlast pauses
+# between heartbeats, not a cell; past a day it only keeps a lost node's cells waiting.
+MIN_LEASE_SECONDS = 5.0
+MAX_LEASE_SECONDS = 24 * 3600.0
+LEASE_RULE = f"a number of seconds from {MIN_LEASE_SECONDS:g} to {MAX_LEASE_SECONDS:g}"
+
+# Attempts per cell (`worker --max-attempts`): 0 would fail every expired lease unseen.
+MAX_ATTEMPTS = 100
+ATTEMPTS_RULE = f"an integer from 1 to {MAX_ATTEMPTS}"
+
+# Environment errors in a row after which a worker stops (`--max-env-errors`).
+MAX_ENV_ERRORS = 1000
+ENV_ERRORS_RULE = f"an integer from 1 to {MAX_ENV_ERRORS}"
+
+
+def number_in(value: Any, low: float, high: float) -> bool:
+    """Whether `value` is a finite int or float (not a bool, not a string) from `low` to `high`;
+    the float counterpart of `integer_in`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    return low <= value <= high
 
 
 def integer_in(value: Any, low: int, high: int | None = None) -> bool:

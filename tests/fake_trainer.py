@@ -7,7 +7,11 @@ $PROXYSTORE_FAKE_HOLD set to a folder, a worker process that finished training w
 `trained-<run id>` there and waits for a file `go` before returning its result, so a test can cut
 the database away at the worst moment in another process. With $PROXYSTORE_FAKE_KILL set to a
 folder, the first training start of all (the one that creates `killed` there) SIGKILLs its own
-process, as the kernel's OOM killer would.
+process, as the kernel's OOM killer would. With $PROXYSTORE_FAKE_FULL_DISK set to `N@FOLDER`,
+the worker whose id ends in `:N` (`*`: every worker) writes its data to /dev/full, which fails
+with a real ENOSPC as a full cache disk does, after noting the try in FOLDER; every other worker
+waits (up to 120 s) before its first training until FOLDER holds such a note, so the broken
+worker really meets cells.
 """
 
 from __future__ import annotations
@@ -22,6 +26,29 @@ from proxystore.runner.claims import Outcome
 # In-process tests: called with the claim when training is over, before the result is written
 # (e.g. to cut the database away at the worst moment).
 after_training: Callable[[Any], None] | None = None
+# In-process tests: called with the claim before training starts (e.g. to fail as a full disk).
+before_training: Callable[[Any], None] | None = None
+
+
+def write_to_full_disk() -> None:
+    """Write to /dev/full: a real OSError ENOSPC, as writing a decode to a full disk gives."""
+    with open("/dev/full", "wb", buffering=0) as f:
+        f.write(b"\0" * 4096)
+
+
+def _full_disk(worker: str) -> None:
+    """$PROXYSTORE_FAKE_FULL_DISK (see the module docstring)."""
+    setting = os.environ.get("PROXYSTORE_FAKE_FULL_DISK")
+    if not setting:
+        return
+    which, _, folder = setting.partition("@")
+    if which == "*" or worker.endswith(f":{which}"):
+        tries = len(os.listdir(folder))
+        open(os.path.join(folder, f"enospc-{tries}"), "w").close()
+        write_to_full_disk()
+    deadline = time.monotonic() + 120
+    while not os.listdir(folder) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def train(db: Any, claim: Any, config: Any, lost: Any = None, on_epoch: Any = None) -> Outcome:
@@ -32,6 +59,9 @@ def train(db: Any, claim: Any, config: Any, lost: Any = None, on_epoch: Any = No
     if log:
         with open(log, "a") as f:
             f.write(f"{claim.run_id} {config.worker} {claim.attempt}\n")
+    _full_disk(config.worker)
+    if before_training is not None:
+        before_training(claim)
     kill = os.environ.get("PROXYSTORE_FAKE_KILL")
     if kill:
         try:

@@ -1,4 +1,5 @@
-"""`python -m tests.run_fill ARGS` — the real command line, with fake-trainer workers.
+"""`python -m tests.run_fill ARGS` — the real command line (`fill`, `worker`), with fake-trainer
+workers.
 
 Workers (in this process or a pool's) train with tests/fake_trainer.py, look for new work every
 0.2 s and give up on writing a result after $PROXYSTORE_TEST_PATIENCE seconds (default 600, as
@@ -14,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-from proxystore.runner import fill
+from proxystore.runner import fill, nodes
 from proxystore.runner.worker import WorkerConfig
 
 
@@ -28,6 +29,7 @@ def _fake_config(*args: Any, **kwargs: Any) -> WorkerConfig:
 
 if __name__ == "__main__":
     fill.WorkerConfig = _fake_config  # type: ignore[misc,assignment]
+    nodes.WorkerConfig = _fake_config  # type: ignore[misc,assignment]  # `worker`
     from proxystore.cli import main
 
     main(sys.argv[1:])

@@ -111,17 +111,18 @@ def test_compiled_cells_land_and_a_second_process_reuses_the_compilations(tmp_pa
 
 def test_compile_cache_follows_each_workers_cache_unless_the_user_chose_one(tmp_path,
                                                                           monkeypatch):
+    import proxystore.runner.execution as execution
     import proxystore.runner.worker as worker
 
     config = worker.WorkerConfig(db_url=f"sqlite:///{tmp_path / 'x.db'}", worker="w",
                                  cache_dir=str(tmp_path / "a"))
     # inductor writes its default into the environment the first time it compiles anything
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_default")
-    monkeypatch.setattr(worker, "_USER_INDUCTOR_DIR", None)
+    monkeypatch.setattr(execution, "_USER_INDUCTOR_DIR", None)
     assert worker.compile_cache_dir(config) == str(tmp_path / "a" / "torch-compile")
-    monkeypatch.setattr(worker, "_USER_INDUCTOR_DIR", "/scratch/inductor")  # set before start
+    monkeypatch.setattr(execution, "_USER_INDUCTOR_DIR", "/scratch/inductor")  # set before start
     assert worker.compile_cache_dir(config) == "/scratch/inductor"
     from torch._inductor.runtime.cache_dir_utils import default_cache_dir
 
-    monkeypatch.setattr(worker, "_USER_INDUCTOR_DIR", default_cache_dir())  # inherited default
+    monkeypatch.setattr(execution, "_USER_INDUCTOR_DIR", default_cache_dir())  # inherited default
     assert worker.compile_cache_dir(config) == str(tmp_path / "a" / "torch-compile")

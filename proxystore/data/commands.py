@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import pandas as pd
@@ -117,7 +118,7 @@ class DataCommands:
 
     def subset(self, name: str, kind: str, fraction: float | None = None,
                count: int | None = None, stratified: bool | None = None, k: int | None = None,
-               complement: bool | None = None, labels: list[int] | None = None,
+               complement: bool | None = None, labels: builtins.list[int] | None = None,
                n: int | None = None, val_n: int | None = None, a: float | None = None,
                b: float | None = None, drop_hardest: float | None = None,
                scorer_run: int | None = None, seed: int | None = None,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 
 from proxystore.data import bulk
@@ -106,15 +107,29 @@ def register_source_data(db: Database, name: str, source: str, options: dict[str
     """
     if not name or not str(name).strip():
         raise DataError("a dataset needs a non-empty name")
+    for attempt in range(2):
+        try:
+            return _write_dataset(db, name, source, options, data)
+        except sa_exc.IntegrityError:  # another process registered it meanwhile: read theirs
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _write_dataset(db: Database, name: str, source: str, options: dict[str, Any],
+                   data: SourceData) -> DatasetInfo:
     with db.session(immediate=True) as session:
-        same_name = session.scalars(select(SqlDataset).where(SqlDataset.name == name)).first()
+        # One statement for both checks: on PostgreSQL two would see different snapshots, and a
+        # racing registration of the same dataset committed between them looks like an alias.
+        found = session.scalars(select(SqlDataset).where(
+            (SqlDataset.name == name) | (SqlDataset.fingerprint == data.content))).all()
+        same_name = next((row for row in found if row.name == name), None)
         if same_name is not None:
             if same_name.fingerprint == data.content:
                 return _info(same_name)
             raise DataError(f"dataset {name!r} is already registered with other content "
                             f"(from {same_name.source}); choose another name")
-        same_content = session.scalars(
-            select(SqlDataset).where(SqlDataset.fingerprint == data.content)).first()
+        same_content = next(iter(found), None)
         if same_content is not None:
             raise DataError(f"this content is already registered as dataset "
                             f"{same_content.name!r} (from {same_content.source}); use that name")

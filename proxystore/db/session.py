@@ -38,7 +38,7 @@ def describe_driver_error(error: BaseException, url: str) -> str:
     if "file is not a database" in lowered:
         return f"cannot open SQLite database {where}: the file is not a SQLite database"
     if "database is locked" in lowered:
-        return f"SQLite database {where} stayed locked past the busy timeout: {text}"
+        return _locked(orig, where, text)
     if "permission denied" in lowered or "must be owner" in lowered:
         return (f"{where}: {text} (this role may not do that: workers need the grants in "
                 "docs/security.md, readers may only read)")
@@ -55,6 +55,20 @@ def describe_driver_error(error: BaseException, url: str) -> str:
 def _denied(error: sa_exc.DBAPIError) -> bool:
     """Whether PostgreSQL refused a statement for lack of privilege (SQLSTATE 42501)."""
     return getattr(error.orig, "sqlstate", None) == "42501"
+
+
+def _locked(orig: BaseException, where: str, text: str) -> str:
+    """One line for SQLite's "database is locked", saying which lock failed and why."""
+    name = getattr(orig, "sqlite_errorname", None)
+    if name == "SQLITE_BUSY":  # the busy handler waited the whole timeout
+        seconds = engines.SQLITE_BUSY_TIMEOUT_MS / 1000
+        return (f"SQLite database {where} stayed locked past the busy timeout ({seconds:.0f} s): "
+                "another process held the write lock all that time")
+    if name == "SQLITE_BUSY_SNAPSHOT":  # refused at once; waiting could not have helped
+        return (f"SQLite database {where}: another process wrote after this transaction had "
+                "read, so it could not take the write lock (SQLITE_BUSY_SNAPSHOT); run the "
+                "command again")
+    return f"SQLite database {where} is locked ({name or 'no error code'}): {text}"
 
 
 @dataclass

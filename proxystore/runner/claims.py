@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,7 +62,10 @@ def transient(error: BaseException) -> bool:
     """Whether a database error may pass: a deadlock, serialization failure or lost connection."""
     if not isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError, DatabaseError)):
         return False
-    message = str(getattr(error, "orig", error) or error).lower()
+    # A DatabaseError's own line is for people; the driver's words are in what it wraps.
+    cause = error.__cause__ or error.__context__
+    texts = [str(getattr(error, "orig", error) or error), str(getattr(cause, "orig", cause))]
+    message = " ".join(texts).lower()
     return any(s in message for s in (
         "deadlock", "could not serialize", "database is locked", "server closed",
         "connection", "terminating", "the database system is",
@@ -276,13 +281,62 @@ def fail(db: Database, claim: Claim, failure: str, error: str,
     return _retrying(do)
 
 
-def release(db: Database, claim: Claim, reason: str = "interrupted") -> bool:
-    """Put a held cell back to pending (Ctrl-C); the attempt does not count."""
+def release(db: Database, claim: Claim, reason: str = "interrupted",
+            failure: str = "interrupted") -> bool:
+    """Put a held cell back to pending (Ctrl-C, or an error of the worker's machine: failure
+    `environment`); the attempt does not count."""
     def do() -> bool:
         with db.transaction() as conn:
             result = conn.execute(
                 update(SqlRun).where(_held(claim))
                 .values(status="pending", worker=None, lease_expires_at=None,
-                        attempts=SqlRun.attempts - 1, failure="interrupted", error=reason))
+                        attempts=SqlRun.attempts - 1, failure=failure, error=reason[:2000]))
             return _rows(result) > 0
     return _retrying(do)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` runs on this host (a zombie has exited: it writes nothing more)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, under another user
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc: it exists
+
+
+def reap_dead_local(db: Database, reaper: str,
+                    max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> dict[str, int]:
+    """Return at once the running cells of workers of this host whose process is gone.
+
+    A worker id is host:pid:n, the pid being the process that claimed the cell. A cell held by
+    this host's worker whose pid no longer runs (a SIGKILLed `fill`, a crashed node rebooted)
+    goes back to pending, or failed after max attempts, with `failure` stale, instead of
+    waiting for its lease. A live pid is never reaped (a reused pid only delays the cell until
+    its lease expires), and neither is another host's cell: its pid means nothing here.
+    Returns {dead worker: cells put back}.
+
+    Args:
+        db: the open database.
+        reaper: this worker's id, recorded in the reason.
+        max_attempts: a cell that has used this many attempts becomes failed.
+    """
+    host = socket.gethostname()
+    with db.session() as session:
+        workers = {w for w in session.scalars(select(SqlRun.worker).where(
+            SqlRun.status == "running").distinct()) if w and w.startswith(host + ":")}
+    reaped = {}
+    for worker in sorted(workers):
+        pid = worker[len(host) + 1:].split(":", 1)[0]
+        if not pid.isdigit() or pid_alive(int(pid)):
+            continue
+        n = reap_worker(db, worker, f"worker {worker} is gone (no process {pid} on {host}); "
+                        f"put back by {reaper}", max_attempts)
+        if n:
+            reaped[worker] = n
+    return reaped

@@ -12,7 +12,7 @@ class RunnerCommands:
     def fill(self, spec: str | None = None, max_cells: int | None = None, dry_run: bool = False,
              device: str = "auto", db: str | None = None, mlflow: str | None = None,
              quiet: bool = False, workers: int = 1, gpus: Any = None, per_gpu: int = 1,
-             compile: str = "off", cuda_graphs: bool = False) -> None:
+             compile: str = "off", cuda_graphs: bool = False, max_env_errors: int = 3) -> None:
         """Register a study and train every cell no study has trained yet (default jobs/demo.yaml).
 
         Example:
@@ -34,12 +34,16 @@ class RunnerCommands:
                 max-autotune); compiled graphs are cached per genome beside the datasets.
             cuda_graphs: capture each training step in a CUDA graph (CUDA only; for small
                 images, where kernel launches dominate).
+            max_env_errors: a worker stops (exit 3) after this many errors of its machine in a
+                row (cache or disk, data root, device); each puts its cell back to pending
+                without using an attempt.
         """
         from proxystore.runner.fill import fill_command
 
         code = fill_command(spec, db, device=device, max_cells=max_cells, dry_run=dry_run,
                             mlflow=mlflow, quiet=quiet, workers=workers, gpus=gpus,
-                            per_gpu=per_gpu, compile=compile, cuda_graphs=cuda_graphs)
+                            per_gpu=per_gpu, compile=compile, cuda_graphs=cuda_graphs,
+                            max_env_errors=max_env_errors)
         if code:
             sys.exit(code)
 
@@ -71,7 +75,7 @@ class RunnerCommands:
     def worker(self, study: str | None = None, workers: int = 1, gpus: Any = None,
                per_gpu: int = 1, device: str = "auto", db: str | None = None,
                mlflow: str | None = None, lease: float = 120.0, max_attempts: int = 3,
-               compile: str = "off", cuda_graphs: bool = False) -> None:
+               compile: str = "off", cuda_graphs: bool = False, max_env_errors: int = 3) -> None:
         """Join the work: claim and train pending cells (of one study or all) until none is left.
 
         Example:
@@ -85,17 +89,20 @@ class RunnerCommands:
             device: cpu, cuda, cuda:N or auto, when no gpus are given.
             db: database URL (PostgreSQL for many machines).
             mlflow: MLflow tracking URI every node can reach (a tracking server).
-            lease: seconds a claim holds without a heartbeat.
-            max_attempts: a cell whose lease expired this many times is failed.
+            lease: seconds a claim holds without a heartbeat (5 to 86400).
+            max_attempts: a cell whose lease expired this many times is failed (1 to 100).
             compile: torch.compile mode for training (off, default, reduce-overhead, ...).
             cuda_graphs: capture each training step in a CUDA graph (CUDA only).
+            max_env_errors: stop (exit 3) after this many errors of this machine in a row
+                (cache or disk, data root, device); each puts its cell back to pending without
+                using an attempt.
         """
-        from proxystore.runner.fill import worker_command
+        from proxystore.runner.nodes import worker_command
 
         sys.exit(worker_command(db, study=study, workers=workers, gpus=gpus, per_gpu=per_gpu,
                                 device=device, mlflow=mlflow, lease=lease,
                                 max_attempts=max_attempts, compile=compile,
-                                cuda_graphs=cuda_graphs))
+                                cuda_graphs=cuda_graphs, max_env_errors=max_env_errors))
 
     def retry(self, study: str | None = None, failed: bool = False, stale: bool = False,
               db: str | None = None) -> None:
@@ -143,7 +150,7 @@ class RunnerCommands:
             db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
         """
         from proxystore.db import open_database
-        from proxystore.runner.fill import print_status
+        from proxystore.runner.nodes import print_status
 
         print_status(open_database(db, pool=False), study)
 
@@ -242,13 +249,13 @@ class LaunchCommands:
             folder: where submitit writes logs (on a filesystem all nodes share).
             db: the PostgreSQL URL every node reaches.
             mlflow: an MLflow tracking URI every node reaches (a tracking server).
-            lease: seconds a claim holds without a heartbeat (preempted jobs' cells come back
-                after it).
+            lease: seconds a claim holds without a heartbeat, 5 to 86400 (preempted jobs'
+                cells come back after it).
             cluster: "local" runs the jobs on this machine instead of Slurm (for testing).
             compile: torch.compile mode for training (off, default, reduce-overhead, ...).
             cuda_graphs: capture each training step in a CUDA graph.
         """
-        from proxystore.runner.fill import launch_command
+        from proxystore.runner.nodes import launch_command
 
         launch_command(spec, db, nodes=nodes, gpus_per_node=gpus_per_node, per_gpu=per_gpu,
                        partition=partition, time=time, folder=folder, mlflow=mlflow,

@@ -14,7 +14,19 @@ from sqlalchemy import func, select
 from proxystore.db import open_database
 from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell
 from proxystore.db.session import Database
-from proxystore.runner.pool import check_workers, parse_gpus, run_pool, worker_configs
+from proxystore.errors import WorkerEnvironmentError
+from proxystore.runner.environment import (
+    DEFAULT_MAX_ENV_ERRORS,
+    ENVIRONMENT_EXIT,
+    check_environment,
+)
+from proxystore.runner.pool import (
+    check_limits,
+    check_workers,
+    parse_gpus,
+    run_pool,
+    worker_configs,
+)
 from proxystore.runner.worker import (
     WorkerConfig,
     WorkerSummary,
@@ -118,8 +130,8 @@ def _sigterm_as_interrupt() -> None:
 
 def fill(spec: StudySpec, db: Database, *, device: str = "auto", max_cells: int | None = None,
          mlflow_uri: str | None = None, quiet: bool = False,
-         lease_seconds: float | None = None,
-         options: dict[str, Any] | None = None) -> FillResult:
+         lease_seconds: float | None = None, options: dict[str, Any] | None = None,
+         max_env_errors: int = DEFAULT_MAX_ENV_ERRORS) -> FillResult:
     """Register `spec` and train its pending cells in this process until none is left.
 
     Args:
@@ -131,6 +143,8 @@ def fill(spec: StudySpec, db: Database, *, device: str = "auto", max_cells: int 
         quiet: no progress bar.
         lease_seconds: lease length (default claims.DEFAULT_LEASE_SECONDS).
         options: execution options for the trainer (see `worker.train_options`).
+        max_env_errors: stop after this many errors of this machine in a row (see
+            `environment`).
     """
     registration = register_study(db, spec)
     if mlflow_uri:
@@ -140,7 +154,7 @@ def fill(spec: StudySpec, db: Database, *, device: str = "auto", max_cells: int 
     counts = study_counts(db, spec.name)
     config = WorkerConfig(db_url=db.url, worker=worker_id(), device=device, study=spec.name,
                           mlflow_uri=mlflow_uri, max_cells=max_cells,
-                          train_options=dict(options or {}))
+                          train_options=dict(options or {}), max_env_errors=max_env_errors)
     if lease_seconds is not None:
         config.lease_seconds = lease_seconds
     total = registration.cells + len(registration.deferred_tasks) * len(spec.candidates) * len(
@@ -172,8 +186,10 @@ def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "au
                  max_cells: int | None = None, dry_run: bool = False,
                  mlflow: str | None = None, quiet: bool = False, workers: int = 1,
                  gpus: Any = None, per_gpu: int = 1, compile: str | None = None,
-                 cuda_graphs: bool = False) -> int:
-    """The `fill` command's body; returns the process exit code (1 when cells failed)."""
+                 cuda_graphs: bool = False,
+                 max_env_errors: int = DEFAULT_MAX_ENV_ERRORS) -> int:
+    """The `fill` command's body; returns the process exit code (1 when cells failed, 3 when a
+    worker stopped on errors of this machine)."""
     from proxystore.errors import ProxystoreError
     from proxystore.formatting import render
     from proxystore.study.plan import done_runs, plan_study
@@ -181,6 +197,7 @@ def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "au
 
     options = train_options(compile, cuda_graphs, device)
     check_workers(device, gpus, workers, per_gpu)
+    check_limits(max_env_errors=max_env_errors)
     if max_cells is not None and (isinstance(max_cells, bool) or not isinstance(max_cells, int)
                                   or max_cells < 0):
         raise ProxystoreError(f"--max-cells must be an integer >= 0, got {max_cells!r}")
@@ -195,12 +212,15 @@ def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "au
     if workers > 1 or parse_gpus(gpus):
         result = fill_with_pool(spec, db, device=device, mlflow_uri=uri, quiet=quiet,
                                 workers=workers, gpus=gpus, per_gpu=per_gpu, options=options,
-                                max_cells=max_cells)
+                                max_cells=max_cells, max_env_errors=max_env_errors)
         if result.pool_code == 2:  # the worker printed its line; as `fill` alone, nothing more
             return 2
     else:
-        result = fill(spec, db, device=device, max_cells=max_cells, mlflow_uri=uri,
-                      quiet=quiet, options=options)
+        try:
+            result = fill(spec, db, device=device, max_cells=max_cells, mlflow_uri=uri,
+                          quiet=quiet, options=options, max_env_errors=max_env_errors)
+        except WorkerEnvironmentError as error:
+            return _stopped(error)
     trained = len(result.summary.done) + len(result.summary.failed)
     runs = sum(result.counts.values())
     cells = _cell_count(db, spec.name)
@@ -212,11 +232,22 @@ def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "au
     print(summary_text(db, spec.name, render))
     nothing = trained == 0 and not any(result.counts.get(s) for s in ("pending", "running"))
     failed = len(result.summary.failed)
+    stopped = result.pool_code == ENVIRONMENT_EXIT and result.counts.get("pending")
     print(f"trained {trained}" + (f" ({failed} failed)" if failed else "") + f", reused {reused}"
           + (" - nothing to train" if nothing else "") + f": {result.counts.get('done', 0)} of "
           f"{runs} runs of study {spec.name} done{shared}"
-          + (f", {result.counts['failed']} failed" if result.counts.get("failed") else ""))
-    return 1 if result.summary.failed or result.pool_code else 0
+          + (f", {result.counts['failed']} failed" if result.counts.get("failed") else "")
+          + (f", {result.counts['pending']} pending" if stopped else ""))
+    return result.pool_code or (1 if result.summary.failed else 0)
+
+
+def _stopped(error: WorkerEnvironmentError) -> int:
+    """A worker that stopped part-way on errors of this machine: its line, and exit code 3
+    (one that refused to start is the CLI's one line and exit 2, as any bad input)."""
+    if error.exit_code == 2:
+        raise error
+    print(f"proxystore: error: {' '.join(str(error).split())}", file=sys.stderr)
+    return error.exit_code
 
 
 def _cell_count(db: Database, name: str) -> int:
@@ -265,8 +296,8 @@ class _DbProgress:
 
 def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: str | None,
                    quiet: bool, workers: int, gpus: Any, per_gpu: int,
-                   options: dict[str, Any] | None = None,
-                   max_cells: int | None = None) -> FillResult:
+                   options: dict[str, Any] | None = None, max_cells: int | None = None,
+                   max_env_errors: int = DEFAULT_MAX_ENV_ERRORS) -> FillResult:
     """Register `spec`, then fill it with a pool of worker processes on this machine.
 
     `max_cells` is shared out among the workers (the first ones get one more when it does not
@@ -279,7 +310,7 @@ def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: st
     registration = register_study(db, spec)
     base = WorkerConfig(db_url=db.url, worker=worker_id("pool").rsplit(":", 1)[0],
                         device=device, study=spec.name, mlflow_uri=mlflow_uri,
-                        train_options=dict(options or {}))
+                        train_options=dict(options or {}), max_env_errors=max_env_errors)
     total = registration.cells + len(registration.deferred_tasks) * len(spec.candidates) * len(
         spec.seeds)
     progress = _DbProgress(db, spec.name, total, quiet)
@@ -292,6 +323,9 @@ def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: st
     code = 0
     try:
         if configs:
+            # This machine's cache, data and disk, once, before starting anyone; each worker
+            # checks its own device.
+            check_environment(db, base, device=False)
             code = run_pool(configs, progress)
     finally:
         progress.close()
@@ -303,7 +337,8 @@ def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: st
             sql_select(SqlRun.id, SqlRun.status, SqlRun.error, SqlRun.worker)
             .join(SqlStudyCell, SqlStudyCell.run_id == SqlRun.id)
             .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
-            .where(SqlStudy.name == spec.name, SqlRun.worker.like(f"{base.worker}:%"))).all()
+            .where(SqlStudy.name == spec.name,
+                   SqlRun.worker.in_([c.worker for c in configs]))).all()
     for run_id, status, error, _ in rows:
         if status == "done":
             summary.done.append(run_id)
@@ -311,75 +346,3 @@ def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: st
             summary.failed.append((run_id, error or "failed"))
     return FillResult(registration=registration, summary=summary,
                       counts=study_counts(db, spec.name), pool_code=code)
-
-
-def worker_command(db_url: str | None, *, study: str | None, workers: int, gpus: Any,
-                   per_gpu: int, device: str, mlflow: str | None, lease: float,
-                   max_attempts: int, compile: str | None = None,
-                   cuda_graphs: bool = False) -> int:
-    """The `worker` command's body: join the work on this machine; returns the exit code."""
-    from proxystore.runner.ops import _require_study
-    from proxystore.tracking import tracking_uri
-
-    options = train_options(compile, cuda_graphs, device)
-    check_workers(device, gpus, workers, per_gpu)
-    db = open_database(db_url)
-    _require_study(db, study)
-    base = WorkerConfig(db_url=db.url, worker=worker_id("w").rsplit(":", 1)[0], device=device,
-                        study=study, mlflow_uri=tracking_uri(db.url, mlflow),
-                        lease_seconds=lease, max_attempts=max_attempts, train_options=options)
-    _sigterm_as_interrupt()
-    if workers > 1 or parse_gpus(gpus):
-        return run_pool(worker_configs(base, workers=workers, gpus=gpus, per_gpu=per_gpu))
-    base.worker = worker_id("0")
-    summary = run_worker(db, base)
-    print(f"worker {base.worker}: {len(summary.done)} done, {len(summary.failed)} failed, "
-          f"{len(summary.lost)} lost leases")
-    return 0
-
-
-def launch_command(spec_path: str, db_url: str | None, *, nodes: int, gpus_per_node: int,
-                   per_gpu: int, partition: str | None, time: int, folder: str,
-                   mlflow: str | None, lease: float, cluster: str | None,
-                   compile: str | None = None, cuda_graphs: bool = False) -> list[Any]:
-    """The `launch slurm` command's body: register the study, submit one job per node."""
-    from proxystore.errors import ProxystoreError
-    from proxystore.runner.slurm import launch
-    from proxystore.tracking import tracking_uri
-
-    options = train_options(compile, cuda_graphs, "cuda" if cluster != "local" else "auto")
-    spec = load_spec(spec_path)
-    db = open_database(db_url, create=True)
-    if db.dialect == "sqlite" and cluster != "local":
-        raise ProxystoreError("workers on many machines need a shared PostgreSQL database: "
-                              "pass --db postgresql://USER@HOST/DB")
-    registration = register_study(db, spec)
-    base = WorkerConfig(db_url=db.url, worker="slurm", study=spec.name,
-                        mlflow_uri=tracking_uri(db.url, mlflow), lease_seconds=lease,
-                        train_options=options)
-    jobs = launch(base, nodes=nodes, gpus_per_node=gpus_per_node, per_gpu=per_gpu,
-                  partition=partition, time_minutes=time, folder=folder, cluster=cluster)
-    print(f"study {spec.name}: {registration.cells} cells; submitted {len(jobs)} jobs "
-          f"({', '.join(str(j.job_id) for j in jobs)}); logs in {folder}")
-    return jobs
-
-
-def print_status(db: Database, study: str | None) -> None:
-    """Print `proxystore status`: counts, running cells, failures, throughput and ETA."""
-    from proxystore.formatting import render
-    from proxystore.runner.ops import status_report
-
-    report = status_report(db, study)
-    print(render(report.counts))
-    if not report.running.empty:
-        print("\nrunning:")
-        print(render(report.running))
-    if not report.failures.empty:
-        print("\nrecent failures:")
-        frame = report.failures.copy()
-        frame["error"] = frame["error"].fillna("").str.slice(0, 80)
-        print(render(frame))
-    eta = report.eta_hours
-    print(f"\nthroughput: {report.done_last_hour} cells in the last hour; "
-          + (f"ETA for {report.pending} pending: {eta:.1f} h" if eta is not None
-             else f"{report.pending} pending, no ETA yet"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 from sqlalchemy import and_, exists, func, select, update
@@ -32,6 +32,8 @@ class StatusReport:
     failures: pd.DataFrame
     done_last_hour: int
     pending: int
+    # Pending cells a worker put back on an error of its machine (no attempt used), and why.
+    returned: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def eta_hours(self) -> float | None:
@@ -58,19 +60,26 @@ def status_report(db: Database, study: str | None = None, failures: int = 10) ->
         rate = select(func.count()).select_from(SqlRun).where(
             SqlRun.status == "done", SqlRun.finished_at >= utcnow(-3600))
         pending = select(func.count()).select_from(SqlRun).where(SqlRun.status == "pending")
+        returned = (select(SqlRun.id, SqlRun.attempts, SqlRun.error)
+                    .where(SqlRun.status == "pending", SqlRun.failure == "environment")
+                    .order_by(SqlRun.id).limit(failures))
         if flt is not None:
             query, failed = query.where(flt), failed.where(flt)
             rate, pending = rate.where(flt), pending.where(flt)
+            returned = returned.where(flt)
         running = pd.DataFrame(session.execute(query).all(),
                                columns=["run", "worker", "attempt", "started_at",
                                         "heartbeat_age_s", "lease_expires_at"])
         failures_frame = pd.DataFrame(session.execute(failed).all(),
                                       columns=["run", "failure", "attempts", "finished_at",
                                                "error"])
+        returned_frame = pd.DataFrame(session.execute(returned).all(),
+                                      columns=["run", "attempts", "error"])
         done_last_hour = int(session.scalar(rate) or 0)
         pending_count = int(session.scalar(pending) or 0)
     return StatusReport(counts=run_counts(db, study), running=running, failures=failures_frame,
-                        done_last_hour=done_last_hour, pending=pending_count)
+                        done_last_hour=done_last_hour, pending=pending_count,
+                        returned=returned_frame)
 
 
 def retry(db: Database, study: str | None = None, failed: bool = False,

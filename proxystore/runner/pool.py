@@ -3,8 +3,11 @@
 The parent only starts workers, shows one progress bar from the database, and on Ctrl-C (or
 SIGTERM) passes the signal on, so every worker puts its cell back to pending before it exits.
 When a worker dies (killed, out of host memory, a crash), the parent puts the cell it held back
-to pending at once, for the workers still running, and says so in one line. Nothing else
-coordinates the workers: each one claims from the database on its own.
+to pending at once, for the workers still running, and says so in one line. A worker that stops
+on an error (its machine's environment, a result kept while the database is away) tells the
+parent why, and the parent prints it as one line naming the worker. Nothing else coordinates
+the workers: each one claims from the database on its own, under the id host:pid:n of its own
+process, so that a cell is only ever reaped when that process is gone.
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import socket
 import sys
 import time
 from dataclasses import asdict, replace
+from multiprocessing.connection import Connection
 from typing import Any
 
+from proxystore.runner.environment import ENVIRONMENT_EXIT
 from proxystore.runner.worker import WorkerConfig
 
 
@@ -69,6 +75,29 @@ def check_workers(device: str = "auto", gpus: Any = None, workers: Any = 1,
     return indices
 
 
+def check_limits(lease: Any = None, max_attempts: Any = None, max_env_errors: Any = None
+                 ) -> None:
+    """Refuse, before anything is opened or written, a lease, attempt count or environment
+    error count out of bounds (see `limits`); None is not checked.
+
+    Raises:
+        ProxystoreError: naming the option that is wrong.
+    """
+    from proxystore import limits
+    from proxystore.errors import ProxystoreError
+
+    if lease is not None and not limits.number_in(lease, limits.MIN_LEASE_SECONDS,
+                                                  limits.MAX_LEASE_SECONDS):
+        raise ProxystoreError(f"--lease must be {limits.LEASE_RULE}, got {lease!r}")
+    if max_attempts is not None and not limits.integer_in(max_attempts, 1, limits.MAX_ATTEMPTS):
+        raise ProxystoreError(f"--max-attempts must be {limits.ATTEMPTS_RULE}, "
+                              f"got {max_attempts!r}")
+    if max_env_errors is not None and not limits.integer_in(max_env_errors, 1,
+                                                            limits.MAX_ENV_ERRORS):
+        raise ProxystoreError(f"--max-env-errors must be {limits.ENV_ERRORS_RULE}, "
+                              f"got {max_env_errors!r}")
+
+
 def worker_configs(base: WorkerConfig, workers: int = 1, gpus: Any = None,
                    per_gpu: int = 1) -> list[WorkerConfig]:
     """One config per worker process: `workers` on `base.device`, or `per_gpu` on each GPU."""
@@ -84,10 +113,17 @@ def worker_configs(base: WorkerConfig, workers: int = 1, gpus: Any = None,
                     share=share) for i, device in enumerate(slots)]
 
 
-def _child(config: dict[str, Any]) -> None:
-    """Entry point of a worker process (spawned: no state shared with the parent)."""
+def process_worker_id(worker: str, pid: int) -> str:
+    """The id a pool worker claims under: this host, its own process id, its number in the
+    pool (the last part of `worker`, e.g. host:parentpid:3 -> host:pid:3)."""
+    return f"{socket.gethostname()}:{pid}:{worker.rsplit(':', 1)[-1]}"
+
+
+def _child(config: dict[str, Any], tell: Connection) -> None:
+    """Entry point of a worker process (spawned: no state shared with the parent); why it
+    stopped on an error goes to the parent through `tell`."""
     from proxystore.db import open_database
-    from proxystore.errors import ProxystoreError
+    from proxystore.errors import ProxystoreError, WorkerEnvironmentError
     from proxystore.runner.worker import run_worker
 
     def on_term(signum: int, frame: Any) -> None:
@@ -95,20 +131,24 @@ def _child(config: dict[str, Any]) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     cfg = WorkerConfig(**config)
-    db = open_database(cfg.db_url, pool=False)
+    cfg.worker = process_worker_id(cfg.worker, os.getpid())
     try:
+        db = open_database(cfg.db_url, pool=False)
         run_worker(db, cfg)
     except KeyboardInterrupt:
         sys.exit(130)
-    except ProxystoreError as error:  # one line, as the CLI prints it (a kept result's file)
-        print(f"proxystore: error: worker {cfg.worker}: {' '.join(str(error).split())}",
-              file=sys.stderr)
-        sys.exit(2)
+    except ProxystoreError as error:  # the parent prints it as one line
+        tell.send(" ".join(str(error).split()))
+        tell.close()
+        # The others go on: in a pool, a refused environment is this worker's stop, not the
+        # command's refusal (the parent checked the machine before starting anyone).
+        sys.exit(ENVIRONMENT_EXIT if isinstance(error, WorkerEnvironmentError) else 2)
 
 
-# Exit codes after which a worker's cells are in order: done, stopped on an error it printed
-# (its result kept in the spool, its cell released), interrupted (its cell put back), running.
-CLEAN_EXITS = (0, 2, 130, None)
+# Exit codes after which a worker's cells are in order: done, stopped on an error it told the
+# parent (its result kept in the spool, its cell released), stopped on its environment (its
+# cells put back), interrupted (its cell put back), running.
+CLEAN_EXITS = (0, 2, ENVIRONMENT_EXIT, 130, None)
 
 
 def _how(exitcode: int) -> str:
@@ -142,13 +182,26 @@ def _reap(config: WorkerConfig, exitcode: int) -> None:
           flush=True)
 
 
+def _said(listen: Connection) -> str | None:
+    """What a worker told the parent before it exited, if anything."""
+    try:
+        if listen.poll():
+            return str(listen.recv())
+    except (EOFError, OSError, ValueError):  # it died before or while telling
+        pass
+    return None
+
+
 def run_pool(configs: list[WorkerConfig], progress: Any | None = None,
              poll_seconds: float = 1.0) -> int:
     """Run one process per config until all exit; return the pool's exit code.
 
     The code is the CLI's: 0 when every worker exited 0; 2 when one stopped on a proxystore
     error, as one worker alone would (e.g. a finished result kept in the spool because the
-    database stayed away), after printing its one line; else 1 (a worker crashed or was killed).
+    database stayed away); 3 when one stopped on an error of this machine (its cells went
+    back to pending; see `environment`); else 1 (a worker crashed or was killed). Each worker
+    that stopped on an error gets one line naming it and saying why. Each config's `worker`
+    becomes the id its process claims under (`process_worker_id`).
 
     Args:
         configs: one per worker (see `worker_configs`).
@@ -156,17 +209,26 @@ def run_pool(configs: list[WorkerConfig], progress: Any | None = None,
         poll_seconds: how often to refresh progress.
     """
     context = mp.get_context("spawn")
-    processes = [context.Process(target=_child, args=(asdict(c),), name=c.worker, daemon=False)
-                 for c in configs]
-    for process in processes:
+    pipes = [context.Pipe(duplex=False) for _ in configs]
+    processes = [context.Process(target=_child, args=(asdict(c), tell), name=c.worker,
+                                 daemon=False) for c, (_, tell) in zip(configs, pipes, strict=True)]
+    for process, config, (_, tell) in zip(processes, configs, pipes, strict=True):
         process.start()
-    dead: set[str] = set()
+        tell.close()  # the child's end: the parent only listens
+        assert process.pid is not None
+        config.worker = process_worker_id(config.worker, process.pid)
+    handled: set[str] = set()
 
-    def reap_the_dead() -> None:
-        for p, config in zip(processes, configs, strict=True):
-            if p.exitcode not in CLEAN_EXITS and config.worker not in dead:
-                dead.add(config.worker)
+    def after_exits() -> None:
+        for p, config, (listen, _) in zip(processes, configs, pipes, strict=True):
+            if p.exitcode is None or config.worker in handled:
+                continue
+            handled.add(config.worker)
+            if p.exitcode not in CLEAN_EXITS:
                 _reap(config, p.exitcode)
+            elif (said := _said(listen)) is not None:
+                print(f"proxystore: error: worker {config.worker}: {said}", file=sys.stderr,
+                      flush=True)
 
     try:
         while any(p.is_alive() for p in processes):
@@ -174,8 +236,8 @@ def run_pool(configs: list[WorkerConfig], progress: Any | None = None,
                 progress.refresh()
             for p in processes:
                 p.join(timeout=poll_seconds / max(1, len(processes)))
-            reap_the_dead()
-        reap_the_dead()  # those that died as the last ones ended
+            after_exits()
+        after_exits()  # those that died as the last ones ended
     except KeyboardInterrupt:
         for p in processes:
             if p.is_alive() and p.pid:
@@ -190,7 +252,8 @@ def run_pool(configs: list[WorkerConfig], progress: Any | None = None,
         if progress is not None:
             progress.refresh()
     codes = [p.exitcode for p in processes]
-    if 2 in codes:
-        return 2
+    for code in (2, ENVIRONMENT_EXIT):
+        if code in codes:
+            return code
     return 1 if any(code != 0 for code in codes) else 0
 

@@ -12,16 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxystore.db.session import Database
-from proxystore.errors import DatabaseError
-from proxystore.runner import claims, spool
+from proxystore.errors import DatabaseError, WorkerEnvironmentError
+from proxystore.runner import claims, environment, spool
 from proxystore.runner.cell import cell_label, load_inputs
 from proxystore.runner.claims import Claim, Outcome
+from proxystore.runner.execution import compile_cache_dir as compile_cache_dir
+from proxystore.runner.execution import train_options as train_options
 
 log = logging.getLogger("proxystore.worker")
-
-# Read once, before anything compiles: inductor writes its default into the environment on
-# first use, after which the variable no longer says what the user chose.
-_USER_INDUCTOR_DIR = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
 
 
 def worker_id(suffix: str | int = 0) -> str:
@@ -67,66 +65,9 @@ class WorkerConfig:
     # How long a worker that could not write a finished result (the database away) keeps
     # retrying before it stops; the result waits in the spool meanwhile (see `spool`).
     result_patience_seconds: float = 600.0
-
-
-def train_options(compile: str | bool | None = None, cuda_graphs: bool = False,
-                  device: str = "auto") -> dict[str, Any]:
-    """Check the command line's execution options and return them as WorkerConfig wants them.
-
-    Args:
-        compile: a torch.compile mode (default, reduce-overhead, max-autotune, ...), or
-            off/None.
-        cuda_graphs: capture each training step in a CUDA graph.
-        device: the workers' device (CUDA graphs need CUDA; "auto" is checked when a cell runs).
-
-    Raises:
-        ProxystoreError: an unknown mode, both options at once, or CUDA graphs on a CPU device.
-    """
-    from proxystore.errors import ProxystoreError
-    from proxystore.train.loop import TrainOptions
-
-    try:
-        mode = TrainOptions(compile=compile or False, cuda_graphs=cuda_graphs).compile_mode
-    except ValueError as error:
-        raise ProxystoreError(f"--compile/--cuda-graphs: {error}") from None
-    if cuda_graphs and device != "auto" and not str(device).startswith("cuda"):
-        raise ProxystoreError(f"--cuda-graphs needs a CUDA device, not --device {device}")
-    options: dict[str, Any] = {"compile": mode} if mode else {}
-    if cuda_graphs:
-        options["cuda_graphs"] = True
-    return options
-
-
-def compile_cache_dir(config: WorkerConfig) -> str:
-    """Where torch.compile keeps compiled graphs for this worker: beside the datasets' cache.
-
-    Inductor's on-disk caches (FX graphs, AOT autograd) are keyed by the traced graph, so every
-    cell of the same genome at the same input shape, precision and layout reuses the first
-    cell's compilation, in this process, in its siblings, and (on a shared filesystem) on
-    other machines. A $TORCHINDUCTOR_CACHE_DIR set before proxystore started wins.
-    """
-    from proxystore.data.cache import cache_dir
-
-    root = config.cache_dir or str(cache_dir(config.db_url))
-    return _chosen_inductor_dir() or os.path.join(root, "torch-compile")
-
-
-def _chosen_inductor_dir() -> str | None:
-    """$TORCHINDUCTOR_CACHE_DIR as the user chose it, or None.
-
-    Inductor writes its own default (/tmp/torchinductor_USER) into the environment the first
-    time it runs, and child processes inherit it from a parent that compiled (or merely
-    imported torch's optimizers): that value is not a choice, so it doesn't count.
-    """
-    if not _USER_INDUCTOR_DIR:
-        return None
-    try:
-        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
-    except ImportError:  # a torch without inductor: nothing to compare with
-        return _USER_INDUCTOR_DIR
-    if os.path.abspath(_USER_INDUCTOR_DIR) == os.path.abspath(default_cache_dir()):
-        return None
-    return _USER_INDUCTOR_DIR
+    # Errors of this machine (not of the cell) in a row after which the worker stops; each one
+    # puts its cell back without using an attempt (see `environment`).
+    max_env_errors: int = environment.DEFAULT_MAX_ENV_ERRORS
 
 
 @dataclass
@@ -137,6 +78,8 @@ class WorkerSummary:
     failed: list[tuple[int, str]] = field(default_factory=list)
     lost: list[int] = field(default_factory=list)
     flushed: list[int] = field(default_factory=list)  # kept results written at start
+    # Cells put back to pending on an error of this machine, with the reason.
+    returned: list[tuple[int, str]] = field(default_factory=list)
 
 
 class _Heartbeat(threading.Thread):
@@ -225,9 +168,23 @@ def _trainer(config: WorkerConfig) -> Callable[..., Outcome]:
     return trainer
 
 
+def _environment_failure(db: Database, claim: Claim, config: WorkerConfig,
+                         error: BaseException) -> str | None:
+    """The reason when `error` is this machine's fault rather than the cell's, else None."""
+    try:
+        roots = environment.cell_roots(db, claim.run_id, config)
+    except DatabaseError:  # the database is away: judge by the cache alone
+        roots = [environment.cache_root(config)]
+    return environment.environment_failure(error, roots, must_exist=roots[1:])
+
+
 def run_claim(db: Database, claim: Claim, config: WorkerConfig, summary: WorkerSummary,
-              on_epoch: Callable[[Any], None] | None = None) -> None:
-    """Train one claimed cell and record what happened; Ctrl-C puts it back to pending."""
+              on_epoch: Callable[[Any], None] | None = None) -> str:
+    """Train one claimed cell and record what happened; Ctrl-C puts it back to pending.
+
+    Returns what became of it: done, failed, lost, or environment (an error of this machine
+    put it back to pending without using an attempt).
+    """
     from proxystore.train.loop import DivergedError, Interrupted, OutOfMemoryError
 
     beat = _Heartbeat(db, claim, config.lease_seconds)
@@ -239,7 +196,7 @@ def run_claim(db: Database, claim: Claim, config: WorkerConfig, summary: WorkerS
         if beat.lost.is_set():
             summary.lost.append(claim.run_id)
             log.warning("lost the lease of run %s; its result is discarded", claim.run_id)
-            return
+            return "lost"
         claims.release(db, claim, "interrupted by the user")
         raise KeyboardInterrupt from stop
     except Exception as error:  # noqa: BLE001 - one broken cell must not stop the others
@@ -248,22 +205,29 @@ def run_claim(db: Database, claim: Claim, config: WorkerConfig, summary: WorkerS
             failure, reason = "diverged", f"diverged: loss became NaN/inf in epoch {error.epoch}"
         elif isinstance(error, OutOfMemoryError):
             failure, reason = "oom", f"out of memory in epoch {error.epoch}"
+        elif (broken := _environment_failure(db, claim, config, error)) is not None:
+            claims.release(db, claim, f"worker {claim.worker}: {broken}", "environment")
+            summary.returned.append((claim.run_id, broken))
+            log.warning("run %s went back to pending, no attempt used: an error of this "
+                        "machine, not of the cell: %s", claim.run_id, broken)
+            return "environment"
         else:
             failure, reason = "error", f"{type(error).__name__}: {' '.join(str(error).split())}"
             log.debug("run %s failed", claim.run_id, exc_info=True)
         claims.fail(db, claim, failure, reason)
         summary.failed.append((claim.run_id, reason))
-        return
+        return "failed"
     beat.stop()
     if not _write_result(db, claim, outcome, config):
         summary.lost.append(claim.run_id)
         log.warning("lost the lease of run %s; its result is discarded", claim.run_id)
-        return
+        return "lost"
     summary.done.append(claim.run_id)
     if config.mlflow_uri:
         from proxystore.tracking import try_log_run
 
         try_log_run(db, claim.run_id, config.mlflow_uri)
+    return "done"
 
 
 # The patience loop's retries start this far apart and double up to the cap.
@@ -346,10 +310,16 @@ def run_worker(db: Database, config: WorkerConfig,
                on_epoch: Callable[[Any], None] | None = None,
                on_done: Callable[[Claim], None] | None = None,
                when_idle: Callable[[], bool] | None = None) -> WorkerSummary:
-    """Write the results kept in the spool, then claim and train cells until none is pending.
+    """Check this machine, then write the results kept in the spool, then claim and train cells
+    until none is pending.
 
-    Stops early after `max_cells` trainings. Raises DatabaseError when a finished result could
-    not be written within `config.result_patience_seconds` (it stays in the spool).
+    First puts back the cells of this host's workers whose process is gone
+    (`claims.reap_dead_local`), then refuses to start on a machine that can't run cells
+    (`environment.check_environment`; not when `max_cells` is 0). Stops early after
+    `max_cells` trainings. Raises DatabaseError when a finished result could not be written
+    within `config.result_patience_seconds` (it stays in the spool), and
+    WorkerEnvironmentError (exit code 3) after `config.max_env_errors` errors of this machine
+    in a row, each of whose cells went back to pending.
 
     Args:
         db: the open database.
@@ -361,8 +331,13 @@ def run_worker(db: Database, config: WorkerConfig,
             (e.g. easy/hard subsets after their scorer finished), so look again.
     """
     summary = WorkerSummary()
+    for dead, n in claims.reap_dead_local(db, config.worker, config.max_attempts).items():
+        log.warning("worker %s is gone: %s it held went back to pending", dead,
+                    "the cell" if n == 1 else f"the {n} cells")
+    if config.max_cells != 0:
+        environment.check_environment(db, config)
     summary.flushed = flush_kept(db, config)
-    trained = 0
+    trained = in_a_row = 0
     if config.threads or not resolve_device(config.device).startswith("cuda"):
         import torch
 
@@ -381,7 +356,15 @@ def run_worker(db: Database, config: WorkerConfig,
             break
         if on_claim is not None:
             on_claim(claim, cell_label(db, claim.run_id, config.study))
-        run_claim(db, claim, config, summary, on_epoch)
+        if run_claim(db, claim, config, summary, on_epoch) == "environment":
+            in_a_row += 1
+            if in_a_row >= config.max_env_errors:
+                raise WorkerEnvironmentError(
+                    f"stopped after {in_a_row} environment errors in a row (last: "
+                    f"{summary.returned[-1][1]}); the cells went back to pending without "
+                    "using an attempt", exit_code=environment.ENVIRONMENT_EXIT)
+            continue  # not trained: doesn't count towards max_cells
+        in_a_row = 0
         trained += 1
         if on_done is not None:
             on_done(claim)

@@ -105,10 +105,14 @@ def save_architectures(db: Database, archs: Iterable[Any], image_size: int, num_
         with db.session() as session:
             stored = _existing_ids(session, list(unique))
         missing = [fp for fp in unique if fp not in stored]
+        if not missing:  # no write transaction (and no SQLite write lock) for nothing
+            return [stored[fp] for fp in fingerprints]
         # Complexity (a timm model is measured) is computed outside any transaction.
         new = [_row(unique[fp], image_size, num_classes, in_channels) for fp in missing]
         try:
-            with db.session() as session:
+            # Read-then-write: on SQLite take the write lock at BEGIN, or a racing writer makes
+            # the lock upgrade fail ("database is locked") instead of waiting.
+            with db.session(immediate=True) as session:
                 ids = _existing_ids(session, list(unique))
                 new = [(row, stages) for row, stages in new if row.fingerprint not in ids]
                 for row, _ in new:

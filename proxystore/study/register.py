@@ -4,14 +4,24 @@ Facts are content-addressed and idempotent, so registering them twice or from tw
 harmless. The study's own rows — new runs, tasks, candidates and the links to every cell — are
 written in one transaction: a second study that needs a cell finds it and links to it.
 Tasks on loss-quantile (easy/hard) subsets are deferred until their scorer run has scores.
+
+Many processes may register the same study at once (every node of a cluster starting `fill`):
+on SQLite every write transaction takes the write lock at BEGIN (BEGIN IMMEDIATE), so none
+fails upgrading a read lock; rows are inserted with ON CONFLICT DO NOTHING, so the unique
+constraints decide; and a registration that still collides with a racing one (a unique
+violation or deadlock on PostgreSQL) starts again, finding the rows the other one wrote.
 """
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from proxystore import TRAINER_VERSION
@@ -30,6 +40,9 @@ from proxystore.study.cells import cell_key, save_recipes
 from proxystore.study.spec import StudySpec, TaskSpec, expand_env
 
 SCORER_PRIORITY = 10
+# A registration colliding with a racing one starts again this many times in all.
+REGISTER_ATTEMPTS = 6
+T = TypeVar("T")
 
 
 @dataclass
@@ -123,13 +136,51 @@ def _reference_resolution(db: Database, spec: StudySpec) -> tuple[int, int, int]
     return recipe.image_size, dataset.num_classes, dataset.channels
 
 
+def _collided(error: BaseException) -> bool:
+    """Whether a registration lost a race it wins by starting again: a unique violation
+    (another process inserted the same fact first) or a deadlock, serialization failure or
+    lock that another writer caused."""
+    from proxystore.runner.claims import transient
+
+    if isinstance(error, sa_exc.IntegrityError):
+        message = str(error.orig or error).lower()
+        return "unique" in message or "duplicate" in message
+    return transient(error)
+
+
+def converging(fn: Callable[[], T], attempts: int = REGISTER_ATTEMPTS) -> T:
+    """Run an idempotent registration step, starting again while it collides with a racing one.
+
+    Args:
+        fn: the step; everything it writes is content-addressed or insert-if-absent.
+        attempts: how many times to try in all.
+    """
+    delay = 0.05
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except (sa_exc.IntegrityError, sa_exc.OperationalError, ProxystoreError) as error:
+            if attempt == attempts - 1 or not _collided(error):
+                raise
+            time.sleep(delay * (1 + random.random()))
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
 def register_study(db: Database, spec: StudySpec) -> Registration:
     """Register `spec`: store its facts, insert only its new cells, link the study to all of them.
+
+    Safe to run from many processes at once: they converge on the same rows.
 
     Args:
         db: the open database.
         spec: a validated study spec.
     """
+    return converging(lambda: _register(db, spec))
+
+
+def _register(db: Database, spec: StudySpec) -> Registration:
+    """One attempt of `register_study`."""
     from proxystore.study.stored import resolve_stored
 
     spec = resolve_stored(db, spec)  # an unknown stored architecture fails before any write
@@ -142,7 +193,7 @@ def register_study(db: Database, spec: StudySpec) -> Registration:
             ready[task.label] = _declare(db, task)
         else:
             deferred.append(task)
-    with db.session() as session:
+    with db.session(immediate=True) as session:
         study_id = _upsert_study(session, spec)
         _write_candidates(session, study_id, spec, archs)
         registration = Registration(study_id=study_id, name=spec.name)
@@ -153,7 +204,7 @@ def register_study(db: Database, spec: StudySpec) -> Registration:
         for task in deferred:
             registration.new_runs += _mark_scorer(session, study_id, spec, archs, ready, task)
     registration.deferred_tasks = [t.label for t in deferred]
-    registration.new_runs += materialize_deferred(db, spec, registration)
+    registration.new_runs += _materialize(db, spec, registration)
     with db.session() as session:
         registration.cells = session.scalar(
             select(func.count()).select_from(SqlStudyCell)
@@ -162,12 +213,12 @@ def register_study(db: Database, spec: StudySpec) -> Registration:
 
 
 def _upsert_study(session: Session, spec: StudySpec) -> int:
+    # Insert-if-absent, then read: a racing registration's row is found, not collided with.
+    insert_ignore(session, SqlStudy, [dict(name=spec.name, spec_text=spec.text,
+                                           spec_fingerprint=spec.fingerprint)], ["name"])
     study = session.scalar(select(SqlStudy).where(SqlStudy.name == spec.name))
-    if study is None:
-        study = SqlStudy(name=spec.name, spec_text=spec.text, spec_fingerprint=spec.fingerprint)
-        session.add(study)
-        session.flush()
-    elif study.spec_fingerprint != spec.fingerprint:
+    assert study is not None
+    if study.spec_fingerprint != spec.fingerprint:
         # The spec changed: its tasks, candidates and links are rebuilt; runs are never deleted.
         study.spec_text, study.spec_fingerprint = spec.text, spec.fingerprint
         study.updated_at = func.current_timestamp()
@@ -281,13 +332,15 @@ def _mark_scorer(session: Session, study_id: int, spec: StudySpec,
         key = cell_key(arch_fp, source.subset_fp, recipe.fingerprint, seed, variant="scorer")
         run = session.scalar(select(SqlRun).where(SqlRun.cell_key == key))
     if run is None:
-        run = SqlRun(cell_key=key, architecture_id=arch_id, subset_id=source.subset_id,
-                     recipe_id=recipe_id, seed=seed, trainer_version=TRAINER_VERSION,
-                     status="pending", priority=SCORER_PRIORITY, needs_scores=True,
-                     imported=False, attempts=0, mlflow_logged=False)
-        session.add(run)
+        insert_ignore(session, SqlRun, [dict(
+            cell_key=key, architecture_id=arch_id, subset_id=source.subset_id,
+            recipe_id=recipe_id, seed=seed, trainer_version=TRAINER_VERSION, status="pending",
+            priority=SCORER_PRIORITY, needs_scores=True, imported=False, attempts=0,
+            mlflow_logged=False)], ["cell_key"])
+        run = session.scalar(select(SqlRun).where(SqlRun.cell_key == key))
+        assert run is not None
         new = 1
-    elif run.status != "done":
+    if run.status != "done":
         run.needs_scores, run.priority = True, max(run.priority, SCORER_PRIORITY)
     return new
 
@@ -317,6 +370,11 @@ def materialize_deferred(db: Database, spec: StudySpec,
 
     Safe to call from any number of workers at any time: it only adds what is missing.
     """
+    return converging(lambda: _materialize(db, spec, registration))
+
+
+def _materialize(db: Database, spec: StudySpec, registration: Registration | None) -> int:
+    """One attempt of `materialize_deferred`."""
     deferred = [t for t in spec.tasks.values() if t.scorer is not None]
     if not deferred:
         return 0
@@ -331,7 +389,7 @@ def materialize_deferred(db: Database, spec: StudySpec,
         if run_id is None:
             continue
         declared = _declare(db, task, scorer_run_id=run_id)
-        with db.session() as session:
+        with db.session(immediate=True) as session:
             _write_task(session, study_id, task, declared)
             new += _write_cells(session, study_id, spec, archs, [declared])
         if registration is not None and task.label in registration.deferred_tasks:

@@ -1,0 +1,105 @@
+"""The commands that join or watch the work from any machine: `worker`, `launch slurm`, `status`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proxystore.db import open_database
+from proxystore.db.session import Database
+from proxystore.errors import WorkerEnvironmentError
+from proxystore.runner.environment import DEFAULT_MAX_ENV_ERRORS, check_environment
+from proxystore.runner.fill import _sigterm_as_interrupt, _stopped
+from proxystore.runner.pool import (
+    check_limits,
+    check_workers,
+    parse_gpus,
+    run_pool,
+    worker_configs,
+)
+from proxystore.runner.worker import WorkerConfig, run_worker, train_options, worker_id
+from proxystore.study.register import register_study
+from proxystore.study.spec import load_spec
+
+
+def worker_command(db_url: str | None, *, study: str | None, workers: int, gpus: Any,
+                   per_gpu: int, device: str, mlflow: str | None, lease: float,
+                   max_attempts: int, compile: str | None = None, cuda_graphs: bool = False,
+                   max_env_errors: int = DEFAULT_MAX_ENV_ERRORS) -> int:
+    """The `worker` command's body: join the work on this machine; returns the exit code."""
+    from proxystore.runner.ops import _require_study
+    from proxystore.tracking import tracking_uri
+
+    options = train_options(compile, cuda_graphs, device)
+    check_workers(device, gpus, workers, per_gpu)
+    check_limits(lease=lease, max_attempts=max_attempts, max_env_errors=max_env_errors)
+    db = open_database(db_url)
+    _require_study(db, study)
+    base = WorkerConfig(db_url=db.url, worker=worker_id("w").rsplit(":", 1)[0], device=device,
+                        study=study, mlflow_uri=tracking_uri(db.url, mlflow),
+                        lease_seconds=lease, max_attempts=max_attempts, train_options=options,
+                        max_env_errors=max_env_errors)
+    _sigterm_as_interrupt()
+    if workers > 1 or parse_gpus(gpus):
+        check_environment(db, base, device=False)  # once for the machine; each its device
+        return run_pool(worker_configs(base, workers=workers, gpus=gpus, per_gpu=per_gpu))
+    base.worker = worker_id("0")
+    try:
+        summary = run_worker(db, base)
+    except WorkerEnvironmentError as error:
+        return _stopped(error)
+    print(f"worker {base.worker}: {len(summary.done)} done, {len(summary.failed)} failed, "
+          f"{len(summary.lost)} lost leases")
+    return 0
+
+
+def launch_command(spec_path: str, db_url: str | None, *, nodes: int, gpus_per_node: int,
+                   per_gpu: int, partition: str | None, time: int, folder: str,
+                   mlflow: str | None, lease: float, cluster: str | None,
+                   compile: str | None = None, cuda_graphs: bool = False) -> list[Any]:
+    """The `launch slurm` command's body: register the study, submit one job per node."""
+    from proxystore.errors import ProxystoreError
+    from proxystore.runner.slurm import launch
+    from proxystore.tracking import tracking_uri
+
+    options = train_options(compile, cuda_graphs, "cuda" if cluster != "local" else "auto")
+    check_limits(lease=lease)
+    spec = load_spec(spec_path)
+    db = open_database(db_url, create=True)
+    if db.dialect == "sqlite" and cluster != "local":
+        raise ProxystoreError("workers on many machines need a shared PostgreSQL database: "
+                              "pass --db postgresql://USER@HOST/DB")
+    registration = register_study(db, spec)
+    base = WorkerConfig(db_url=db.url, worker="slurm", study=spec.name,
+                        mlflow_uri=tracking_uri(db.url, mlflow), lease_seconds=lease,
+                        train_options=options)
+    jobs = launch(base, nodes=nodes, gpus_per_node=gpus_per_node, per_gpu=per_gpu,
+                  partition=partition, time_minutes=time, folder=folder, cluster=cluster)
+    print(f"study {spec.name}: {registration.cells} cells; submitted {len(jobs)} jobs "
+          f"({', '.join(str(j.job_id) for j in jobs)}); logs in {folder}")
+    return jobs
+
+
+def print_status(db: Database, study: str | None) -> None:
+    """Print `proxystore status`: counts, running cells, failures, throughput and ETA."""
+    from proxystore.formatting import render
+    from proxystore.runner.ops import status_report
+
+    report = status_report(db, study)
+    print(render(report.counts))
+    if not report.running.empty:
+        print("\nrunning:")
+        print(render(report.running))
+    if not report.failures.empty:
+        print("\nrecent failures:")
+        frame = report.failures.copy()
+        frame["error"] = frame["error"].fillna("").str.slice(0, 80)
+        print(render(frame))
+    if not report.returned.empty:
+        print("\nput back by a worker's environment (pending, no attempt used):")
+        frame = report.returned.copy()
+        frame["error"] = frame["error"].fillna("").str.slice(0, 120)
+        print(render(frame))
+    eta = report.eta_hours
+    print(f"\nthroughput: {report.done_last_hour} cells in the last hour; "
+          + (f"ETA for {report.pending} pending: {eta:.1f} h" if eta is not None
+             else f"{report.pending} pending, no ETA yet"))
