@@ -132,11 +132,10 @@ def fill(spec: StudySpec, db: Database, *, device: str = "auto", max_cells: int 
         lease_seconds: lease length (default claims.DEFAULT_LEASE_SECONDS).
         options: execution options for the trainer (see `worker.train_options`).
     """
-    registration = register_study(db, spec)
-    if mlflow_uri:
-        from proxystore.tracking import retag_shared
+    from proxystore import tracking
 
-        retag_shared(db, spec.name, mlflow_uri)
+    registration = register_study(db, spec)
+    tracking.prepare(db, spec.name, mlflow_uri)
     counts = study_counts(db, spec.name)
     config = WorkerConfig(db_url=db.url, worker=worker_id(), device=device, study=spec.name,
                           mlflow_uri=mlflow_uri, max_cells=max_cells,
@@ -164,6 +163,7 @@ def fill(spec: StudySpec, db: Database, *, device: str = "auto", max_cells: int 
                              on_done=on_done, when_idle=when_idle)
     finally:
         progress.close()
+    tracking.finish(db, spec.name, mlflow_uri)  # reused cells, and what logging missed
     return FillResult(registration=registration, summary=summary,
                       counts=study_counts(db, spec.name))
 
@@ -283,7 +283,10 @@ def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: st
     """
     from sqlalchemy import select as sql_select
 
+    from proxystore import tracking
+
     registration = register_study(db, spec)
+    tracking.prepare(db, spec.name, mlflow_uri)  # the store made once, before workers log
     base = WorkerConfig(db_url=db.url, worker=worker_id("pool").rsplit(":", 1)[0],
                         device=device, study=spec.name, mlflow_uri=mlflow_uri,
                         train_options=dict(options or {}))
@@ -305,6 +308,7 @@ def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: st
     summary = WorkerSummary()
     if code == 2:  # the database may still be away: no summary
         return FillResult(registration=registration, summary=summary, counts={}, pool_code=code)
+    tracking.finish(db, spec.name, mlflow_uri)  # reused cells, and what workers could not log
     with db.session() as session:
         rows = session.execute(
             sql_select(SqlRun.id, SqlRun.status, SqlRun.error, SqlRun.worker)
@@ -326,7 +330,7 @@ def worker_command(db_url: str | None, *, study: str | None, workers: int, gpus:
                    cuda_graphs: bool = False) -> int:
     """The `worker` command's body: join the work on this machine; returns the exit code."""
     from proxystore.runner.ops import _require_study
-    from proxystore.tracking import tracking_uri
+    from proxystore.tracking import prepare, tracking_uri
 
     options = train_options(compile, cuda_graphs, device)
     check_workers(device, gpus, workers, per_gpu)
@@ -335,6 +339,7 @@ def worker_command(db_url: str | None, *, study: str | None, workers: int, gpus:
     base = WorkerConfig(db_url=db.url, worker=worker_id("w").rsplit(":", 1)[0], device=device,
                         study=study, mlflow_uri=tracking_uri(db.url, mlflow),
                         lease_seconds=lease, max_attempts=max_attempts, train_options=options)
+    prepare(db, study, base.mlflow_uri)  # the store made once, before workers log
     _sigterm_as_interrupt()
     if workers > 1 or parse_gpus(gpus):
         return run_pool(worker_configs(base, workers=workers, gpus=gpus, per_gpu=per_gpu))

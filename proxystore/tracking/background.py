@@ -1,0 +1,98 @@
+"""Logging off the training path: a worker hands finished runs to a thread and trains on.
+
+With MLflow down, a synchronous log cost each cell minutes of client retries while the GPU
+idled. Here the worker only queues the run id; one thread per process logs it with short
+timeouts (`store.quick_http`), and a run it could not log stays `mlflow_logged = false` for
+`proxystore mlflow sync` (or the end of `fill`, which syncs its study). At exit the thread gets
+`DRAIN_SECONDS` to finish; the result itself was committed before it was ever queued.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import threading
+import time
+
+from proxystore.db.session import Database
+from proxystore.tracking.store import why
+
+log = logging.getLogger("proxystore.tracking")
+DRAIN_SECONDS = 10.0
+
+
+class Logger(threading.Thread):
+    """A daemon thread logging queued runs of one database to one MLflow store."""
+
+    def __init__(self, db: Database, uri: str) -> None:
+        super().__init__(daemon=True, name="proxystore-mlflow")
+        self.db, self.uri = db, uri
+        self.queue: queue.Queue[int | None] = queue.Queue()
+        self.failed: list[int] = []
+        self.problem: str | None = None
+        self.attempts = 0
+
+    def run(self) -> None:
+        from proxystore.tracking.runs import log_run
+
+        while (run_id := self.queue.get()) is not None:
+            self.attempts += 1
+            try:
+                log_run(self.db, run_id, self.uri)
+                self.problem = None
+            except Exception as error:  # noqa: BLE001 - the run stays not logged, for sync
+                self.failed.append(run_id)
+                if self.problem is None:  # one line per outage, not one per cell
+                    log.warning("MLflow logging of run %s failed (%s); the result is safe in "
+                                "the database and `proxystore mlflow sync` logs it later",
+                                run_id, why(error))
+                self.problem = why(error)
+            finally:
+                self.queue.task_done()
+
+    def drain(self, seconds: float) -> bool:
+        """Wait up to `seconds` for the queue to empty; True when it did."""
+        deadline = time.monotonic() + seconds
+        while self.queue.unfinished_tasks:
+            if time.monotonic() >= deadline or not self.is_alive():
+                return False
+            time.sleep(0.05)
+        return True
+
+
+_loggers: dict[tuple[str, str], Logger] = {}
+_lock = threading.Lock()
+
+
+def log_later(db: Database, run_id: int, uri: str) -> None:
+    """Queue a finished run for logging in this process's background thread; return at once."""
+    with _lock:
+        logger = _loggers.get((db.url, uri))
+        if logger is None or not logger.is_alive():
+            logger = _loggers[(db.url, uri)] = Logger(db, uri)
+            logger.start()
+    logger.queue.put(run_id)
+
+
+def drain(seconds: float = DRAIN_SECONDS) -> list[Logger]:
+    """Give every background logger up to `seconds` (in all) to finish; return them."""
+    deadline = time.monotonic() + seconds
+    loggers = list(_loggers.values())
+    for logger in loggers:
+        if not logger.drain(max(0.0, deadline - time.monotonic())):
+            left = logger.queue.unfinished_tasks
+            log.warning("%d finished runs were not logged to MLflow at %s in time; "
+                        "`proxystore mlflow sync` logs them", left, logger.uri)
+    return loggers
+
+
+def pending_problem(uri: str) -> str | None:
+    """The last error of this process's logging to `uri`, when its last attempt failed."""
+    for (_, target), logger in _loggers.items():
+        if target == uri and logger.problem is not None:
+            return logger.problem
+    return None
+
+
+atexit.register(drain)

@@ -1,0 +1,373 @@
+"""Logging to MLflow: one MLflow run per (study, cell), from what the database recorded.
+
+The database is the record; MLflow is a view of it. Live logging (a worker, after it wrote a
+result) and `proxystore mlflow sync` (whatever is missing) both go through `_Logger.cell`, so
+a run logged late looks exactly like one logged at once. The MLflow run of the cell that first
+asked for a training is its *training run* (`runs.mlflow_run_id`); every other cell it fills,
+in the same study or another, gets its own run in its study's experiment with the same params,
+metrics and times, its study's labels, and `proxystore.trained_in` naming the training run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+
+from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell, SqlStudyTask
+from proxystore.db.session import Database
+from proxystore.errors import NotFoundError
+from proxystore.tracking import describe
+from proxystore.tracking.describe import Cell, Record, Study
+from proxystore.tracking.store import TrackingError, artifact_root, client, quick_http, why
+
+# The experiment tag by which MLflow's UI picks its view: model training, not GenAI.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+NOTE = "mlflow.note.content"
+CELL_TAG, TRAINED_IN = "proxystore.cell", "proxystore.trained_in"
+REPORT_TAG = "proxystore.report"  # on a study's experiment: EXPERIMENT/RUN/DATE of its report
+
+
+@dataclass
+class Counts:
+    """What one logging pass did in MLflow."""
+
+    created: int = 0
+    retagged: int = 0
+    removed: int = 0
+
+
+def cell_tags(record: Record, cell: Cell, trained_in: Any | None) -> dict[str, str]:
+    """The tags of a cell's MLflow run: its study's labels, and the training run if reused."""
+    tags = dict(record.tags)
+    tags.update({"study": cell.study, "candidate": cell.candidate, "task": cell.task,
+                 "role": cell.role or "", "proxy_of": cell.proxy_of or "",
+                 CELL_TAG: cell.key, "proxystore.reused": str(trained_in is not None).lower(),
+                 "proxystore.studies": ",".join(sorted({c.study for c in record.cells})),
+                 "mlflow.runName": f"{cell.candidate} @ {cell.task} s{cell.seed}"})
+    if trained_in is not None:
+        experiment = trained_in.info.experiment_id
+        tags[TRAINED_IN] = trained_in.info.run_id
+        tags["proxystore.trained_in_experiment"] = experiment
+        tags[NOTE] = (f"Trained once for another cell and reused here: [the training run]"
+                      f"(#/experiments/{experiment}/runs/{trained_in.info.run_id}).")
+    return tags
+
+
+def experiment_note(description: str, tags: dict[str, str]) -> str:
+    """A study experiment's description: the spec's, and a link to its latest report."""
+    report = tags.get(REPORT_TAG)
+    if not report:
+        return description
+    experiment, run, when = (report.split("/", 2) + ["", ""])[:3]
+    link = (f"Latest report ({when}): [index.html](#/experiments/{experiment}/runs/{run}/"
+            "artifacts/index.html)")
+    return f"{description}\n\n{link}" if description else link
+
+
+class _Logger:
+    """One client and what it learnt (experiments, runs) during one logging pass."""
+
+    def __init__(self, db: Database, uri: str, counts: Counts | None = None) -> None:
+        self.db, self.uri = db, uri
+        self.counts = counts if counts is not None else Counts()
+        self.client = client(uri)
+        self.experiments: dict[str, str] = {}
+        self.studies: dict[str, Study] = {}
+
+    def experiment(self, name: str) -> str:
+        """The id of the study's experiment, created (with its note and kind) when missing."""
+        if name in self.experiments:
+            return self.experiments[name]
+        study = self.studies.get(name) or Study(name, "", "")
+        wanted = {EXPERIMENT_KIND[0]: EXPERIMENT_KIND[1]}
+        found = self.client.get_experiment_by_name(name)
+        note = experiment_note(study.description, found.tags if found is not None else {})
+        if note:
+            wanted[NOTE] = note
+        if found is None:
+            root = artifact_root(self.uri)
+            location = f"{root}/{_folder(name)}" if root else None
+            try:
+                found_id = self.client.create_experiment(name, artifact_location=location,
+                                                         tags=wanted)
+            except Exception:  # another worker created it first; anything else repeats below
+                found = self.client.get_experiment_by_name(name)
+                if found is None:
+                    raise
+            else:
+                self.experiments[name] = found_id
+                return str(found_id)
+        if found.lifecycle_stage == "deleted":  # the study is still in the database
+            self.client.restore_experiment(found.experiment_id)
+        for key, value in wanted.items():
+            if found.tags.get(key) != value:
+                self.client.set_experiment_tag(found.experiment_id, key, value)
+        self.experiments[name] = found.experiment_id
+        return str(found.experiment_id)
+
+    def training_run(self, record: Record) -> Any | None:
+        """The run's training run in MLflow, when it exists and is active."""
+        if not record.mlflow_run_id:
+            return None
+        try:
+            run = self.client.get_run(record.mlflow_run_id)
+        except Exception as error:
+            if getattr(error, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+        complete = run.info.lifecycle_stage == "active" and run.info.status == "FINISHED"
+        return run if complete else None
+
+    def cell(self, record: Record, cell: Cell, found: list[Any], trained_in: Any | None) -> Any:
+        """Make the cell's MLflow run exist once, complete and tagged; return it."""
+        keep = [r for r in found if r.info.status == "FINISHED"]
+        keep.sort(key=lambda r: (r.info.run_id != record.mlflow_run_id, r.info.start_time,
+                                 r.info.run_id))
+        for extra in [r for r in found if not keep or r is not keep[0]]:
+            self.client.delete_run(extra.info.run_id)  # a duplicate or a half-logged one
+            self.counts.removed += 1
+        if trained_in is not None and keep and keep[0].info.run_id == trained_in.info.run_id:
+            trained_in = None  # this cell holds the training run itself
+        tags = cell_tags(record, cell, trained_in)
+        if keep:
+            run = keep[0]
+            changed = {k: v for k, v in tags.items() if run.data.tags.get(k) != v}
+            stale = [k for k in (TRAINED_IN, NOTE) if k in run.data.tags and k not in tags]
+            if changed:
+                self._tags(run.info.run_id, changed)
+            for key in stale:
+                self.client.delete_tag(run.info.run_id, key)
+            self.counts.retagged += bool(changed or stale)
+            return run
+        return self._create(record, cell, tags)
+
+    def _create(self, record: Record, cell: Cell, tags: dict[str, str]) -> Any:
+        from mlflow.entities import Metric, Param
+
+        experiment = self.experiment(cell.study)
+        run = self.client.create_run(experiment, start_time=record.start_ms,
+                                     tags={k: v for k, v in tags.items() if k != NOTE})
+        run_id = run.info.run_id
+        try:
+            metrics = [Metric(k, v, at, step) for k, v, at, step in record.metrics]
+            params = [Param(k, v) for k, v in record.params.items()]
+            for start in range(0, len(metrics), 900):
+                self.client.log_batch(run_id, metrics=metrics[start:start + 900])
+            for start in range(0, len(params), 100):
+                self.client.log_batch(run_id, params=params[start:start + 100])
+            if NOTE in tags:
+                self.client.set_tag(run_id, NOTE, tags[NOTE])
+            study = self.studies.get(cell.study)
+            if study is not None and study.spec_text:
+                self.client.log_text(run_id, study.spec_text, "spec.yaml")
+            # FINISHED last: a run without it is half-logged and the next pass replaces it.
+            self.client.set_terminated(run_id, status="FINISHED", end_time=record.end_ms)
+        except BaseException:
+            try:
+                self.client.delete_run(run_id)
+            except Exception:  # noqa: BLE001 - MLflow is away; the next pass replaces it
+                pass
+            raise
+        self.counts.created += 1
+        return self.client.get_run(run_id)
+
+    def _tags(self, run_id: str, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        items = [RunTag(k, v) for k, v in tags.items()]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(run_id, tags=items[start:start + 100])
+
+    def runs_of(self, experiment: str, run_id: int | None = None) -> dict[str, list[Any]]:
+        """The experiment's active runs by cell key (only those of one run when given)."""
+        where = f"tags.`proxystore.run_id` = '{run_id}'" if run_id is not None else ""
+        by_key: dict[str, list[Any]] = {}
+        token = None
+        while True:
+            page = self.client.search_runs([experiment], filter_string=where,
+                                           max_results=1000, page_token=token)
+            for run in page:
+                by_key.setdefault(run.data.tags.get(CELL_TAG, ""), []).append(run)
+            token = page.token
+            if not token:
+                return by_key
+
+    def record(self, record: Record, cells: Iterable[Cell],
+               found: dict[str, dict[str, list[Any]]] | None = None) -> None:
+        """Log `cells` of one run (its training run first when missing) and note it as logged.
+
+        `found` maps a study to its experiment's runs by cell key (looked up when None).
+        """
+        training = self.training_run(record)
+        chosen = sorted(cells, key=lambda c: c.order)
+        if training is None and chosen:
+            first = min(record.cells, key=lambda c: c.order) if record.cells else chosen[0]
+            if first not in chosen:
+                first = chosen[0]
+            chosen.remove(first)
+            chosen.insert(0, first)
+        for cell in chosen:
+            runs = self._found(found, cell, record)
+            if training is not None:
+                runs = [r for r in runs if r.info.run_id != training.info.run_id or
+                        r.data.tags.get(CELL_TAG) == cell.key]
+            run = self.cell(record, cell, runs, training)
+            if training is None:
+                training = run
+                self._note_logged(record.run_id, run.info.run_id)
+        if training is not None and training.info.run_id != record.mlflow_run_id:
+            self._note_logged(record.run_id, training.info.run_id)
+
+    def _found(self, found: dict[str, dict[str, list[Any]]] | None, cell: Cell,
+               record: Record) -> list[Any]:
+        if found is not None and cell.study in found:
+            runs = found[cell.study].get(cell.key, [])
+        else:
+            by_key = self.runs_of(self.experiment(cell.study), record.run_id)
+            runs = by_key.get(cell.key, [])
+            legacy = [r for r in by_key.get("", []) if r.info.run_id == record.mlflow_run_id]
+            runs = runs or legacy  # logged before runs carried their cell: adopt it
+        return runs
+
+    def _note_logged(self, run_id: int, mlflow_run_id: str) -> None:
+        with self.db.session() as session:
+            session.execute(update(SqlRun).where(SqlRun.id == run_id)
+                            .values(mlflow_run_id=mlflow_run_id, mlflow_logged=True))
+
+
+def _folder(name: str) -> str:
+    """A folder name for an experiment's artifacts: readable and unique per study name."""
+    import hashlib
+    import re
+
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")[:60] or "study"
+    return f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def log_run(db: Database, run_id: int, uri: str) -> str:
+    """Log one finished run in MLflow, once per cell that links it; return its training run.
+
+    Raises:
+        TrackingError: MLflow refused or could not be reached (the run stays not logged).
+    """
+    with quick_http():
+        try:
+            logger = _Logger(db, uri)
+            with db.session() as session:
+                rec = describe.record(session, run_id)
+                logger.studies = describe.studies(session, sorted({c.study for c in rec.cells}))
+            cells = rec.cells or (Cell(describe.NO_STUDY, "", f"run-{run_id}", 0, 0),)
+            logger.record(rec, cells)
+        except TrackingError:
+            raise
+        except Exception as error:  # noqa: BLE001 - connection, HTTP and store errors alike
+            raise TrackingError(f"MLflow at {uri}: {why(error)}") from None
+    with db.session() as session:
+        return str(session.scalar(select(SqlRun.mlflow_run_id).where(SqlRun.id == run_id)))
+
+
+def sync(db: Database, uri: str, study: str | None = None) -> Counts:
+    """Log in MLflow every cell (of `study`, or of every study) whose finished run is missing
+    there, remove duplicates and half-logged runs, and bring tags up to date.
+
+    Raises:
+        NotFoundError: no such study.
+        TrackingError: MLflow is unreachable or refused (what was logged so far stays).
+    """
+    started = time.monotonic()
+    with db.session() as session:
+        names = list(session.scalars(select(SqlStudy.name).order_by(SqlStudy.id)))
+        if study is not None and study not in names:
+            raise NotFoundError(f"no study {study!r} in the database")
+        chosen = [study] if study is not None else names
+        infos = describe.studies(session, chosen)
+        orphans = [] if study is not None else list(session.scalars(
+            select(SqlRun.id).where(SqlRun.status == "done",
+                                    ~SqlRun.id.in_(select(SqlStudyCell.run_id)))))
+    counts = Counts()
+    with quick_http():
+        try:
+            logger = _Logger(db, uri, counts)
+            logger.studies = infos
+            for name in chosen:
+                _sync_study(db, logger, name)
+            for run_id in orphans:
+                with db.session() as session:
+                    rec = describe.record(session, run_id)
+                logger.record(rec, (Cell(describe.NO_STUDY, "", f"run-{run_id}", 0, 0),))
+        except (TrackingError, NotFoundError):
+            raise
+        except Exception as error:  # noqa: BLE001 - connection, HTTP and store errors alike
+            raise TrackingError(
+                f"MLflow at {uri}: {why(error)} (after {time.monotonic() - started:.0f} s, "
+                f"{counts.created} runs logged); the results are safe in the database, "
+                "run `proxystore mlflow sync` again when MLflow is up") from None
+    return counts
+
+
+def _sync_study(db: Database, logger: _Logger, name: str) -> None:
+    """Sync one study: a cell whose run is complete and tagged as it should be costs nothing."""
+    found = {name: logger.runs_of(logger.experiment(name))}
+    legacy = {r.data.tags.get("proxystore.run_id"): r for r in found[name].pop("", [])}
+    with db.session() as session:
+        rows = session.execute(
+            select(SqlStudyCell.run_id, SqlStudyCell.candidate, SqlStudyCell.task,
+                   SqlStudyCell.seed, SqlRun.mlflow_run_id, SqlStudyTask.role,
+                   SqlStudyTask.proxy_of)
+            .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
+            .join(SqlRun, SqlRun.id == SqlStudyCell.run_id)
+            .outerjoin(SqlStudyTask, (SqlStudyTask.study_id == SqlStudyCell.study_id)
+                       & (SqlStudyTask.label == SqlStudyCell.task))
+            .where(SqlStudy.name == name, SqlRun.status == "done")
+            .order_by(SqlRun.id)).all()
+        sharing = _studies_by_run(session, sorted({row[0] for row in rows}))
+    todo = []
+    for run_id, candidate, task, seed, mlflow_run_id, role, proxy_of in rows:
+        runs = found[name].get(f"{candidate}/{task}/s{seed}", [])
+        labels = {"proxystore.studies": sharing[run_id], "role": role or "",
+                  "proxy_of": proxy_of or ""}
+        if not (len(runs) == 1 and _current(runs[0], labels, mlflow_run_id)):
+            todo.append(run_id)
+    for run_id in sorted(set(todo)):
+        with db.session() as session:
+            rec = describe.record(session, run_id)
+        mine = [c for c in rec.cells if c.study == name]
+        old = legacy.get(str(run_id))
+        if old is not None and mine and not found[name].get(mine[0].key):
+            found[name][mine[0].key] = [old]  # logged before runs carried their cell
+        logger.record(rec, mine, found)
+
+
+def _studies_by_run(session: Any, run_ids: list[int]) -> dict[int, str]:
+    """The `proxystore.studies` tag each run should carry."""
+    names: dict[int, set[str]] = {run_id: set() for run_id in run_ids}
+    for start in range(0, len(run_ids), 500):
+        for run_id, study in session.execute(
+                select(SqlStudyCell.run_id, SqlStudy.name)
+                .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
+                .where(SqlStudyCell.run_id.in_(run_ids[start:start + 500]))):
+            names[run_id].add(study)
+    return {run_id: ",".join(sorted(studies)) for run_id, studies in names.items()}
+
+
+def _current(run: Any, labels: dict[str, str], training: str | None) -> bool:
+    """Whether a cell's MLflow run is complete and its study-dependent tags are up to date
+    (a role can change with the spec, the studies sharing a run with every new study)."""
+    tags = run.data.tags
+    own = run.info.run_id == training
+    return (run.info.status == "FINISHED" and training is not None
+            and all(tags.get(k) == v for k, v in labels.items())
+            and tags.get(TRAINED_IN) == (None if own else training))
+
+
+def try_log_run(db: Database, run_id: int, uri: str) -> bool:
+    """log_run that never raises: on failure the run stays marked as not yet logged."""
+    try:
+        log_run(db, run_id, uri)
+        return True
+    except Exception:  # noqa: BLE001 - MLflow may fail in many ways; the DB keeps the result
+        return False
