@@ -21,8 +21,9 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
-    """Whether a server could bind 127.0.0.1:PORT now."""
+    """Whether a server could bind 127.0.0.1:PORT now (TIME_WAIT left over doesn't count)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

@@ -30,7 +30,6 @@ class Logger(threading.Thread):
         self.db, self.uri = db, uri
         self.queue: queue.Queue[int | None] = queue.Queue()
         self.failed: list[int] = []
-        self.problem: str | None = None
         self.attempts = 0
 
     def run(self) -> None:
@@ -40,14 +39,15 @@ class Logger(threading.Thread):
             self.attempts += 1
             try:
                 log_run(self.db, run_id, self.uri)
-                self.problem = None
             except Exception as error:  # noqa: BLE001 - the run stays not logged, for sync
                 self.failed.append(run_id)
-                if self.problem is None:  # one line per outage, not one per cell
-                    log.warning("MLflow logging of run %s failed (%s); the result is safe in "
+                if _problems.get(self.uri) is None:  # one line per outage, not one per cell
+                    log.warning("MLflow at %s %s: run %s is not logged; the result is safe in "
                                 "the database and `proxystore mlflow sync` logs it later",
-                                run_id, why(error))
-                self.problem = why(error)
+                                self.uri, why(error), run_id)
+                _problems[self.uri] = why(error)
+            else:
+                _problems.pop(self.uri, None)
             finally:
                 self.queue.task_done()
 
@@ -62,6 +62,7 @@ class Logger(threading.Thread):
 
 
 _loggers: dict[tuple[str, str], Logger] = {}
+_problems: dict[str, str] = {}  # store -> why the last attempt failed, while it fails
 _lock = threading.Lock()
 
 
@@ -87,12 +88,17 @@ def drain(seconds: float = DRAIN_SECONDS) -> list[Logger]:
     return loggers
 
 
-def pending_problem(uri: str) -> str | None:
-    """The last error of this process's logging to `uri`, when its last attempt failed."""
-    for (_, target), logger in _loggers.items():
-        if target == uri and logger.problem is not None:
-            return logger.problem
-    return None
+def problem(uri: str) -> str | None:
+    """Why this process's last attempt to reach `uri` failed, or None when it worked."""
+    return _problems.get(uri)
+
+
+def note_problem(uri: str, reason: str | None) -> None:
+    """Record the outcome of an attempt to reach `uri` outside the thread (None: it worked)."""
+    if reason is None:
+        _problems.pop(uri, None)
+    else:
+        _problems[uri] = reason
 
 
 atexit.register(drain)

@@ -38,10 +38,12 @@ def prepare(db: Database, study: str | None, uri: str | None) -> bool:
                 with db.session() as session:
                     logger.studies = describe.studies(session, [study])
                 logger.experiment(study)
+        background.note_problem(uri, None)
         return True
     except Exception as error:  # noqa: BLE001 - training goes on; sync logs later
-        log.warning("MLflow at %s is not usable (%s); training goes on and `proxystore mlflow "
-                    "sync` logs the results later", uri, why(error))
+        log.warning("MLflow at %s %s; training goes on, and `proxystore mlflow sync` logs the "
+                    "results when it is up", uri, why(error))
+        background.note_problem(uri, why(error))
         return False
 
 
@@ -64,16 +66,16 @@ def finish(db: Database, study: str, uri: str | None) -> bool:
     if not uri:
         return True
     background.drain()
-    problem = background.pending_problem(uri)
-    if problem is None:
+    problem = background.problem(uri)
+    if problem is None:  # MLflow answered last time: log what the study still misses
         try:
             sync(db, uri, study)
             return True
         except Exception as error:  # noqa: BLE001 - the results are safe in the database
             problem = why(error)
-    log.warning("MLflow at %s is unreachable or failing (%s): %d finished runs of study %s "
-                "are not in MLflow yet; run `proxystore mlflow sync` when it is up", uri,
-                problem, not_logged(db, study), study)
+    log.warning("MLflow at %s %s: %d finished runs of study %s are not in MLflow yet; run "
+                "`proxystore mlflow sync` when it is up", uri, problem, not_logged(db, study),
+                study)
     return False
 
 
@@ -114,6 +116,6 @@ def log_report(db: Database | str | None, study: str, path: str | Path,
             logger.experiment(study)  # its note now links the report
         return str(run_id)
     except Exception as error:  # noqa: BLE001 - the report is written; MLflow is extra
-        log.warning("the report is at %s but could not be logged to MLflow at %s (%s)",
+        log.warning("the report is at %s; MLflow at %s %s, so it is not logged there",
                     report, uri, why(error))
         return None

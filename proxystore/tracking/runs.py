@@ -46,7 +46,6 @@ def cell_tags(record: Record, cell: Cell, trained_in: Any | None) -> dict[str, s
     tags.update({"study": cell.study, "candidate": cell.candidate, "task": cell.task,
                  "role": cell.role or "", "proxy_of": cell.proxy_of or "",
                  CELL_TAG: cell.key, "proxystore.reused": str(trained_in is not None).lower(),
-                 "proxystore.studies": ",".join(sorted({c.study for c in record.cells})),
                  "mlflow.runName": f"{cell.candidate} @ {cell.task} s{cell.seed}"})
     if trained_in is not None:
         experiment = trained_in.info.experiment_id
@@ -265,7 +264,7 @@ def log_run(db: Database, run_id: int, uri: str) -> str:
         except TrackingError:
             raise
         except Exception as error:  # noqa: BLE001 - connection, HTTP and store errors alike
-            raise TrackingError(f"MLflow at {uri}: {why(error)}") from None
+            raise TrackingError(f"MLflow at {uri} {why(error)}", why(error)) from None
     with db.session() as session:
         return str(session.scalar(select(SqlRun.mlflow_run_id).where(SqlRun.id == run_id)))
 
@@ -303,9 +302,9 @@ def sync(db: Database, uri: str, study: str | None = None) -> Counts:
             raise
         except Exception as error:  # noqa: BLE001 - connection, HTTP and store errors alike
             raise TrackingError(
-                f"MLflow at {uri}: {why(error)} (after {time.monotonic() - started:.0f} s, "
+                f"MLflow at {uri} {why(error)} (after {time.monotonic() - started:.0f} s, "
                 f"{counts.created} runs logged); the results are safe in the database, "
-                "run `proxystore mlflow sync` again when MLflow is up") from None
+                "run `proxystore mlflow sync` again when MLflow is up", why(error)) from None
     return counts
 
 
@@ -324,12 +323,10 @@ def _sync_study(db: Database, logger: _Logger, name: str) -> None:
                        & (SqlStudyTask.label == SqlStudyCell.task))
             .where(SqlStudy.name == name, SqlRun.status == "done")
             .order_by(SqlRun.id)).all()
-        sharing = _studies_by_run(session, sorted({row[0] for row in rows}))
     todo = []
     for run_id, candidate, task, seed, mlflow_run_id, role, proxy_of in rows:
         runs = found[name].get(f"{candidate}/{task}/s{seed}", [])
-        labels = {"proxystore.studies": sharing[run_id], "role": role or "",
-                  "proxy_of": proxy_of or ""}
+        labels = {"role": role or "", "proxy_of": proxy_of or ""}
         if not (len(runs) == 1 and _current(runs[0], labels, mlflow_run_id)):
             todo.append(run_id)
     for run_id in sorted(set(todo)):
@@ -342,21 +339,9 @@ def _sync_study(db: Database, logger: _Logger, name: str) -> None:
         logger.record(rec, mine, found)
 
 
-def _studies_by_run(session: Any, run_ids: list[int]) -> dict[int, str]:
-    """The `proxystore.studies` tag each run should carry."""
-    names: dict[int, set[str]] = {run_id: set() for run_id in run_ids}
-    for start in range(0, len(run_ids), 500):
-        for run_id, study in session.execute(
-                select(SqlStudyCell.run_id, SqlStudy.name)
-                .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
-                .where(SqlStudyCell.run_id.in_(run_ids[start:start + 500]))):
-            names[run_id].add(study)
-    return {run_id: ",".join(sorted(studies)) for run_id, studies in names.items()}
-
-
 def _current(run: Any, labels: dict[str, str], training: str | None) -> bool:
     """Whether a cell's MLflow run is complete and its study-dependent tags are up to date
-    (a role can change with the spec, the studies sharing a run with every new study)."""
+    (a task's role can change with the spec; every other tag is fixed by the cell)."""
     tags = run.data.tags
     own = run.info.run_id == training
     return (run.info.status == "FINISHED" and training is not None

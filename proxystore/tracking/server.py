@@ -35,6 +35,8 @@ def check_port(host: str, port: Any) -> int:
         raise ProxystoreError(f"--port must be a port number (1-65535), got {port!r}")
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # As servers do: a stopped server's connections in TIME_WAIT don't block the port.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
     except OSError as error:
         raise ProxystoreError(f"cannot serve on {host}:{port}: {error.strerror or error} "

@@ -41,6 +41,10 @@ _ready: set[str] = set()
 class TrackingError(ProxystoreError):
     """MLflow is unreachable, refused a call, or its store can't be made usable."""
 
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message  # what went wrong, without where (see `why`)
+
 
 def tracking_uri(db_url: str, override: str | None = None) -> str:
     """The MLflow tracking URI: `override`, else $MLFLOW_TRACKING_URI, else beside the database.
@@ -112,6 +116,7 @@ def client(uri: str) -> Any:
     ensure_store(uri)
     from mlflow.tracking import MlflowClient
 
+    quiet_mlflow()
     return MlflowClient(tracking_uri=uri)
 
 
@@ -124,6 +129,8 @@ def ensure_store(uri: str) -> str | None:
     """
     if uri in _ready or scheme(uri) not in _SQL_SCHEMES:
         return None
+    import mlflow  # noqa: F401 - configures its loggers on import, so quieten them after
+
     quiet_mlflow()
     path = sqlite_file(uri)
     if path is not None:
@@ -139,8 +146,8 @@ def ensure_store(uri: str) -> str | None:
     except TrackingError:
         raise
     except Exception as error:  # noqa: BLE001 - driver, MLflow and OS errors all end here
-        raise TrackingError(f"the MLflow store {_safe(uri)} can't be opened: "
-                            f"{one_line(error)}") from None
+        reason = f"can't be opened ({one_line(error)})"
+        raise TrackingError(f"the MLflow store {_safe(uri)} {reason}", reason) from None
     _ready.add(uri)
     return note
 
@@ -200,10 +207,10 @@ def _prepare(uri: str, path: Path | None) -> str | None:
                     f"upgraded the MLflow store {_safe(uri)} to MLflow's schema")
         except Exception as error:  # noqa: BLE001 - any failure: rebuild (SQLite) or say so
             if path is None:
-                raise TrackingError(
-                    f"the MLflow store {_safe(uri)} is half-migrated and proxystore could not "
-                    f"finish it ({one_line(error)}); back it up and run `mlflow db upgrade "
-                    f"{_safe(uri)}`") from None
+                reason = (f"is half-migrated and proxystore could not finish it "
+                          f"({one_line(error)}); back it up and run `mlflow db upgrade "
+                          f"{_safe(uri)}`")
+                raise TrackingError(f"the MLflow store {_safe(uri)} {reason}", reason) from None
             problem = one_line(error)
     finally:
         engine.dispose()
@@ -267,11 +274,14 @@ def one_line(error: BaseException) -> str:
 
 
 def why(error: BaseException) -> str:
-    """What went wrong with MLflow, in words: unreachable, no answer, or its own message."""
-    text = one_line(error)
+    """What went wrong with MLflow, to follow "MLflow at URI": "is unreachable (...)" or
+    "failed: ..." with its own message on one line."""
+    if isinstance(error, TrackingError):
+        return error.reason
+    text = " ".join(str(error).split())
     if "Connection refused" in text or "Failed to establish a new connection" in text:
-        return "unreachable (connection refused)"
+        return "is unreachable (connection refused)"
     if "timed out" in text.lower() or "Read timeout" in text:
         timeout = HTTP_SETTINGS["MLFLOW_HTTP_REQUEST_TIMEOUT"]
-        return f"unreachable (no answer within {timeout} s)"
-    return text
+        return f"is unreachable (no answer within {timeout} s)"
+    return f"failed: {one_line(error)}"
