@@ -28,6 +28,11 @@ from proxystore.tracking.store import TrackingError, artifact_root, client, quic
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 NOTE = "mlflow.note.content"
 CELL_TAG, TRAINED_IN = "proxystore.cell", "proxystore.trained_in"
+# MLflow 3's UI opens experiments in the view its GenAI/model-training switch names (GenAI
+# unless changed), whatever `mlflow.experimentKind` says; this query picks model training.
+TRAINING_VIEW = "?workflowType=machine_learning"
+# Tags a cell's run carries or not depending on its study (removed when no longer due).
+STUDY_TAGS = ("role", "proxy_of", TRAINED_IN, TRAINED_IN + "_experiment", NOTE)
 REPORT_TAG = "proxystore.report"  # on a study's experiment: EXPERIMENT/RUN/DATE of its report
 
 
@@ -42,18 +47,24 @@ class Counts:
 
 def cell_tags(record: Record, cell: Cell, trained_in: Any | None) -> dict[str, str]:
     """The tags of a cell's MLflow run: its study's labels, and the training run if reused."""
-    tags = dict(record.tags)
+    tags = {k: v for k, v in record.tags.items() if v}
     tags.update({"study": cell.study, "candidate": cell.candidate, "task": cell.task,
-                 "role": cell.role or "", "proxy_of": cell.proxy_of or "",
                  CELL_TAG: cell.key, "proxystore.reused": str(trained_in is not None).lower(),
                  "mlflow.runName": f"{cell.candidate} @ {cell.task} s{cell.seed}"})
+    tags.update({k: v for k, v in (("role", cell.role), ("proxy_of", cell.proxy_of)) if v})
     if trained_in is not None:
         experiment = trained_in.info.experiment_id
         tags[TRAINED_IN] = trained_in.info.run_id
-        tags["proxystore.trained_in_experiment"] = experiment
+        tags[TRAINED_IN + "_experiment"] = experiment
         tags[NOTE] = (f"Trained once for another cell and reused here: [the training run]"
-                      f"(#/experiments/{experiment}/runs/{trained_in.info.run_id}).")
+                      f"({ui_link(experiment, trained_in.info.run_id)}).")
     return tags
+
+
+def ui_link(experiment: str, run: str | None = None, path: str = "") -> str:
+    """A link inside MLflow's UI, in its model-training view (MLflow 3 opens GenAI's)."""
+    target = f"#/experiments/{experiment}" + (f"/runs/{run}" if run else "") + path
+    return target + TRAINING_VIEW
 
 
 def experiment_note(description: str, tags: dict[str, str]) -> str:
@@ -62,8 +73,7 @@ def experiment_note(description: str, tags: dict[str, str]) -> str:
     if not report:
         return description
     experiment, run, when = (report.split("/", 2) + ["", ""])[:3]
-    link = (f"Latest report ({when}): [index.html](#/experiments/{experiment}/runs/{run}/"
-            "artifacts/index.html)")
+    link = f"Latest report ({when}): [index.html]({ui_link(experiment, run, '/artifacts')})"
     return f"{description}\n\n{link}" if description else link
 
 
@@ -135,7 +145,7 @@ class _Logger:
         if keep:
             run = keep[0]
             changed = {k: v for k, v in tags.items() if run.data.tags.get(k) != v}
-            stale = [k for k in (TRAINED_IN, NOTE) if k in run.data.tags and k not in tags]
+            stale = [k for k in STUDY_TAGS if k in run.data.tags and k not in tags]
             if changed:
                 self._tags(run.info.run_id, changed)
             for key in stale:
@@ -326,7 +336,7 @@ def _sync_study(db: Database, logger: _Logger, name: str) -> None:
     todo = []
     for run_id, candidate, task, seed, mlflow_run_id, role, proxy_of in rows:
         runs = found[name].get(f"{candidate}/{task}/s{seed}", [])
-        labels = {"role": role or "", "proxy_of": proxy_of or ""}
+        labels = {"role": role or None, "proxy_of": proxy_of or None}
         if not (len(runs) == 1 and _current(runs[0], labels, mlflow_run_id)):
             todo.append(run_id)
     for run_id in sorted(set(todo)):
@@ -339,7 +349,7 @@ def _sync_study(db: Database, logger: _Logger, name: str) -> None:
         logger.record(rec, mine, found)
 
 
-def _current(run: Any, labels: dict[str, str], training: str | None) -> bool:
+def _current(run: Any, labels: dict[str, str | None], training: str | None) -> bool:
     """Whether a cell's MLflow run is complete and its study-dependent tags are up to date
     (a task's role can change with the spec; every other tag is fixed by the cell)."""
     tags = run.data.tags

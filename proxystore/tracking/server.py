@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from proxystore.errors import ProxystoreError
+from proxystore.tracking.runs import TRAINING_VIEW
 from proxystore.tracking.store import ensure_store, sqlite_file
 
 STOP_SECONDS = 10.0
@@ -99,7 +100,9 @@ def serve(uri: str, host: str = "127.0.0.1", port: int = 5000) -> int:
     note = ensure_store(uri)
     if note:
         print(f"proxystore: {note}", file=sys.stderr)
-    print(f"MLflow UI on http://{host}:{port} for {uri} (Ctrl-C stops it)", flush=True)
+    print(f"MLflow UI on http://{host}:{port} for {uri} (Ctrl-C stops it); the studies in "
+          f"MLflow's model-training view: http://{host}:{port}/#/experiments{TRAINING_VIEW}",
+          flush=True)
     process = subprocess.Popen(server_command(uri, host, port), start_new_session=True)
     try:
         with _signals_as_interrupt():
