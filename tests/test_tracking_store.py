@@ -166,3 +166,30 @@ def test_sync_rebuilds_a_store_it_cannot_finish_and_logs_every_run_again(tmp_pat
     _assert_store_sound(store, db_path, "wedge", 4)
     again = run_cli("mlflow", "sync", "--db", str(db_path), cwd=tmp_path)
     assert again.stdout.strip().splitlines() == ["logged 0 runs to MLflow"], again.stdout
+
+
+def test_sync_waits_for_the_stores_lock_so_two_never_log_a_cell_twice(sqlite_db, tmp_path):
+    """Two `mlflow sync`s on one store each found every cell missing and both logged it (3 of
+    12 cells twice, seen by hand). Logging now holds the store's lock, as creating it does."""
+    import fcntl
+    import threading
+
+    from proxystore.runner.fill import fill
+    from proxystore.study.spec import parse_spec
+    from proxystore.tracking import ensure_store, sync
+    from proxystore.tracking.store import lock_file
+
+    fill(parse_spec(tiny_spec("twice", FULL_AND_HALF)), sqlite_db, device="cpu", quiet=True)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    ensure_store(uri)
+    done = []
+    worker = threading.Thread(target=lambda: done.append(sync(sqlite_db, uri)))
+    with open(lock_file(uri), "a") as held:  # another process logging to the store
+        fcntl.flock(held, fcntl.LOCK_EX)
+        worker.start()
+        worker.join(timeout=5)
+        assert worker.is_alive() and not done  # waiting, nothing logged meanwhile
+        fcntl.flock(held, fcntl.LOCK_UN)
+    worker.join(timeout=120)
+    assert [c.created for c in done] == [4]
+    assert sync(sqlite_db, uri).created == 0

@@ -10,7 +10,6 @@ metrics and times, its study's labels, and `proxystore.trained_in` naming the tr
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,16 @@ from proxystore.db.session import Database
 from proxystore.errors import NotFoundError
 from proxystore.tracking import describe
 from proxystore.tracking.describe import Cell, Record, Study
-from proxystore.tracking.store import TrackingError, artifact_root, client, quick_http, why
+from proxystore.tracking.store import (
+    TrackingError,
+    artifact_root,
+    client,
+    ensure_store,
+    quick_http,
+    store_lock,
+    unreachable,
+    why,
+)
 
 # The experiment tag by which MLflow's UI picks its view: model training, not GenAI.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
@@ -263,7 +271,8 @@ def log_run(db: Database, run_id: int, uri: str) -> str:
     Raises:
         TrackingError: MLflow refused or could not be reached (the run stays not logged).
     """
-    with quick_http():
+    ensure_store(uri)  # before the store's lock, which it takes itself
+    with quick_http(), store_lock(uri):
         try:
             logger = _Logger(db, uri)
             with db.session() as session:
@@ -287,7 +296,6 @@ def sync(db: Database, uri: str, study: str | None = None) -> Counts:
         NotFoundError: no such study.
         TrackingError: MLflow is unreachable or refused (what was logged so far stays).
     """
-    started = time.monotonic()
     with db.session() as session:
         names = list(session.scalars(select(SqlStudy.name).order_by(SqlStudy.id)))
         if study is not None and study not in names:
@@ -298,7 +306,8 @@ def sync(db: Database, uri: str, study: str | None = None) -> Counts:
             select(SqlRun.id).where(SqlRun.status == "done",
                                     ~SqlRun.id.in_(select(SqlStudyCell.run_id)))))
     counts = Counts()
-    with quick_http():
+    ensure_store(uri)  # before the store's lock, which it takes itself
+    with quick_http(), store_lock(uri):
         try:
             logger = _Logger(db, uri, counts)
             logger.studies = infos
@@ -311,10 +320,11 @@ def sync(db: Database, uri: str, study: str | None = None) -> Counts:
         except (TrackingError, NotFoundError):
             raise
         except Exception as error:  # noqa: BLE001 - connection, HTTP and store errors alike
-            raise TrackingError(
-                f"MLflow at {uri} {why(error)} (after {time.monotonic() - started:.0f} s, "
-                f"{counts.created} runs logged); the results are safe in the database, "
-                "run `proxystore mlflow sync` again when MLflow is up", why(error)) from None
+            reason = why(error)
+            then = f"{counts.created} runs logged before that; the results are safe in the database"
+            advice = ("run `proxystore mlflow sync` again when MLflow is up" if
+                      unreachable(reason) else "fix that and run `proxystore mlflow sync` again")
+            raise TrackingError(f"MLflow at {uri} {reason} ({then}); {advice}", reason) from None
     return counts
 
 

@@ -103,7 +103,10 @@ def serve(uri: str, host: str = "127.0.0.1", port: int = 5000) -> int:
     print(f"MLflow UI on http://{host}:{port} for {uri} (Ctrl-C stops it); the studies in "
           f"MLflow's model-training view: http://{host}:{port}/#/experiments{TRAINING_VIEW}",
           flush=True)
-    process = subprocess.Popen(server_command(uri, host, port), start_new_session=True)
+    # MLflow's GenAI job runner is eight more processes that proxystore's runs never use.
+    env = dict(os.environ)
+    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    process = subprocess.Popen(server_command(uri, host, port), start_new_session=True, env=env)
     try:
         with _signals_as_interrupt():
             return process.wait()

@@ -16,6 +16,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import tempfile
 import threading
 import time
@@ -133,14 +134,8 @@ def ensure_store(uri: str) -> str | None:
 
     quiet_mlflow()
     path = sqlite_file(uri)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = path.with_name(path.name + ".lock")
-    else:
-        digest = hashlib.sha256(uri.encode()).hexdigest()[:16]
-        lock = Path(tempfile.gettempdir()) / f"proxystore-mlflow-{digest}.lock"
     try:
-        with _exclusive(lock), warnings.catch_warnings():
+        with store_lock(uri), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Alembic's notes on SQLite table rebuilds
             note = _prepare(uri, path)
     except TrackingError:
@@ -165,6 +160,24 @@ def forget(uri: str) -> None:
         TrackingStoreRegistry._get_store_with_resolved_uri.cache_clear()
     except (ImportError, AttributeError):  # another MLflow: nothing cached that way
         pass
+
+
+def lock_file(uri: str) -> Path:
+    """The lock file of a store: `mlflow.db.lock` beside SQLite, else one in the temp folder."""
+    path = sqlite_file(uri)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.with_name(path.name + ".lock")
+    digest = hashlib.sha256(uri.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"proxystore-mlflow-{digest}.lock"
+
+
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Hold the store's lock: one process at a time creates it, or logs to it (so two syncs,
+    or a sync and a worker, never both create a cell's run). Not reentrant: take it once."""
+    with _exclusive(lock_file(uri)):
+        yield
 
 
 @contextlib.contextmanager
@@ -269,7 +282,8 @@ def _safe(uri: str) -> str:
 
 def one_line(error: BaseException) -> str:
     """An exception as one short line (MLflow's errors span many)."""
-    text = " ".join(str(error).split()) or type(error).__name__
+    text = re.sub(r" ?\(Background on this error at: [^)]*\)", "", " ".join(str(error).split()))
+    text = text or type(error).__name__
     return text if len(text) <= 300 else text[:297] + "..."
 
 
@@ -284,4 +298,12 @@ def why(error: BaseException) -> str:
     if "timed out" in text.lower() or "Read timeout" in text:
         timeout = HTTP_SETTINGS["MLFLOW_HTTP_REQUEST_TIMEOUT"]
         return f"is unreachable (no answer within {timeout} s)"
+    if "filesystem tracking backend" in text:
+        return ("is a file store, which MLflow 3 refuses by default: use sqlite:///PATH/mlflow.db "
+                "(or set MLFLOW_ALLOW_FILE_STORE=true)")
     return f"failed: {one_line(error)}"
+
+
+def unreachable(reason: str) -> bool:
+    """Whether `why` said MLflow could not be reached (trying later may work)."""
+    return reason.startswith("is unreachable")
