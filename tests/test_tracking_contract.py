@@ -201,3 +201,33 @@ def test_sync_logs_what_is_missing_in_the_same_shape_as_live_logging(sqlite_db, 
     assert (again.created, again.removed) == (1, 0)
     assert _shape(later, "two") == _shape(live, "two")
     assert sync(sqlite_db, later).created == 0
+
+
+@pytest.mark.slow
+def test_a_changed_spec_leaves_its_experiment_with_exactly_its_new_cells(sqlite_db, tmp_path):
+    """Dropping a task from a spec left its cells' runs in the study's experiment, and changing
+    a task's role left the old role on its runs. The training run of a dropped cell that
+    another study reuses goes too: that study's run of it becomes the training run."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    fill(_spec("one", FULL_AND_HALF), sqlite_db, device="cpu", quiet=True, mlflow_uri=uri)
+    halves = "half2: {dataset: digits, subset: {kind: random, fraction: 0.5, seed: 0}, " \
+             "role: target}\n"
+    fill(_spec("two", halves, archs={"a": GENOME_A}), sqlite_db, device="cpu", quiet=True,
+         mlflow_uri=uri)
+    reused = _study_runs(uri, "two")["a/half2/s0"]
+    assert reused.data.tags["proxystore.trained_in"] == _study_runs(uri, "one")["a/half/s0"] \
+        .info.run_id
+    only_full = "full: {dataset: digits, subset: {kind: full}, role: reference}\n"
+    fill(_spec("one", only_full), sqlite_db, device="cpu", quiet=True, mlflow_uri=uri)
+
+    one = _study_runs(uri, "one")
+    assert sorted(one) == ["a/full/s0", "b/full/s0"]
+    assert {r.data.tags["role"] for r in one.values()} == {"reference"}
+    sync(sqlite_db, uri)
+    (promoted,) = _study_runs(uri, "two").values()
+    assert promoted.info.run_id == reused.info.run_id
+    assert "proxystore.trained_in" not in promoted.data.tags
+    with sqlite_db.session() as session:
+        run = session.get(SqlRun, int(promoted.data.tags["proxystore.run_id"]))
+        assert (run.mlflow_run_id, run.mlflow_logged) == (promoted.info.run_id, True)
+    assert sync(sqlite_db, uri).created == 0

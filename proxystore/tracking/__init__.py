@@ -3,7 +3,8 @@
 - `store`: where proxystore logs (`tracking_uri`), and the store made ready once, under a lock
   (created, upgraded, or repaired when a migration was interrupted);
 - `describe`: what MLflow shows of a finished run, read from the database;
-- `runs`: the one code path that logs (live after a result, and `proxystore mlflow sync`);
+- `runs`: the one code path that logs a run's cells (live, after a result is written);
+- `backfill`: `proxystore mlflow sync`, what MLflow misses, through that same path;
 - `background`: the thread a worker hands finished runs to, so MLflow never stalls training;
 - `hooks`: what `fill`, a pool's parent and `report` call;
 - `server`: `proxystore ui`, MLflow's server stopped whole.
@@ -11,9 +12,10 @@
 
 from __future__ import annotations
 
+from proxystore.tracking.backfill import sync
 from proxystore.tracking.background import log_later
 from proxystore.tracking.hooks import finish, log_report, prepare
-from proxystore.tracking.runs import Counts, log_run, sync, try_log_run
+from proxystore.tracking.runs import Counts, log_run, try_log_run
 from proxystore.tracking.store import TrackingError, ensure_store, tracking_uri
 
 __all__ = ["Counts", "TrackingError", "ensure_store", "finish", "log_later", "log_report",

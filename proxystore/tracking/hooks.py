@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell
 from proxystore.db.session import Database
 from proxystore.tracking import background, describe
-from proxystore.tracking.runs import REPORT_TAG, _Logger, sync
+from proxystore.tracking.backfill import sync
+from proxystore.tracking.runs import REPORT_TAG, Writer
 from proxystore.tracking.store import ensure_store, quick_http, why
 
 log = logging.getLogger("proxystore.tracking")
@@ -34,7 +35,7 @@ def prepare(db: Database, study: str | None, uri: str | None) -> bool:
             log.warning("%s", note)
         if study is not None:
             with quick_http():
-                logger = _Logger(db, uri)
+                logger = Writer(db, uri)
                 with db.session() as session:
                     logger.studies = describe.studies(session, [study])
                 logger.experiment(study)
@@ -99,7 +100,7 @@ def log_report(db: Database | str | None, study: str, path: str | Path,
     report = Path(path)
     try:
         with quick_http():
-            logger = _Logger(database, uri)
+            logger = Writer(database, uri)
             with database.session() as session:
                 logger.studies = describe.studies(session, [study])
             reports = logger.experiment(REPORTS)

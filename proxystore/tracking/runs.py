@@ -1,7 +1,7 @@
 """Logging to MLflow: one MLflow run per (study, cell), from what the database recorded.
 
 The database is the record; MLflow is a view of it. Live logging (a worker, after it wrote a
-result) and `proxystore mlflow sync` (whatever is missing) both go through `_Logger.cell`, so
+result) and `proxystore mlflow sync` (whatever is missing) both go through `Writer.cell`, so
 a run logged late looks exactly like one logged at once. The MLflow run of the cell that first
 asked for a training is its *training run* (`runs.mlflow_run_id`); every other cell it fills,
 in the same study or another, gets its own run in its study's experiment with the same params,
@@ -16,9 +16,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell, SqlStudyTask
+from proxystore.db.models import SqlRun
 from proxystore.db.session import Database
-from proxystore.errors import NotFoundError
 from proxystore.tracking import describe
 from proxystore.tracking.describe import Cell, Record, Study
 from proxystore.tracking.store import (
@@ -28,7 +27,6 @@ from proxystore.tracking.store import (
     ensure_store,
     quick_http,
     store_lock,
-    unreachable,
     why,
 )
 
@@ -85,7 +83,7 @@ def experiment_note(description: str, tags: dict[str, str]) -> str:
     return f"{description}\n\n{link}" if description else link
 
 
-class _Logger:
+class Writer:
     """One client and what it learnt (experiments, runs) during one logging pass."""
 
     def __init__(self, db: Database, uri: str, counts: Counts | None = None) -> None:
@@ -274,7 +272,7 @@ def log_run(db: Database, run_id: int, uri: str) -> str:
     ensure_store(uri)  # before the store's lock, which it takes itself
     with quick_http(), store_lock(uri):
         try:
-            logger = _Logger(db, uri)
+            logger = Writer(db, uri)
             with db.session() as session:
                 rec = describe.record(session, run_id)
                 logger.studies = describe.studies(session, sorted({c.study for c in rec.cells}))
@@ -286,87 +284,6 @@ def log_run(db: Database, run_id: int, uri: str) -> str:
             raise TrackingError(f"MLflow at {uri} {why(error)}", why(error)) from None
     with db.session() as session:
         return str(session.scalar(select(SqlRun.mlflow_run_id).where(SqlRun.id == run_id)))
-
-
-def sync(db: Database, uri: str, study: str | None = None) -> Counts:
-    """Log in MLflow every cell (of `study`, or of every study) whose finished run is missing
-    there, remove duplicates and half-logged runs, and bring tags up to date.
-
-    Raises:
-        NotFoundError: no such study.
-        TrackingError: MLflow is unreachable or refused (what was logged so far stays).
-    """
-    with db.session() as session:
-        names = list(session.scalars(select(SqlStudy.name).order_by(SqlStudy.id)))
-        if study is not None and study not in names:
-            raise NotFoundError(f"no study {study!r} in the database")
-        chosen = [study] if study is not None else names
-        infos = describe.studies(session, chosen)
-        orphans = [] if study is not None else list(session.scalars(
-            select(SqlRun.id).where(SqlRun.status == "done",
-                                    ~SqlRun.id.in_(select(SqlStudyCell.run_id)))))
-    counts = Counts()
-    ensure_store(uri)  # before the store's lock, which it takes itself
-    with quick_http(), store_lock(uri):
-        try:
-            logger = _Logger(db, uri, counts)
-            logger.studies = infos
-            for name in chosen:
-                _sync_study(db, logger, name)
-            for run_id in orphans:
-                with db.session() as session:
-                    rec = describe.record(session, run_id)
-                logger.record(rec, (Cell(describe.NO_STUDY, "", f"run-{run_id}", 0, 0),))
-        except (TrackingError, NotFoundError):
-            raise
-        except Exception as error:  # noqa: BLE001 - connection, HTTP and store errors alike
-            reason = why(error)
-            then = f"{counts.created} runs logged before that; the results are safe in the database"
-            advice = ("run `proxystore mlflow sync` again when MLflow is up" if
-                      unreachable(reason) else "fix that and run `proxystore mlflow sync` again")
-            raise TrackingError(f"MLflow at {uri} {reason} ({then}); {advice}", reason) from None
-    return counts
-
-
-def _sync_study(db: Database, logger: _Logger, name: str) -> None:
-    """Sync one study: a cell whose run is complete and tagged as it should be costs nothing."""
-    found = {name: logger.runs_of(logger.experiment(name))}
-    legacy = {r.data.tags.get("proxystore.run_id"): r for r in found[name].pop("", [])}
-    with db.session() as session:
-        rows = session.execute(
-            select(SqlStudyCell.run_id, SqlStudyCell.candidate, SqlStudyCell.task,
-                   SqlStudyCell.seed, SqlRun.mlflow_run_id, SqlStudyTask.role,
-                   SqlStudyTask.proxy_of)
-            .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
-            .join(SqlRun, SqlRun.id == SqlStudyCell.run_id)
-            .outerjoin(SqlStudyTask, (SqlStudyTask.study_id == SqlStudyCell.study_id)
-                       & (SqlStudyTask.label == SqlStudyCell.task))
-            .where(SqlStudy.name == name, SqlRun.status == "done")
-            .order_by(SqlRun.id)).all()
-    todo = []
-    for run_id, candidate, task, seed, mlflow_run_id, role, proxy_of in rows:
-        runs = found[name].get(f"{candidate}/{task}/s{seed}", [])
-        labels = {"role": role or None, "proxy_of": proxy_of or None}
-        if not (len(runs) == 1 and _current(runs[0], labels, mlflow_run_id)):
-            todo.append(run_id)
-    for run_id in sorted(set(todo)):
-        with db.session() as session:
-            rec = describe.record(session, run_id)
-        mine = [c for c in rec.cells if c.study == name]
-        old = legacy.get(str(run_id))
-        if old is not None and mine and not found[name].get(mine[0].key):
-            found[name][mine[0].key] = [old]  # logged before runs carried their cell
-        logger.record(rec, mine, found)
-
-
-def _current(run: Any, labels: dict[str, str | None], training: str | None) -> bool:
-    """Whether a cell's MLflow run is complete and its study-dependent tags are up to date
-    (a task's role can change with the spec; every other tag is fixed by the cell)."""
-    tags = run.data.tags
-    own = run.info.run_id == training
-    return (run.info.status == "FINISHED" and training is not None
-            and all(tags.get(k) == v for k, v in labels.items())
-            and tags.get(TRAINED_IN) == (None if own else training))
 
 
 def try_log_run(db: Database, run_id: int, uri: str) -> bool:
