@@ -86,11 +86,14 @@ def experiment_note(description: str, tags: dict[str, str]) -> str:
 class Writer:
     """One client and what it learnt (experiments, runs) during one logging pass."""
 
-    def __init__(self, db: Database, uri: str, counts: Counts | None = None) -> None:
+    def __init__(self, db: Database, uri: str, counts: Counts | None = None,
+                 known: dict[str, str] | None = None) -> None:
         self.db, self.uri = db, uri
         self.counts = counts if counts is not None else Counts()
         self.client = client(uri)
-        self.experiments: dict[str, str] = {}
+        # Experiment ids by name; live logging passes the process's own, so a worker looks
+        # its study's experiment up (and checks its note) once, not once per cell.
+        self.experiments: dict[str, str] = known if known is not None else {}
         self.studies: dict[str, Study] = {}
 
     def experiment(self, name: str) -> str:
@@ -164,18 +167,15 @@ class Writer:
         from mlflow.entities import Metric, Param
 
         experiment = self.experiment(cell.study)
-        run = self.client.create_run(experiment, start_time=record.start_ms,
-                                     tags={k: v for k, v in tags.items() if k != NOTE})
+        run = self.client.create_run(experiment, start_time=record.start_ms, tags=tags)
         run_id = run.info.run_id
         try:
             metrics = [Metric(k, v, at, step) for k, v, at, step in record.metrics]
             params = [Param(k, v) for k, v in record.params.items()]
-            for start in range(0, len(metrics), 900):
-                self.client.log_batch(run_id, metrics=metrics[start:start + 900])
-            for start in range(0, len(params), 100):
-                self.client.log_batch(run_id, params=params[start:start + 100])
-            if NOTE in tags:
-                self.client.set_tag(run_id, NOTE, tags[NOTE])
+            # MLflow takes at most 100 params and 1,000 entities in one batch.
+            while metrics or params:
+                self.client.log_batch(run_id, metrics=metrics[:900], params=params[:100])
+                metrics, params = metrics[900:], params[100:]
             study = self.studies.get(cell.study)
             if study is not None and study.spec_text:
                 self.client.log_text(run_id, study.spec_text, "spec.yaml")
@@ -188,7 +188,7 @@ class Writer:
                 pass
             raise
         self.counts.created += 1
-        return self.client.get_run(run_id)
+        return run  # its info (ids) is what links need
 
     def _tags(self, run_id: str, tags: dict[str, str]) -> None:
         from mlflow.entities import RunTag
@@ -263,6 +263,9 @@ def _folder(name: str) -> str:
     return f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
+_experiments: dict[str, dict[str, str]] = {}  # store -> study -> experiment id, for log_run
+
+
 def log_run(db: Database, run_id: int, uri: str) -> str:
     """Log one finished run in MLflow, once per cell that links it; return its training run.
 
@@ -270,17 +273,19 @@ def log_run(db: Database, run_id: int, uri: str) -> str:
         TrackingError: MLflow refused or could not be reached (the run stays not logged).
     """
     ensure_store(uri)  # before the store's lock, which it takes itself
+    known = _experiments.setdefault(uri, {})
     with quick_http(), store_lock(uri):
         try:
-            logger = Writer(db, uri)
+            logger = Writer(db, uri, known=known)
             with db.session() as session:
                 rec = describe.record(session, run_id)
                 logger.studies = describe.studies(session, sorted({c.study for c in rec.cells}))
             cells = rec.cells or (Cell(describe.NO_STUDY, "", f"run-{run_id}", 0, 0),)
             logger.record(rec, cells)
-        except TrackingError:
-            raise
         except Exception as error:  # noqa: BLE001 - connection, HTTP and store errors alike
+            known.clear()  # an experiment deleted or restored meanwhile: look again next time
+            if isinstance(error, TrackingError):
+                raise
             raise TrackingError(f"MLflow at {uri} {why(error)}", why(error)) from None
     with db.session() as session:
         return str(session.scalar(select(SqlRun.mlflow_run_id).where(SqlRun.id == run_id)))
