@@ -33,7 +33,12 @@ from proxystore.tracking.store import (
 def sync(db: Database, uri: str, study: str | None = None) -> Counts:
     """Log in MLflow every cell (of `study`, or of every study) whose finished run is missing
     there, remove duplicates, half-logged runs and cells no longer in their study, and bring
-    tags up to date.
+    tags up to date; return what it did.
+
+    Args:
+        db: the open database.
+        uri: the MLflow tracking URI.
+        study: only this study's cells (None: every study's, and runs no study links).
 
     Raises:
         NotFoundError: no such study.

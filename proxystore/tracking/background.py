@@ -67,7 +67,13 @@ _lock = threading.Lock()
 
 
 def log_later(db: Database, run_id: int, uri: str) -> None:
-    """Queue a finished run for logging in this process's background thread; return at once."""
+    """Queue a finished run for logging in this process's background thread; return at once.
+
+    Args:
+        db: the open database (the thread reads the run from it).
+        run_id: the finished run (runs.id), its result already committed.
+        uri: the MLflow tracking URI.
+    """
     with _lock:
         logger = _loggers.get((db.url, uri))
         if logger is None or not logger.is_alive():

@@ -26,7 +26,13 @@ REPORTS = "proxystore-reports"  # one experiment holding every study's reports, 
 
 
 def prepare(db: Database, study: str | None, uri: str | None) -> bool:
-    """Create or repair the store and the study's experiment; False (and one line) on failure."""
+    """Create or repair the store and the study's experiment; False (and one line) on failure.
+
+    Args:
+        db: the open database.
+        study: the study whose experiment to create (None: only the store).
+        uri: the MLflow tracking URI (None: MLflow is not used).
+    """
     if not uri:
         return True
     try:
@@ -63,6 +69,11 @@ def finish(db: Database, study: str, uri: str | None) -> bool:
     """After a fill: let the background logger finish, then log what the study still misses.
 
     Returns False (after one line naming `proxystore mlflow sync`) when MLflow was away.
+
+    Args:
+        db: the open database.
+        study: the study just filled.
+        uri: the MLflow tracking URI (None: MLflow is not used).
     """
     if not uri:
         return True

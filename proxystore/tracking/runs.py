@@ -231,11 +231,9 @@ class Writer:
                 runs = [r for r in runs if r.info.run_id != training.info.run_id or
                         r.data.tags.get(CELL_TAG) == cell.key]
             run = self.cell(record, cell, runs, training)
-            if training is None:
+            if training is None:  # noted at once: the cells after it link to it
                 training = run
                 self._note_logged(record.run_id, run.info.run_id)
-        if training is not None and training.info.run_id != record.mlflow_run_id:
-            self._note_logged(record.run_id, training.info.run_id)
 
     def _found(self, found: dict[str, dict[str, list[Any]]] | None, cell: Cell,
                record: Record) -> list[Any]:
@@ -268,6 +266,11 @@ _experiments: dict[str, dict[str, str]] = {}  # store -> study -> experiment id,
 
 def log_run(db: Database, run_id: int, uri: str) -> str:
     """Log one finished run in MLflow, once per cell that links it; return its training run.
+
+    Args:
+        db: the open database.
+        run_id: the finished run (runs.id).
+        uri: the MLflow tracking URI.
 
     Raises:
         TrackingError: MLflow refused or could not be reached (the run stays not logged).

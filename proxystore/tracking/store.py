@@ -52,6 +52,10 @@ def tracking_uri(db_url: str, override: str | None = None) -> str:
 
     Beside a SQLite database `DIR/x.db` it is `sqlite:///DIR/mlflow.db`; beside PostgreSQL it is
     `sqlite:///./mlflow.db` in the working directory (use a tracking server for many nodes).
+
+    Args:
+        db_url: the proxystore database's URL.
+        override: the URI given on the command line (--mlflow), if any.
     """
     if override:
         return str(override)
@@ -124,6 +128,9 @@ def client(uri: str) -> Any:
 def ensure_store(uri: str) -> str | None:
     """Create, upgrade or repair a SQL store once per process, under a lock; return what was
     repaired (one line) or None. Tracking servers and file stores are left to MLflow.
+
+    Args:
+        uri: the MLflow tracking URI.
 
     Raises:
         TrackingError: the store can't be reached or made usable (the line says what to do).
