@@ -188,7 +188,7 @@ class MlflowCommands:
             print(repaired)
         counts = sync(database, uri, study)
         extra = [f"{n} {what}" for n, what in ((counts.retagged, "retagged"),
-                                               (counts.removed, "duplicates removed")) if n]
+                                               (counts.removed, "removed")) if n]
         print(f"logged {counts.created} runs to MLflow" + (f" ({', '.join(extra)})"
                                                            if extra else ""))
 

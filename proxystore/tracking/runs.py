@@ -44,7 +44,8 @@ REPORT_TAG = "proxystore.report"  # on a study's experiment: EXPERIMENT/RUN/DATE
 
 @dataclass
 class Counts:
-    """What one logging pass did in MLflow."""
+    """What one logging pass did in MLflow: runs created, retagged, and removed (duplicates,
+    half-logged runs, runs of cells no longer in their study)."""
 
     created: int = 0
     retagged: int = 0
