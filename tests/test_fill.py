@@ -79,7 +79,7 @@ def test_second_study_trains_only_its_new_cells(db):
         assert sorted(shared) == sorted(linked_by_second)
 
 
-def test_mlflow_tags_follow_a_run_into_a_second_study(sqlite_db, tmp_path):
+def test_a_second_study_shows_the_run_it_reuses_linked_to_its_training(sqlite_db, tmp_path):
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{tmp_path / 'ml.db'}"
@@ -88,9 +88,12 @@ def test_mlflow_tags_follow_a_run_into_a_second_study(sqlite_db, tmp_path):
          quiet=True, mlflow_uri=uri)
     fill(parse_spec(tiny_spec("two", tasks, archs={"a": GENOME_A})), sqlite_db, device="cpu",
          quiet=True, mlflow_uri=uri)
-    (run,) = MlflowClient(tracking_uri=uri).search_runs(
-        [e.experiment_id for e in MlflowClient(tracking_uri=uri).search_experiments()])
-    assert run.data.tags["studies"] == "one,two"
+    client = MlflowClient(tracking_uri=uri)
+    (one,) = client.search_runs([client.get_experiment_by_name("one").experiment_id])
+    (two,) = client.search_runs([client.get_experiment_by_name("two").experiment_id])
+    assert one.data.tags["proxystore.run_id"] == two.data.tags["proxystore.run_id"]
+    assert two.data.tags["proxystore.trained_in"] == one.info.run_id
+    assert (one.data.tags["study"], two.data.tags["study"]) == ("one", "two")
 
 
 def test_diverging_run_is_failed_with_its_epoch_and_fill_goes_on(sqlite_db, tmp_path):
@@ -188,7 +191,7 @@ def test_mlflow_unavailable_then_sync(tmp_path, monkeypatch):
     for run in logged:
         history = client.get_metric_history(run.info.run_id, "top1_error")
         assert [m.step for m in history] == [1, 2]
-        assert run.data.params["dataset"] == "digits" and run.data.tags["studies"] == "ml"
+        assert run.data.params["dataset"] == "digits" and run.data.tags["study"] == "ml"
     with db.session() as session:
         assert all(r.mlflow_logged for r in session.scalars(select(SqlRun)).all())
 

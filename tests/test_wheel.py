@@ -27,6 +27,7 @@ def test_wheel_creates_and_upgrades_a_database_outside_the_checkout(tmp_path):
     assert "proxystore/migrations/env.py" in names
     assert any(n.startswith("proxystore/migrations/versions/0001_") for n in names)
     assert "proxystore/migrations/script.py.mako" in names
+    assert "proxystore/tracking/store.py" in names  # every package folder is listed
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)

@@ -46,8 +46,10 @@ class AnalysisCommands:
             db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
         """
         from proxystore.analysis.report import write_report
+        from proxystore.tracking import log_report
 
-        print(write_report(db, str(study), out, n_boot=int(boot), seed=int(seed)))
+        print(path := write_report(db, str(study), out, n_boot=int(boot), seed=int(seed)))
+        log_report(db, str(study), path)  # and to MLflow (one line if it is away)
 
     def import_results(self, file: str, study: str, spec: str | None = None, roles: Any = None,
                        db: str | None = None) -> None:

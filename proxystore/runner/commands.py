@@ -154,27 +154,32 @@ class RunnerCommands:
 
         print_status(open_database(db, pool=False), study)
 
-    def ui(self, port: int = 5000, db: str | None = None, mlflow: str | None = None) -> None:
-        """Start the MLflow UI on the tracking store proxystore logs to.
+    def ui(self, host: str = "127.0.0.1", port: int = 5000, db: str | None = None,
+           mlflow: str | None = None) -> None:
+        """Start the MLflow UI on the tracking store proxystore logs to (Ctrl-C stops it whole).
 
         Example:
             proxystore ui --port 5001
 
         Args:
-            port: the port to serve on (127.0.0.1).
+            host: the interface to listen on (0.0.0.0 for every interface).
+            port: the port to serve on.
             db: database URL or SQLite path, to find the default store beside it.
             mlflow: MLflow tracking URI (default $MLFLOW_TRACKING_URI, else mlflow.db beside
                 the database).
         """
-        import subprocess
-
         from proxystore.db import engine as engines
         from proxystore.tracking import tracking_uri
+        from proxystore.tracking.server import serve
+        from proxystore.tracking.store import scheme
 
         uri = tracking_uri(engines.resolve_url(db), mlflow)
-        print(f"MLflow UI on http://127.0.0.1:{port} for {uri}")
-        subprocess.run([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-                        "--host", "127.0.0.1", "--port", str(port)], check=False)
+        if scheme(uri) in ("http", "https"):
+            print(f"{uri} is a tracking server, which serves its own UI: open it in a browser")
+            return
+        code = serve(uri, str(host), port)
+        if code:
+            sys.exit(code)
 
 
 class SpecCommands:
@@ -207,7 +212,7 @@ class MlflowCommands:
 
     def sync(self, study: str | None = None, db: str | None = None,
              mlflow: str | None = None) -> None:
-        """Log every finished run that is not yet in MLflow (e.g. after MLflow was unreachable).
+        """Log what MLflow misses of finished runs (one run per study cell); repair a broken store.
 
         Example:
             proxystore mlflow sync --study demo
@@ -219,11 +224,18 @@ class MlflowCommands:
                 the database).
         """
         from proxystore.db import open_database
-        from proxystore.tracking import sync, tracking_uri
+        from proxystore.tracking import ensure_store, sync, tracking_uri
 
         database = open_database(db)
-        logged = sync(database, tracking_uri(database.url, mlflow), study)
-        print(f"logged {logged} runs to MLflow")
+        uri = tracking_uri(database.url, mlflow)
+        repaired = ensure_store(uri)
+        if repaired:
+            print(repaired)
+        counts = sync(database, uri, study)
+        extra = [f"{n} {what}" for n, what in ((counts.retagged, "retagged"),
+                                               (counts.removed, "removed")) if n]
+        print(f"logged {counts.created} runs to MLflow" + (f" ({', '.join(extra)})"
+                                                           if extra else ""))
 
 
 class LaunchCommands:

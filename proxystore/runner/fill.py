@@ -146,11 +146,10 @@ def fill(spec: StudySpec, db: Database, *, device: str = "auto", max_cells: int 
         max_env_errors: stop after this many errors of this machine in a row (see
             `environment`).
     """
-    registration = register_study(db, spec)
-    if mlflow_uri:
-        from proxystore.tracking import retag_shared
+    from proxystore import tracking
 
-        retag_shared(db, spec.name, mlflow_uri)
+    registration = register_study(db, spec)
+    tracking.prepare(db, spec.name, mlflow_uri)
     counts = study_counts(db, spec.name)
     config = WorkerConfig(db_url=db.url, worker=worker_id(), device=device, study=spec.name,
                           mlflow_uri=mlflow_uri, max_cells=max_cells,
@@ -178,6 +177,7 @@ def fill(spec: StudySpec, db: Database, *, device: str = "auto", max_cells: int 
                              on_done=on_done, when_idle=when_idle)
     finally:
         progress.close()
+    tracking.finish(db, spec.name, mlflow_uri)  # reused cells, and what logging missed
     return FillResult(registration=registration, summary=summary,
                       counts=study_counts(db, spec.name))
 
@@ -307,7 +307,10 @@ def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: st
     """
     from sqlalchemy import select as sql_select
 
+    from proxystore import tracking
+
     registration = register_study(db, spec)
+    tracking.prepare(db, spec.name, mlflow_uri)  # the store made once, before workers log
     base = WorkerConfig(db_url=db.url, worker=worker_id("pool").rsplit(":", 1)[0],
                         device=device, study=spec.name, mlflow_uri=mlflow_uri,
                         train_options=dict(options or {}), max_env_errors=max_env_errors)
@@ -332,6 +335,7 @@ def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: st
     summary = WorkerSummary()
     if code == 2:  # the database may still be away: no summary
         return FillResult(registration=registration, summary=summary, counts={}, pool_code=code)
+    tracking.finish(db, spec.name, mlflow_uri)  # reused cells, and what workers could not log
     with db.session() as session:
         rows = session.execute(
             sql_select(SqlRun.id, SqlRun.status, SqlRun.error, SqlRun.worker)

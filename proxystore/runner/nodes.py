@@ -27,7 +27,7 @@ def worker_command(db_url: str | None, *, study: str | None, workers: int, gpus:
                    max_env_errors: int = DEFAULT_MAX_ENV_ERRORS) -> int:
     """The `worker` command's body: join the work on this machine; returns the exit code."""
     from proxystore.runner.ops import _require_study
-    from proxystore.tracking import tracking_uri
+    from proxystore.tracking import prepare, tracking_uri
 
     options = train_options(compile, cuda_graphs, device)
     check_workers(device, gpus, workers, per_gpu)
@@ -38,6 +38,7 @@ def worker_command(db_url: str | None, *, study: str | None, workers: int, gpus:
                         study=study, mlflow_uri=tracking_uri(db.url, mlflow),
                         lease_seconds=lease, max_attempts=max_attempts, train_options=options,
                         max_env_errors=max_env_errors)
+    prepare(db, study, base.mlflow_uri)  # the store made once, before workers log
     _sigterm_as_interrupt()
     if workers > 1 or parse_gpus(gpus):
         check_environment(db, base, device=False)  # once for the machine; each its device

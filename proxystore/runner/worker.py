@@ -223,10 +223,10 @@ def run_claim(db: Database, claim: Claim, config: WorkerConfig, summary: WorkerS
         log.warning("lost the lease of run %s; its result is discarded", claim.run_id)
         return "lost"
     summary.done.append(claim.run_id)
-    if config.mlflow_uri:
-        from proxystore.tracking import try_log_run
+    if config.mlflow_uri:  # logged by a background thread: MLflow never holds up training
+        from proxystore.tracking import log_later
 
-        try_log_run(db, claim.run_id, config.mlflow_uri)
+        log_later(db, claim.run_id, config.mlflow_uri)
     return "done"
 
 
@@ -299,9 +299,9 @@ def flush_kept(db: Database, config: WorkerConfig) -> list[int]:
             log.warning("dropped the kept result of run %s from %s: another worker finished "
                         "it meanwhile", claim.run_id, path)
         if state == "written" and config.mlflow_uri:
-            from proxystore.tracking import try_log_run
+            from proxystore.tracking import log_later
 
-            try_log_run(db, claim.run_id, config.mlflow_uri)
+            log_later(db, claim.run_id, config.mlflow_uri)
     return written
 
 
