@@ -88,7 +88,8 @@ def check_limits(lease: Any = None, max_attempts: Any = None, max_env_errors: An
 
     if lease is not None and not limits.number_in(lease, limits.MIN_LEASE_SECONDS,
                                                   limits.MAX_LEASE_SECONDS):
-        raise ProxystoreError(f"--lease must be {limits.LEASE_RULE}, got {lease!r}")
+        shown = f"{lease:g}" if isinstance(lease, float) else repr(lease)
+        raise ProxystoreError(f"--lease must be {limits.LEASE_RULE}, got {shown}")
     if max_attempts is not None and not limits.integer_in(max_attempts, 1, limits.MAX_ATTEMPTS):
         raise ProxystoreError(f"--max-attempts must be {limits.ATTEMPTS_RULE}, "
                               f"got {max_attempts!r}")
