@@ -65,8 +65,11 @@ def parse_doc(obj: Any) -> Doc:
 
 
 def _wrap(text: str, width: int) -> list[str]:
-    """textwrap.wrap that never breaks a --flag-name at its dashes."""
-    return textwrap.wrap(text, width, break_on_hyphens=False)
+    """textwrap.wrap that never breaks a --flag-name at its dashes, nor "(default: X)"."""
+    keep = "\u00a0"  # a no-break space holds "(default:" to its value while wrapping
+    lines = textwrap.wrap(text.replace("(default: ", f"(default:{keep}"), width,
+                          break_on_hyphens=False)
+    return [line.replace(keep, " ") for line in lines]
 
 
 def _width() -> int:

@@ -7,10 +7,13 @@ server is unreachable, PostgreSQL tests fail instead of skipping.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -25,6 +28,31 @@ PG_URL = os.environ.get("PROXYSTORE_TEST_PG_URL", "postgresql://postgres@127.0.0
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 _pg_state: dict[str, str | None] = {}
 
+
+
+@pytest.fixture(autouse=True)
+def _room(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Under pytest-xdist, a test marked `exclusive` runs with no other test running anywhere.
+
+    Those are the timing-sensitive tests (leases expiring under SIGSTOP, SIGKILL mid-claim, a
+    PostgreSQL restart that would cut every other test's connections). Every test holds a shared
+    lock on one file for its duration; an exclusive test holds it exclusively. A turnstile lock
+    taken first stops shared holders from starving an exclusive one. Serial runs skip all this.
+    """
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run is None:
+        yield
+        return
+    exclusive = request.node.get_closest_marker("exclusive") is not None
+    base = Path(tempfile.gettempdir()) / f"proxystore-tests-{run}"
+    with open(f"{base}.turnstile", "a") as turnstile, open(f"{base}.room", "a") as room:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        fcntl.flock(room, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        fcntl.flock(turnstile, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(room, fcntl.LOCK_UN)
 
 def _pg_problem() -> str | None:
     if "problem" not in _pg_state:

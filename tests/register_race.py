@@ -16,13 +16,18 @@ def race(urls: list[str], spec_text: str, barrier: Any, results: Any, me: int,
     from proxystore.study.spec import parse_spec
 
     spec = parse_spec(spec_text)
-    db = open_database(warmup, pool=False)
-    register_study(db, spec)
-    db.dispose()
+    try:  # as `fill` opens its database: a new SQLite file may be created
+        db = open_database(warmup, pool=False, create=True)
+        register_study(db, spec)
+        db.dispose()
+    except BaseException as error:  # noqa: BLE001 - report every trial, never leave the test waiting
+        for trial in range(len(urls)):
+            results.put((me, trial, f"warm-up {type(error).__name__}: {error}"))
+        raise
     for trial, url in enumerate(urls):
         barrier.wait(timeout=300)
         try:
-            db = open_database(url, pool=False)
+            db = open_database(url, pool=False, create=True)
             try:
                 register_study(db, spec)
             finally:

@@ -66,8 +66,10 @@ def test_dash_h_and_help_command_print_the_same_page(capsys):
 def test_types_and_defaults_are_readable(capsys):
     page = _help(capsys, "fill", "--help")
     assert re.search(r"^  --max-cells int +stop after training", page, re.M)
-    assert re.search(r"^  --workers int .*\(default: 1\)", page, re.M)
-    assert re.search(r"^  --device text .*\(default: auto\)", page, re.M)
+    entry = r"(?:.*\n {24})*.*"  # a description may wrap; "(default: X)" is never split
+    assert re.search(rf"^  --workers int {entry}\(default: 1\)", page, re.M)
+    assert re.search(rf"^  --device text {entry}\(default: auto\)", page, re.M)
+    assert not re.search(r"\(default:$", page, re.M)
     assert re.search(r"^  --dry-run +print the plan", page, re.M)
     assert "(default: false)" in page and "--max_cells" in page  # the other spelling, once
     assert "--format table|csv|json" in _help(capsys, "analyze", "-h")

@@ -180,10 +180,10 @@ def test_cli_data_add_of_a_renamed_text_file_exits_2(tmp_path) -> None:
     _text_renamed(path)
     result = run_cli("data", "add", "bad", f"npz:{path}", "--db", str(tmp_path / "t.db"))
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().splitlines() == [  # data add may create the database
-        f"created new database {tmp_path / 't.db'}",
+    assert result.stderr.strip().splitlines() == [  # the failed command leaves no new database
         f"proxystore: error: {path}: not a valid .npz file (it is not a zip archive; write one "
         "with numpy.savez)"]
+    assert not (tmp_path / "t.db").exists()
 
 
 def test_corrupt_idx_archive_is_reported(sqlite_db, tmp_path) -> None:

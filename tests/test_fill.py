@@ -134,6 +134,7 @@ def _spawn_fill(spec_path, db_path, *extra):
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.exclusive
 def test_ctrl_c_puts_the_cell_back_and_leaves_no_partial_epochs(tmp_path):
     spec_path = write(tmp_path, "long", tiny_spec("long", FULL_AND_HALF, epochs=30))
     db_path = tmp_path / "p.db"
@@ -278,6 +279,7 @@ def test_plan_estimates_compute_from_finished_runs(sqlite_db, tmp_path):
     assert "device-hours" in text and "from studies: fit 4" in text
 
 
+@pytest.mark.exclusive
 def test_ctrl_c_stops_a_pool_and_every_cell_goes_back(tmp_path):
     # Cells far longer than the test (2,000 epochs, minutes each): with 40 epochs a cell could
     # finish between the poll that saw it running and the Ctrl-C, and the test then failed on

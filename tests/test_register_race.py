@@ -80,7 +80,7 @@ def test_racing_registrations_of_a_new_study_all_succeed_with_one_set_of_rows(ba
     text_ = tiny_spec("race", TASKS)
     with _fresh_databases(backend, TRIALS + 1, tmp_path) as urls:
         reference, *trials = urls
-        solo = open_database(reference, pool=False)
+        solo = open_database(reference, pool=False, create=True)
         register_study(solo, parse_spec(text_))
         solo.dispose()
         expected = _row_counts(reference)
@@ -93,7 +93,7 @@ def test_racing_registrations_of_a_new_study_all_succeed_with_one_set_of_rows(ba
                   for i in range(RACERS)]
         for process in racers:
             process.start()
-        outcomes = [results.get(timeout=600) for _ in range(RACERS * TRIALS)]
+        outcomes = [results.get(timeout=300) for _ in range(RACERS * TRIALS)]
         for process in racers:
             process.join(timeout=60)
         failures = sorted(o for o in outcomes if o[2] != "ok")

@@ -18,7 +18,7 @@ def test_report_is_logged_to_mlflow_and_linked_from_the_study(tmp_path):
     from proxystore.db import open_database
 
     db_path = tmp_path / "proxystore.db"
-    db = open_database(str(db_path))
+    db = open_database(str(db_path), create=True)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # the default beside the database
     fill(parse_spec(tiny_spec("rep", FULL_AND_HALF)), db, device="cpu", quiet=True,
          mlflow_uri=uri)

@@ -41,4 +41,8 @@ def test_ui_refuses_a_taken_port_and_a_port_that_is_no_number(tmp_path):
     word = run_cli("ui", "--port", "http", "--db", str(tmp_path / "p.db"), cwd=tmp_path)
     assert word.returncode == 2
     assert word.stderr.strip().splitlines() == [
-        "proxystore: error: --port must be a port number (1-65535), got 'http'"]
+        "proxystore: error: --port must be an integer, got 'http'"]  # the command line's check
+    far = run_cli("ui", "--port", "70000", "--db", str(tmp_path / "p.db"), cwd=tmp_path)
+    assert far.returncode == 2
+    assert far.stderr.strip().splitlines() == [
+        "proxystore: error: --port must be a port number (1-65535), got 70000"]

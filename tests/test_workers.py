@@ -14,11 +14,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from proxystore.db.models import SqlRun, SqlRunEpoch
 from tests.cells import seed_cells
 from tests.helpers import REPO
+
+# Leases of a second, SIGKILL and SIGSTOP, a PostgreSQL restart: alone, not beside other tests.
+pytestmark = pytest.mark.exclusive
 
 
 def _spawn(url: str, workers: int, lease: float, log: Path, seconds: float):

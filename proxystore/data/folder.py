@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
 
 from proxystore.data import images
 from proxystore.data.pool import POOL_MIN_ITEMS, ordered_map
@@ -69,6 +68,8 @@ def normalize_folder_options(out: dict[str, Any]) -> dict[str, Any]:
 
 def check_files(files: list[str], desc: str) -> list[tuple[str, bool, str | None]]:
     """Inspect every file (in order) with a progress bar when the folder is big."""
+    from tqdm import tqdm  # only where a folder is decoded: the precision check runs without it
+
     bar = tqdm(total=len(files), desc=desc, unit="img", leave=False,
                disable=len(files) < POOL_MIN_ITEMS)
     cores = os.cpu_count() or 1
