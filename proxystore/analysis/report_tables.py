@@ -98,7 +98,7 @@ def table3(tables: Mapping[str, pd.DataFrame]) -> tuple[str, list[str]]:
     ref = references[0] if len(references) == 1 else "reference"
     columns: Columns = (("Target", "target"), (f"ρ {ref}", "rho_reference"),
                         ("Closest family member", "match"), ("ρ closest member", "rho_match"),
-                        ("Difference", "difference"), ("Candidates", "n"))
+                        ("Difference", "difference"))
     summary = tables.get("imagenet_x_summary")
     if summary is not None and not summary.empty:
         average = summary.rename(columns=lambda c: c.replace("mean_rho_", "rho_")
