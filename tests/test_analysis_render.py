@@ -1,4 +1,4 @@
-"""`analyze` output: the summaries first, three decimals, intervals beside estimates, one-table csv."""
+"""`analyze` output: summaries first, three decimals, intervals beside estimates, one-table csv."""
 
 from __future__ import annotations
 
