@@ -98,3 +98,21 @@ def test_best_and_worst_marks_are_a_decile_of_the_candidates(n, marked):
               if isinstance(c, PathCollection)]
     assert counts == [n - 2 * marked, marked, marked]
     assert "ρ = 0.50 [0.40, 0.60], n = " + str(n) in fig.axes[0].get_title()
+
+
+def test_interval_bands_only_while_they_stay_apart():
+    def bands(n: int) -> int:
+        epochs = pd.DataFrame([{"task": f"t{i}", "epoch": e, "spearman_with_final": 0.5,
+                                "spearman_with_final_low": 0.2, "spearman_with_final_high": 0.8}
+                               for i in range(n) for e in (1, 2)])
+        return len(plots.epoch_curves(epochs, "").axes[0].collections)
+
+    assert bands(plots.MAX_BANDS) == plots.MAX_BANDS and bands(plots.MAX_BANDS + 1) == 0
+
+
+def test_proxy_panels_share_costs_and_say_which_values_are_missing():
+    quality = _quality([0.2, 0.9, 0.5], [0.1, 0.2, 0.3]).assign(spearman_good=[0.5, None, None])
+    fig = plots.proxy_quality_vs_cost(quality, "")
+    left, right = fig.axes[:2]
+    assert left.get_shared_x_axes().joined(left, right)
+    assert right.get_title() == "2 of 3 proxies have no value" and left.get_title() == ""

@@ -32,6 +32,7 @@ BEST, WORST, REST = "#ff7f0e", "#d62728", "#9a9a9a"  # seed 2's orange best, red
 MARKED_FRACTION = 0.1  # best and worst decile of the candidates on the target
 MIN_FIT_POINTS = 5
 RANGES = {"r2": (0.0, 1.0), "spearman_good": (-1.0, 1.0)}
+MAX_BANDS = 3  # more interval bands than this hide each other (the tables have the intervals)
 
 
 def styles(n: int) -> list[tuple[str, str]]:
@@ -222,7 +223,7 @@ def proxy_quality_vs_cost(quality: pd.DataFrame, title: str) -> Figure | str:
     if rows.empty:
         return "the study has no proxy task (role proxy with proxy_of) with shared candidates"
     fig = _figure(4.8)
-    axes = fig.subplots(1, 2)
+    axes = fig.subplots(1, 2, sharex=True)  # the same proxies at the same costs, side by side
     labels = [f"{r.proxy} → {r.target}" for r in rows.itertuples()]
     for ax, column, label in ((axes[0], "r2", "r² of normalised accuracies"),
                               (axes[1], "spearman_good", "Spearman ρ over good candidates")):
@@ -236,6 +237,9 @@ def proxy_quality_vs_cost(quality: pd.DataFrame, title: str) -> Figure | str:
             ax.plot(*curve, color="black", lw=1, ls="--", label="cubic fit")
         low, high = RANGES[column]
         ax.set_ylim(low - 0.05, high + 0.05)
+        missing = int(rows[column].isna().sum())
+        if missing:  # e.g. Spearman over fewer than two good candidates
+            ax.set_title(f"{missing} of {len(rows)} proxies have no value")
         ax.set_xlabel("relative cost (proxy / target compute)")
         ax.set_ylabel(label)
     handles = [Line2D([], [], ls="", marker=m, color=c, label=t)
@@ -249,7 +253,8 @@ def epoch_curves(epochs: pd.DataFrame, title: str) -> Figure | str:
     """Plot Spearman of epoch-k error with the best-epoch result against k, per task.
 
     Args:
-        epochs: epoch_correlations rows (with _low/_high from `analyze`: a shaded band).
+        epochs: epoch_correlations rows (with _low/_high from `analyze`: a shaded band for up
+            to MAX_BANDS tasks).
         title: the figure's title.
     """
     if epochs.empty:
@@ -260,7 +265,7 @@ def epoch_curves(epochs: pd.DataFrame, title: str) -> Figure | str:
     for (task, group), (color, marker) in zip(groups, styles(len(groups)), strict=True):
         ax.plot(group.epoch, group.spearman_with_final, marker=marker, ms=6, color=color,
                 label=str(task))
-        if "spearman_with_final_low" in group:
+        if "spearman_with_final_low" in group and len(groups) <= MAX_BANDS:
             ax.fill_between(group.epoch, group.spearman_with_final_low,
                             group.spearman_with_final_high, color=color, alpha=0.12, lw=0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -23,7 +23,7 @@ from proxystore.db import Database
 from proxystore.db.engine import safe_url
 
 TITLES = {
-    "table-proxy": "Table 2: proxy quality by proxy creation strategy",
+    "table-proxy": "Table 2: how well each proxy ranks the candidates, and at what cost",
     "fig-proxy-cost": "Figure 2: proxy quality against relative cost",
     "fig-epochs": "Figure 4: ranking after k epochs against the final ranking",
     "table-imagenet-x": "Table 3: correlation with the reference and with the closest "
