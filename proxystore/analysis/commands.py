@@ -24,7 +24,7 @@ class AnalysisCommands:
 
         Example:
             proxystore analyze demo --table proxy_quality,imagenet_x_matches
-            proxystore analyze demo --table proxy_quality --format csv --boot 200 > quality.csv
+            proxystore analyze demo --table proxy_quality --format csv --boot 200
 
         Args:
             study: the study's name.
