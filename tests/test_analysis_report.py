@@ -14,7 +14,8 @@ from analysis_data import fill
 
 from proxystore import __version__
 from proxystore.analysis import report as report_module
-from proxystore.analysis import views
+from proxystore.analysis import report_tables, views
+from proxystore.analysis.analyzer import analyze
 from proxystore.analysis.importer import import_results
 from proxystore.analysis.report import TITLES, build_report, write_report
 from proxystore.db import open_database
@@ -136,3 +137,15 @@ def test_tables_2_and_3_use_the_summary_views_and_warn_about_missing_results(
     table3 = _cells(sections["table-imagenet-x"])
     assert table3[-1][:5] == ["Average", "0.111", "", "0.333", "0.222"]
     assert "2 of 35 results missing" in sections["fig-family"]
+
+
+def test_all_tables_align_numbers_right_and_fold_long_tables(sqlite_db, tmp_path):
+    fill(sqlite_db, tmp_path)
+    result = analyze(sqlite_db, "s", n_boot=0)
+    long = pd.DataFrame({"task": [f"t{i}" for i in range(30)], "n": 5, "rho": 0.5})
+    page = report_tables.all_tables({**result.tables, "zz_long": long})
+    blocks = re.findall(r"<details( open)?><summary><b>([^:<]+)", page)
+    names = [name for _, name in blocks]
+    assert names[0] == "proxy_quality" and names[-2:] == ["apr_correlations", "zz_long"]
+    assert dict((name, bool(is_open)) for is_open, name in blocks)["zz_long"] is False
+    assert '<td class="label">t0</td><td class="num">5</td><td class="num">0.500</td>' in page

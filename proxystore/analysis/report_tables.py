@@ -13,9 +13,11 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from proxystore.analysis import render
+from proxystore.analysis import render, views
 
 Columns = Sequence[tuple[str, str]]  # (header, column)
+LABELS = views.TEXT_COLUMNS | {"strategy"}  # left-aligned; every other column is a number
+LONG_TABLE = 20  # rows; a longer analyze table starts folded
 
 
 def cell(row: pd.Series, column: str) -> str:
@@ -33,12 +35,9 @@ def html_table(frame: pd.DataFrame, columns: Columns, css: str = "paper") -> str
     head = "".join(f"<th>{html.escape(h)}</th>" for h, _ in shown)
     rows = []
     for _, row in frame.iterrows():
-        cells = []
-        for _, column in shown:
-            text = cell(row, column)
-            numeric = not isinstance(row[column], str)
-            cells.append(f'<td class="{"num" if numeric else "label"}">{html.escape(text)}</td>')
-        rows.append("<tr>" + "".join(cells) + "</tr>")
+        cells = "".join(f'<td class="{"label" if column in LABELS else "num"}">'
+                        f"{html.escape(cell(row, column))}</td>" for _, column in shown)
+        rows.append(f"<tr>{cells}</tr>")
     return (f'<table class="{css}"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table>')
 
@@ -114,14 +113,21 @@ def table3(tables: Mapping[str, pd.DataFrame]) -> tuple[str, list[str]]:
 
 
 def all_tables(tables: Mapping[str, pd.DataFrame]) -> str:
-    """Every analyze table in render.ORDER, readable (intervals merged), APR as a matrix."""
+    """Every analyze table in render.ORDER, intervals merged, APR as a matrix; long ones folded."""
     parts = []
     for name in render.table_names(tables):
         frame = tables[name]
         if frame.empty:
             continue
-        shown = render.apr_matrix(frame) if name == "apr_correlations" else render.readable(frame)
-        title = f"{name}: {render.TITLES[name]}" if name in render.TITLES else name
-        parts.append(f"<h3>{html.escape(title)}</h3>" + shown.to_html(index=False,
-                                                                      classes="analyze"))
+        if name == "apr_correlations":
+            shown = render.apr_matrix(frame)
+        else:
+            merged = render.interval_columns(frame)
+            shown = frame.drop(columns=[f"{c}_{end}" for c in merged for end in ("low", "high")])
+        table = html_table(shown if name == "apr_correlations" else frame,
+                           [(c, c) for c in shown.columns], css="analyze")
+        title = html.escape(f"{name}: {render.TITLES[name]}" if name in render.TITLES else name)
+        fold = "" if len(shown) <= LONG_TABLE else f" ({len(shown)} rows, click to show)"
+        parts.append(f"<details{' open' if not fold else ''}><summary><b>{title}</b>{fold}"
+                     f"</summary>{table}</details>")
     return "".join(parts)
