@@ -116,3 +116,14 @@ def test_proxy_panels_share_costs_and_say_which_values_are_missing():
     left, right = fig.axes[:2]
     assert left.get_shared_x_axes().joined(left, right)
     assert right.get_title() == "2 of 3 proxies have no value" and left.get_title() == ""
+
+
+def test_matrix_labels_tasks_by_role_with_a_legend():
+    apr = pd.DataFrame([{"task_a": a, "task_b": b, "spearman": 0.5}
+                        for a in "rpt" for b in "rpt" if a != b])
+    roles = {"r": "reference", "p": "proxy", "t": "target"}
+    fig = plots.correlation_matrix(apr, ["r", "t", "p"], "", roles)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["reference", "target", "proxy"]
+    colours = {label.get_text(): label.get_color() for label in fig.axes[0].get_yticklabels()}
+    assert colours == {task: plots.ROLE_COLORS[role] for task, role in roles.items()}

@@ -44,7 +44,11 @@ class AnalysisCommands:
 
     def report(self, study: str, out: str, boot: int = 1000, seed: int = 0,
                db: str | None = None) -> None:
-        """Write a self-contained HTML report with the papers' plots to OUT/index.html.
+        """Write a self-contained HTML report with the papers' tables and plots to OUT/index.html.
+
+        A header names the study, spec fingerprint, proxystore version, database and date; one
+        section per paper (Shleifer & Prokop: Table 2, Figures 2 and 4; Tuggener et al.: Table 3,
+        Figures 3, 5, A8 and 7) comes before every `analyze` table.
 
         Example:
             proxystore report demo --out report
