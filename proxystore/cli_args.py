@@ -174,7 +174,7 @@ def _bind(command: Command, rest: list[str], after: list[str]) -> Call:
         if param is None:
             raise UsageError(f"unknown flag --{name}{_flag_hint(command, name)} {see}")
         shown = "--" + name
-        if param.name in values:
+        if param.name in values and not param.many:  # a list flag may repeat: --table a --table b
             raise UsageError(f"{param.flag} is given twice {see}")
         if negated:
             if equals:
@@ -191,7 +191,8 @@ def _bind(command: Command, rest: list[str], after: list[str]) -> Call:
                 if i >= len(rest) or _is_flag(rest[i]):
                     raise UsageError(f"{shown} needs a value ({param.type_name}) {see}")
                 text, i = rest[i], i + 1
-            values[param.name] = convert(param, text, shown)
+            value = convert(param, text, shown)
+            values[param.name] = values.get(param.name, []) + value if param.many else value
     for text in after:  # fire's `-- --flag` habit: after "--" a flag is only text
         if _is_flag(text) and _lookup(command, text[2:].partition("=")[0])[0] is not None:
             raise UsageError(f"{text} comes after '--', which makes it an argument, not a flag; "

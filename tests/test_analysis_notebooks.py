@@ -38,3 +38,24 @@ def test_notebook_runs_and_draws(study_url, tmp_path, name):
     text = " ".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
                     for o in outputs)
     assert "no proxy tasks" not in text and "no target" not in text
+
+
+@pytest.mark.parametrize("name", ["apr.ipynb", "proxy_quality.ipynb"])
+def test_notebook_draws_with_the_packages_figures_not_a_copy(name):
+    notebook = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    assert "from proxystore.analysis.report import study_figures" in code
+    for copied in ("plt.", "matplotlib.pyplot", ".scatter(", ".imshow(", "polyfit", ".plot("):
+        assert copied not in code, copied
+
+
+@pytest.mark.parametrize("name", ["apr.ipynb", "proxy_quality.ipynb"])
+def test_notebook_is_committed_with_its_outputs_from_the_demo(name):
+    notebook = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(cell.execution_count for cell in code), "saved without running every cell"
+    outputs = [o for cell in code for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert len([o for o in outputs if "image/png" in o.get("data", {})]) >= 2
+    html = " ".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "<table" in html  # Table 2 or Table 3, drawn from the demo's results

@@ -240,6 +240,8 @@ def _owner(path: tuple[str, ...]) -> type:
     (["import-results", "r.csv", "2024", "--roles", '{"a": "reference"}'],
      {"file": "r.csv", "study": "2024", "roles": '{"a": "reference"}'}),
     (["analyze", "1e3", "--seed", "007", "--boot=0"], {"study": "1e3", "seed": 7, "boot": 0}),
+    (["analyze", "d", "--table", "proxy_quality", "--table=seed_noise,apr_correlations"],
+     {"study": "d", "table": ["proxy_quality", "seed_noise", "apr_correlations"]}),  # repeats
     (["status", "--study", "123"], {"study": "123"}),
     (["arch", "show", "1234e5"], {"key": "1234e5"}),  # a fingerprint prefix, not 123400000.0
     (["status", "--study", "it's #1 \\ \"q\" caf\u00e9"], {"study": "it's #1 \\ \"q\" caf\u00e9"}),

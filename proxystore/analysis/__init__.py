@@ -12,8 +12,8 @@ from typing import Any
 _EXPORTS = {
     "Analysis": "proxystore.analysis.analyzer",
     "analyze": "proxystore.analysis.analyzer",
-    "render_analysis": "proxystore.analysis.analyzer",
-    "summary_text": "proxystore.analysis.analyzer",
+    "render_analysis": "proxystore.analysis.render",
+    "summary_text": "proxystore.analysis.render",
     "GoodRule": "proxystore.analysis.bootstrap",
     "import_results": "proxystore.analysis.importer",
     "build_report": "proxystore.analysis.report",

@@ -1,18 +1,21 @@
-"""`analyze`: the views' tables with bootstrap intervals, cost-adjusted r² and seed noise."""
+"""`analyze`: the views' tables with bootstrap intervals, cost-adjusted r² and seed noise.
+
+Rendering lives in proxystore.analysis.render; its names stay importable from here.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from typing import Any
 
 import pandas as pd
 
 from proxystore.analysis import bootstrap, views
 from proxystore.analysis.bootstrap import GoodRule, Resamples
+from proxystore.analysis.render import render_analysis, summary_text
 from proxystore.db import Database
-from proxystore.formatting import render
 
+__all__ = ["TABLES", "Analysis", "analyze", "best_epoch_matrix", "candidate_matrix",
+           "render_analysis", "summary_text"]
 TABLES = ("apr_correlations", "imagenet_x_matches", "depth_width_correlations", "proxy_quality",
           "epoch_correlations", "seed_noise")
 
@@ -82,59 +85,3 @@ def analyze(db: Database | str | None, study: str, n_boot: int = 1000, seed: int
                               boot)
     tables["seed_noise"] = bootstrap.seed_noise(cells, boot)
     return Analysis(study=study, n_boot=n_boot, seed=seed, tables=tables)
-
-
-def _fmt(value: Any, digits: int = 2) -> str:
-    return "n/a" if value is None or pd.isna(value) else f"{float(value):.{digits}f}"
-
-
-def summary_text(db: Database | str | None, study: str) -> str:
-    """Return a compact APR and proxy-quality summary of `study` from the views (no bootstrap).
-
-    Args:
-        db: an open Database, or a URL / SQLite path.
-        study: the study's name.
-    """
-    database = views.as_database(db)
-    views.study_exists(database, study)
-    cells = views.candidate_errors(database, study)
-    lines = [f"study {study}: {cells.task.nunique()} tasks, {cells.candidate.nunique()} "
-             f"candidates with results"]
-    matches = views.imagenet_x_matches(database, study)
-    apr = views.apr_correlations(database, study)
-    if not matches.empty:
-        lines.append("APR, Spearman rho of errors (target: vs reference | vs closest family):")
-        for row in matches.itertuples():
-            match = f"{row.match} {_fmt(row.rho_match)}" if isinstance(row.match, str) else "n/a"
-            lines.append(f"  {row.target}: {row.reference} {_fmt(row.rho_reference)} | {match}")
-        lines.append(f"  mean: reference {_fmt(matches.rho_reference.mean())} | "
-                     f"family {_fmt(matches.rho_match.mean())}")
-    elif not apr.empty:
-        lines.append(f"APR, Spearman rho of errors over {apr.n.max()} candidates at most "
-                     f"(mean over task pairs {_fmt(apr.spearman.mean())}):")
-        top = apr[apr.task_a < apr.task_b].sort_values("spearman", ascending=False)
-        for row in top.head(5).itertuples():
-            lines.append(f"  {row.task_a} ~ {row.task_b}: {_fmt(row.spearman)} (n={row.n})")
-    quality = views.proxy_quality(database, study)
-    if not quality.empty:
-        lines.append("Proxy quality (r2 | Spearman over good candidates | relative cost):")
-        for row in quality.sort_values("r2", ascending=False).itertuples():
-            lines.append(f"  {row.proxy} -> {row.target}: r2 {_fmt(row.r2)} | "
-                         f"{_fmt(row.spearman_good)} (n_good {row.n_good}/{row.n}) | "
-                         f"cost {_fmt(row.relative_cost, 3)}")
-    return "\n".join(lines)
-
-
-def render_analysis(result: Analysis, fmt: str = "table") -> str:
-    """Return every table of `result` as text: titled tables, titled CSV blocks, or one JSON.
-
-    Args:
-        result: what `analyze` returned.
-        fmt: table, csv or json (json: one object, table name -> list of rows).
-    """
-    if fmt == "json":
-        return json.dumps({name: json.loads(render(frame, "json"))
-                           for name, frame in result.tables.items()}, indent=1)
-    marker = "##" if fmt == "table" else "#"
-    return "\n\n".join(f"{marker} {name}\n{render(frame, fmt)}"
-                       for name, frame in result.tables.items())

@@ -10,30 +10,45 @@ from proxystore.formatting import FormatName
 class AnalysisCommands:
     """Mixed into the root CLI: `proxystore analyze`, `report`, `import-results`."""
 
-    def analyze(self, study: str, format: FormatName = "table", boot: int = 1000,  # noqa: A002
+    def analyze(self, study: str, table: list[str] | None = None,
+                format: FormatName = "table", boot: int = 1000,  # noqa: A002
                 seed: int = 0, db: str | None = None) -> None:
-        """Print a study's APR, ImageNet-X, depth/width, proxy-quality, epoch and seed-noise tables.
+        """Print a study's analysis tables, the summaries first and the APR matrix last.
 
-        Every correlation gets a bootstrap 95 % interval (resampling candidates); proxies get
-        the cost-adjusted r2 (residual against a cubic in relative cost).
+        Tables, in this order: proxy_strategies, imagenet_x_summary, proxy_quality,
+        imagenet_x_matches, best_config_recovery, epoch_order, depth_width_correlations,
+        epoch_correlations, seed_noise, apr_correlations (those the study has). Every
+        correlation gets a bootstrap 95 % interval (resampling candidates), shown as
+        `0.820 [0.710, 0.900]` in the table format and as <col>_low/<col>_high columns in csv and
+        json; proxies get the cost-adjusted r2.
 
         Example:
-            proxystore analyze demo --format csv --boot 200
+            proxystore analyze demo --table proxy_quality,imagenet_x_matches
+            proxystore analyze demo --table proxy_quality --format csv --boot 200
 
         Args:
             study: the study's name.
-            format: table, csv or json.
+            table: tables to print, comma-separated or repeated (csv: exactly one).
+            format: table, csv (one table, for pandas.read_csv) or json.
             boot: bootstrap resamples (0: estimates only).
             seed: seed of the resampling, so intervals are reproducible.
             db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
         """
-        from proxystore.analysis.analyzer import analyze, render_analysis
+        from proxystore.analysis.render import check_selection, render_analysis
 
-        print(render_analysis(analyze(db, str(study), n_boot=int(boot), seed=int(seed)), format))
+        selected = check_selection(table, format)  # before the bootstrap's work
+        from proxystore.analysis.analyzer import analyze
+
+        result = analyze(db, str(study), n_boot=int(boot), seed=int(seed))
+        print(render_analysis(result, format, selected))
 
     def report(self, study: str, out: str, boot: int = 1000, seed: int = 0,
                db: str | None = None) -> None:
-        """Write a self-contained HTML report with the papers' plots to OUT/index.html.
+        """Write a self-contained HTML report with the papers' tables and plots to OUT/index.html.
+
+        A header names the study, spec fingerprint, proxystore version, database and date; one
+        section per paper (Shleifer & Prokop: Table 2, Figures 2 and 4; Tuggener et al.: Table 3,
+        Figures 3, 5, A8 and 7) comes before every `analyze` table.
 
         Example:
             proxystore report demo --out report
