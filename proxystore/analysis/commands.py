@@ -56,8 +56,9 @@ class AnalysisCommands:
         """Import results trained elsewhere (CSV) as finished runs of a study, marked imported.
 
         Columns candidate, task, seed, error are required; top1_error, top5_error, gpu_seconds,
-        epochs, task_num_classes, cumulative_depth, cumulative_width are optional. Importing the
-        same file again changes nothing. Roles example: --roles '{"imagenet": "reference",
+        epochs, task_num_classes, cumulative_depth, cumulative_width and status (done or
+        diverged; a diverged row leaves error empty) are optional. Importing the same file again
+        changes nothing. Roles example: --roles '{"imagenet": "reference",
         "cifar10": "target", "cifar10-half": {"role": "proxy", "proxy_of": "cifar10"}}'.
 
         Example:

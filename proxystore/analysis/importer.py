@@ -30,6 +30,7 @@ from proxystore.db.models import (
 from proxystore.db.session import Database
 from proxystore.errors import ResultsFileError
 from proxystore.fingerprint import fingerprint
+from proxystore.study.spec import default_strategy
 
 IMPORTED = "imported"  # the architecture space, dataset source, recipe optimizer and trainer tag
 
@@ -98,13 +99,18 @@ def _task_rows(session: Any, study: str, info: TaskInfo) -> tuple[int, int]:
 
 
 def _metrics(row: dict[str, Any], metric: str) -> dict[str, Any]:
+    """Return a run's columns for a result row; a diverged row is a failed run without errors."""
+    if row.get("status") == "diverged":
+        return dict(status="failed", failure="diverged", final_top1_error=None,
+                    final_top5_error=None, device_seconds=row.get("gpu_seconds"),
+                    epochs_done=row.get("epochs"))
     top1, top5 = row.get("top1_error"), row.get("top5_error")
     if metric == "top5":
         top5 = row["error"]
     else:
         top1 = row["error"]
-    return dict(final_top1_error=top1, final_top5_error=top5, device_seconds=row.get("gpu_seconds"),
-                epochs_done=row.get("epochs"))
+    return dict(status="done", failure=None, final_top1_error=top1, final_top5_error=top5,
+                device_seconds=row.get("gpu_seconds"), epochs_done=row.get("epochs"))
 
 
 def write_results(db: Database, results: ResultsFile, study: str,
@@ -130,7 +136,8 @@ def write_results(db: Database, results: ResultsFile, study: str,
             values = dict(subset_id=subset_id, role=info.role, proxy_of=info.proxy_of,
                           num_classes=info.num_classes, train_count=info.train_count,
                           epochs=info.epochs, image_size=info.image_size,
-                          eval_metric=info.eval_metric)
+                          eval_metric=info.eval_metric,
+                          strategy=info.strategy or default_strategy(info.label, info.proxy_of))
             row = session.get(SqlStudyTask, (st.id, info.label))
             if row is None:
                 session.add(SqlStudyTask(study_id=st.id, label=info.label, regime={}, **values))
@@ -173,10 +180,10 @@ def write_results(db: Database, results: ResultsFile, study: str,
                 subset_id, recipe_id = task_ids[record["task"]]
                 run = SqlRun(cell_key=key, architecture_id=arch_ids[record["candidate"]],
                              subset_id=subset_id, recipe_id=recipe_id, seed=record["seed"],
-                             trainer_version=IMPORTED, status="done", imported=True, **metrics)
+                             trainer_version=IMPORTED, imported=True, **metrics)
                 new_runs[key] = run
                 created += 1
-            elif _set(run, status="done", imported=True, **metrics):
+            elif _set(run, imported=True, **metrics):
                 updated += 1
         session.add_all(list(new_runs.values()))
         session.flush()

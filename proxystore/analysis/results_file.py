@@ -21,13 +21,14 @@ OPTIONAL_NUMBERS = ("top1_error", "top5_error", "gpu_seconds", "epochs", "task_n
                     "cumulative_depth", "cumulative_width")
 INTEGER_COLUMNS = ("seed", "epochs", "task_num_classes", "cumulative_depth", "cumulative_width")
 ERROR_COLUMNS = ("error", "top1_error", "top5_error")
-COLUMNS = (*REQUIRED, *OPTIONAL_NUMBERS)
+STATUSES = ("done", "diverged")  # the optional status column; a diverged row has no error
+COLUMNS = (*REQUIRED, *OPTIONAL_NUMBERS, "status")
 # The smallest value each numeric column can hold (error columns are fractions in [0, 1]).
 MINIMUM = {"seed": 0, "gpu_seconds": 0, "epochs": 1, "task_num_classes": 1,
            "cumulative_depth": 1, "cumulative_width": 1}
 INTEGER_MAX = 2**31 - 1  # the database's INTEGER columns
 TASK_KEYS = ("role", "proxy_of", "num_classes", "train_count", "epochs", "image_size",
-             "eval_metric")
+             "eval_metric", "strategy")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class TaskInfo:
     epochs: int | None = None
     image_size: int | None = None
     eval_metric: str = "top1"
+    strategy: str | None = None
 
 
 @dataclass
@@ -226,7 +228,11 @@ def read_results(path: str | Path, roles: Any = None) -> ResultsFile:
             row[column] = str(record[column]).strip()
             if not row[column]:
                 raise ResultsFileError(f"{path}: line {line}, column {column!r}: value is missing")
+        row["status"] = _status(path, line, record)
         for column in ("seed", "error", *present):
+            if column == "error" and row["status"] == "diverged":
+                row["error"] = None
+                continue
             row[column] = _number(path, line, column, record[column], column in INTEGER_COLUMNS)
         key = (row["candidate"], row["task"], row["seed"])
         if key in seen:
@@ -248,6 +254,18 @@ def read_results(path: str | Path, roles: Any = None) -> ResultsFile:
             raise ResultsFileError(f"task {info.label!r} is a proxy of {info.proxy_of!r}, "
                                    f"which has no rows in {path}")
     return ResultsFile(path=path, rows=rows, tasks=tasks, candidates=candidates)
+
+
+def _status(path: Path, line: int, record: dict[str, str]) -> str:
+    """Return a row's status (done when the column is absent or blank); a diverged row has no error."""
+    status = record.get("status", "").strip().lower() or "done"
+    if status not in STATUSES:
+        raise ResultsFileError(f"{path}: line {line}, column 'status': {record['status']!r} is not "
+                               f"one of {', '.join(STATUSES)}")
+    if status == "diverged" and record["error"].strip() not in ("", "nan", "NaN", "NA"):
+        raise ResultsFileError(f"{path}: line {line}, column 'error': a diverged run has no error "
+                               f"(leave it empty), got {record['error']!r}")
+    return status
 
 
 def _agree(known: dict[str, int | None], path: Path, line: int,

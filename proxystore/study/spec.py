@@ -45,6 +45,12 @@ class TaskSpec:
     role: str
     proxy_of: str | None
     regime: dict[str, Any]
+    strategy: str | None = None
+
+    @property
+    def strategy_label(self) -> str:
+        """The strategy this task's proxy results pool under (Table 2's row name)."""
+        return self.strategy or default_strategy(self.label, self.proxy_of)
 
     @property
     def scorer(self) -> dict[str, Any] | None:
@@ -55,6 +61,35 @@ class TaskSpec:
                 return dict(node["scorer"])
             node = node.get("parent")
         return None
+
+
+def default_strategy(label: str, proxy_of: str | None) -> str:
+    """Return a task's default strategy: its label without a leading "<proxy_of>/"."""
+    if proxy_of and label.startswith(f"{proxy_of}/") and len(label) > len(proxy_of) + 1:
+        return label[len(proxy_of) + 1:]
+    return label
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """A study's `analysis:` settings: what a diverged run counts as, which configs are good.
+
+    good_rule is min_accuracy, relative_to_best or top (None: the default, relative_to_best 0.95,
+    see docs/analysis.md); good_value its number.
+    """
+
+    diverged: str | None = None
+    good_rule: str | None = None
+    good_value: float | None = None
+
+    @classmethod
+    def from_raw(cls, raw: Any) -> AnalysisSettings:
+        """Return the settings of a spec's (schema-checked) `analysis` mapping."""
+        raw = raw if isinstance(raw, dict) else {}
+        good = raw.get("good") or {}
+        rule = next(iter(good), None)
+        return cls(diverged=raw.get("diverged"), good_rule=rule,
+                   good_value=float(good[rule]) if rule else None)
 
 
 @dataclass(frozen=True)
@@ -79,6 +114,7 @@ class StudySpec:
     candidates: dict[str, CandidateSpec]
     sampled: dict[str, Any] | None
     seeds: tuple[int, ...]
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
 
     @property
     def fingerprint(self) -> str:
@@ -216,16 +252,18 @@ def parse_spec(text: str, source: str = "<spec>") -> StudySpec:
         if t["dataset"] not in datasets:
             raise SpecError(f"{where}.dataset: {t['dataset']!r} is not among datasets "
                             f"({', '.join(datasets)})")
-        regime = {k: v for k, v in t.items() if k not in ("dataset", "subset", "role", "proxy_of")}
+        regime = {k: v for k, v in t.items()
+                  if k not in ("dataset", "subset", "role", "proxy_of", "strategy")}
         Recipe.from_parts(defaults, regime, where=where)  # range checks with the task's path
         tasks[label] = TaskSpec(label=label, dataset=t["dataset"],
                                 subset=dict(t.get("subset") or {"kind": "full"}),
                                 role=t.get("role", "other"), proxy_of=t.get("proxy_of"),
-                                regime=regime)
+                                regime=regime, strategy=t.get("strategy"))
     candidates, sampled = expand_candidates(raw["candidates"], defaults)
     spec = StudySpec(name=raw["name"], text=text, source=source, datasets=datasets,
                      defaults=defaults, tasks=tasks, candidates=candidates, sampled=sampled,
-                     seeds=tuple(raw.get("seeds") or (0,)))
+                     seeds=tuple(raw.get("seeds") or (0,)),
+                     analysis=AnalysisSettings.from_raw(raw.get("analysis")))
     _check_meaning(spec)
     return spec
 
