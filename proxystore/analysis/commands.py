@@ -12,10 +12,11 @@ class AnalysisCommands:
 
     def analyze(self, study: str, format: FormatName = "table", boot: int = 1000,  # noqa: A002
                 seed: int = 0, db: str | None = None) -> None:
-        """Print a study's APR, ImageNet-X, depth/width, proxy-quality, epoch and seed-noise tables.
+        """Print a study's APR, ImageNet-X, depth/width, proxy, epoch and seed-noise tables.
 
-        Every correlation gets a bootstrap 95 % interval (resampling candidates); proxies get
-        the cost-adjusted r2 (residual against a cubic in relative cost).
+        Every correlation gets a bootstrap 95 % interval (resampling candidates). Table 2's
+        strategies (proxy_strategies) get the cost-adjusted r2 (residual against a cubic in
+        relative cost); tables with rows that miss candidates get a warning line on stderr.
 
         Example:
             proxystore analyze demo --format csv --boot 200
@@ -27,9 +28,14 @@ class AnalysisCommands:
             seed: seed of the resampling, so intervals are reproducible.
             db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
         """
-        from proxystore.analysis.analyzer import analyze, render_analysis
+        import sys
 
-        print(render_analysis(analyze(db, str(study), n_boot=int(boot), seed=int(seed)), format))
+        from proxystore.analysis.analyzer import analyze, missing_warnings, render_analysis
+
+        result = analyze(db, str(study), n_boot=int(boot), seed=int(seed))
+        for line in missing_warnings(result):
+            print(line, file=sys.stderr)
+        print(render_analysis(result, format))
 
     def report(self, study: str, out: str, boot: int = 1000, seed: int = 0,
                db: str | None = None) -> None:
