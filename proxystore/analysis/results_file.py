@@ -165,6 +165,8 @@ def load_roles(roles: Any, path: Path) -> dict[str, dict[str, Any]]:
             roles = json.loads(roles)
         except json.JSONDecodeError:
             roles = _yaml(roles, "--roles")
+    if isinstance(roles, dict) and "datasets" in roles and isinstance(roles.get("tasks"), dict):
+        return _spec_roles(roles)
     if isinstance(roles, dict) and isinstance(roles.get("tasks"), (dict, list)):
         roles = roles["tasks"]
     if isinstance(roles, list):  # a spec-like list of {label: ..., role: ...}
@@ -179,6 +181,22 @@ def load_roles(roles: Any, path: Path) -> dict[str, dict[str, Any]]:
         if unknown:
             raise ResultsFileError(f"task {label!r} in the roles: unknown keys {unknown}")
         out[str(label)] = {k: v for k, v in attrs.items() if k in TASK_KEYS}
+    return out
+
+
+def _spec_roles(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return the roles of a study spec's tasks, with epochs and metric as its cells train.
+
+    A spec's task also holds its dataset, subset and recipe keys; only TASK_KEYS are taken, and
+    epochs, image_size and eval_metric fall back to the spec's `defaults`.
+    """
+    defaults = spec.get("defaults") if isinstance(spec.get("defaults"), dict) else {}
+    out: dict[str, dict[str, Any]] = {}
+    for label, task in spec["tasks"].items():
+        task = task if isinstance(task, dict) else {}
+        attrs = {k: defaults[k] for k in ("epochs", "image_size", "eval_metric") if k in defaults}
+        attrs.update({k: v for k, v in task.items() if k in TASK_KEYS})
+        out[str(label)] = attrs
     return out
 
 
