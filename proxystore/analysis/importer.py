@@ -28,9 +28,9 @@ from proxystore.db.models import (
     SqlSubset,
 )
 from proxystore.db.session import Database
-from proxystore.errors import ResultsFileError
+from proxystore.errors import ResultsFileError, SpecError
 from proxystore.fingerprint import fingerprint
-from proxystore.study.spec import default_strategy
+from proxystore.study.spec import AnalysisSettings, default_strategy, parse_analysis
 
 IMPORTED = "imported"  # the architecture space, dataset source, recipe optimizer and trainer tag
 
@@ -114,8 +114,12 @@ def _metrics(row: dict[str, Any], metric: str) -> dict[str, Any]:
 
 
 def write_results(db: Database, results: ResultsFile, study: str,
-                  spec_text: str | None = None) -> ImportSummary:
-    """Write validated results into `study` in one transaction; return what changed."""
+                  spec_text: str | None = None,
+                  settings: AnalysisSettings | None = None) -> ImportSummary:
+    """Write validated results into `study` in one transaction; return what changed.
+
+    `settings` (the spec's `analysis:`) replaces the study's analysis settings when given.
+    """
     if spec_text is None:
         spec_text = yaml.safe_dump(
             {"imported_from": results.path.name,
@@ -129,6 +133,9 @@ def write_results(db: Database, results: ResultsFile, study: str,
             st = SqlStudy(name=study, spec_text=spec_text, spec_fingerprint=fingerprint(spec_text))
             session.add(st)
             session.flush()
+        if settings is not None:
+            _set(st, analysis_diverged=settings.diverged, good_rule=settings.good_rule,
+                 good_value=settings.good_value)
         task_ids: dict[str, tuple[int, int]] = {}
         for info in results.tasks.values():
             subset_id, recipe_id = _task_rows(session, study, info)
@@ -212,7 +219,7 @@ def import_results(db: Database | str | None, path: str | Path, study: str, *,
         spec: a study spec YAML whose ``tasks`` give the roles when `roles` is not given; its
             text is stored as the study's spec.
     """
-    spec_text = None
+    spec_text, settings = None, None
     if spec is not None:
         try:
             spec_text = Path(spec).read_text(encoding="utf-8")
@@ -221,5 +228,18 @@ def import_results(db: Database | str | None, path: str | Path, study: str, *,
                                    ) from None
         if roles is None:
             roles = Path(spec)  # load_roles reads its tasks
+        settings = _spec_settings(spec, spec_text)
     results = read_results(path, roles)
-    return write_results(as_database(db, create=True), results, study, spec_text)
+    return write_results(as_database(db, create=True), results, study, spec_text, settings)
+
+
+def _spec_settings(spec: str | Path, text: str) -> AnalysisSettings:
+    """Return the `analysis:` settings of a spec file; ResultsFileError names a bad one."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raw = None  # read_results reports the unreadable file
+    try:
+        return parse_analysis(raw.get("analysis", {}) if isinstance(raw, dict) else {})
+    except SpecError as error:
+        raise ResultsFileError(f"{spec}: {error}") from None

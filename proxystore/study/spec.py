@@ -186,6 +186,23 @@ def _check_schema(raw: Any) -> None:
         raise SpecError(f"{path}: {message}")
 
 
+def parse_analysis(raw: Any) -> AnalysisSettings:
+    """Validate a spec's `analysis:` mapping on its own (import-results reads only it).
+
+    Raises:
+        SpecError: naming the bad field, e.g. ``analysis.diverged: must be one of chance, drop``.
+    """
+    import jsonschema
+
+    schema = {**_schema()["$defs"]["analysis"], "$defs": _schema()["$defs"]}
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(raw),
+                    key=lambda e: len(e.absolute_path))
+    if errors:
+        where = ".".join(["analysis", *map(str, errors[0].absolute_path)])
+        raise SpecError(f"{where}: {_message(errors[0])}")
+    return AnalysisSettings.from_raw(raw)
+
+
 def expand_env(value: str, *, strict: bool) -> str:
     """Replace ${VAR} and ${VAR:-default} from the environment (unset and strict: SpecError)."""
 
