@@ -40,15 +40,21 @@ def polynomial_residuals(cost: np.ndarray, r2: np.ndarray, degree: int) -> np.nd
 
 
 def _lasso_residuals(cost: np.ndarray, r2: np.ndarray) -> np.ndarray:
-    """Residuals of r2 against cost, cost² and cost³ with the terms chosen by LassoCV."""
+    """Residuals of r2 against the terms of cost, cost², cost³ that LassoCV keeps.
+
+    Seed 1 chose its terms "by adding terms until they were given 0 coefficient by Lasso": the
+    lasso selects, then the kept terms (and an intercept) are fitted by least squares.
+    """
     from sklearn.linear_model import LassoCV
-    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     features = np.column_stack([cost, cost**2, cost**3])
-    model = make_pipeline(StandardScaler(), LassoCV(cv=min(5, len(cost)), random_state=0))
-    model.fit(features, r2)
-    return r2 - model.predict(features)
+    lasso = LassoCV(cv=min(5, len(cost)), max_iter=1_000_000, random_state=0)
+    lasso.fit(StandardScaler().fit_transform(features), r2)
+    kept = np.abs(lasso.coef_) > 1e-12
+    design = np.column_stack([features[:, kept], np.ones(len(cost))])
+    coef, *_ = np.linalg.lstsq(design, r2, rcond=None)
+    return r2 - design @ coef
 
 
 def cost_adjusted_r2(r2: Any, relative_cost: Any, degree: int | str = 3) -> np.ndarray:
