@@ -96,14 +96,18 @@ def test_imagenet_x_matches_pick_the_closest_family_member(filled):
     for target, match in MATCHES.items():
         row = got.loc[target]
         assert row.reference == "ref"
-        assert _close(row.rho_reference, _rho(means[target], means["ref"])[1])
+        # Both rho on the same candidates: those with the target, the reference and the match.
+        common = means[[target, "ref"] + ([match] if match else [])].notna().all(axis=1)
+        assert row.n == common.sum() and row.n_missing == len(means) - common.sum()
+        assert _close(row.rho_reference, _rho(means[target][common], means["ref"])[1])
         if match is None:
             assert pd.isna(row.match) and math.isnan(row.rho_match)
             continue
         assert row.match == match
         assert row.match_classes == TASKS[match]["num_classes"]
         assert row.target_classes == TASKS[target]["num_classes"]
-        assert _close(row.rho_match, _rho(means[target], means[match])[1])
+        assert _close(row.rho_match, _rho(means[target][common], means[match])[1])
+        assert common.sum() < (means[target].notna() & means[match].notna()).sum()
 
 
 def test_imagenet_x_family_includes_the_reference(db, tmp_path):
@@ -293,7 +297,7 @@ def test_migration_creates_and_drops_exactly_the_analysis_views(db):
 
     from proxystore.db import migrate
 
-    expected = set(views.VIEWS) | {"analysis_settings"}
+    expected = set(views.VIEWS) | {"analysis_settings", "study_sizes"}
     assert set(inspect(db.engine).get_view_names()) == expected
     migrate.downgrade(db, "0001_initial")
     assert not set(inspect(db.engine).get_view_names())
