@@ -51,10 +51,16 @@ def _drop(views: tuple[tuple[str, str], ...]) -> None:
         op.execute(f"DROP VIEW IF EXISTS {name}")
 
 
+def _mapping(node: Any, key: str) -> dict[str, Any]:
+    """node[key] when it is a mapping, else an empty one (a stored spec may be anything)."""
+    value = node.get(key) if isinstance(node, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
 def _settings(spec: dict[str, Any]) -> dict[str, Any]:
     """Return the studies columns of a spec's `analysis:` mapping (NULL where not given)."""
-    analysis = spec.get("analysis") if isinstance(spec.get("analysis"), dict) else {}
-    good = analysis.get("good") if isinstance(analysis.get("good"), dict) else {}
+    analysis = _mapping(spec, "analysis")
+    good = _mapping(analysis, "good")
     rule = next((k for k in GOOD_RULES if k in good), None)
     return {"diverged": analysis.get("diverged"), "rule": rule,
             "value": float(good[rule]) if rule else None}
@@ -62,9 +68,8 @@ def _settings(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _task_values(spec: dict[str, Any], label: str, proxy_of: str | None) -> dict[str, Any]:
     """Return a task's strategy, epochs and eval metric as its cells train with them."""
-    defaults = spec.get("defaults") if isinstance(spec.get("defaults"), dict) else {}
-    tasks = spec.get("tasks") if isinstance(spec.get("tasks"), dict) else {}
-    task = tasks.get(label) if isinstance(tasks.get(label), dict) else {}
+    defaults = _mapping(spec, "defaults")
+    task = _mapping(_mapping(spec, "tasks"), label)
     strategy = task.get("strategy")
     if strategy is None:
         strategy = label[len(proxy_of) + 1:] if proxy_of and label.startswith(f"{proxy_of}/") \

@@ -33,7 +33,7 @@ class GoodRule:
 
     @classmethod
     def from_settings(cls, rule: str, value: float) -> GoodRule:
-        """Return the rule a study's analysis setting names (min_accuracy, relative_to_best, top)."""
+        """Return the rule a study setting names (min_accuracy, relative_to_best or top)."""
         if rule == "min_accuracy":
             return cls(fraction_of_best=0.0, min_accuracy=float(value))
         if rule == "top":

@@ -190,11 +190,14 @@ def _spec_roles(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     A spec's task also holds its dataset, subset and recipe keys; only TASK_KEYS are taken, and
     epochs, image_size and eval_metric fall back to the spec's `defaults`.
     """
-    defaults = spec.get("defaults") if isinstance(spec.get("defaults"), dict) else {}
+    defaults: dict[str, Any] = spec.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        defaults = {}
     out: dict[str, dict[str, Any]] = {}
     for label, task in spec["tasks"].items():
         task = task if isinstance(task, dict) else {}
-        attrs = {k: defaults[k] for k in ("epochs", "image_size", "eval_metric") if k in defaults}
+        attrs: dict[str, Any] = {k: defaults[k] for k in ("epochs", "image_size", "eval_metric")
+                                 if k in defaults}
         attrs.update({k: v for k, v in task.items() if k in TASK_KEYS})
         out[str(label)] = attrs
     return out
@@ -275,7 +278,7 @@ def read_results(path: str | Path, roles: Any = None) -> ResultsFile:
 
 
 def _status(path: Path, line: int, record: dict[str, str]) -> str:
-    """Return a row's status (done when the column is absent or blank); a diverged row has no error."""
+    """Return a row's status (done when absent or blank); a diverged row has no error."""
     status = record.get("status", "").strip().lower() or "done"
     if status not in STATUSES:
         raise ResultsFileError(f"{path}: line {line}, column 'status': {record['status']!r} is not "

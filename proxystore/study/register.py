@@ -397,7 +397,7 @@ def _materialize(db: Database, spec: StudySpec, registration: Registration | Non
             continue
         declared = _declare(db, task, scorer_run_id=run_id)
         with db.session(immediate=True) as session:
-            _write_task(session, study_id, task, declared)
+            _write_task(session, study_id, spec, task, declared)
             new += _write_cells(session, study_id, spec, archs, [declared])
         if registration is not None and task.label in registration.deferred_tasks:
             registration.deferred_tasks.remove(task.label)
