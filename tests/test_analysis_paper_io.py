@@ -82,6 +82,10 @@ def test_a_0003_database_upgrades_with_its_data_and_tasks_as_trained(empty_db_ur
     assert len(cells) == 12 and np.allclose(sorted(cells.error.unique()), [0, 0.1, 0.2, 0.3])
     assert set(views.proxy_strategies(database, "old").strategy) == {"half",
                                                                       "All Classes-1.0-ep5"}
+    migrate.downgrade(database, "0003_analysis_view_fixes")  # and back, nothing lost
+    assert len(views.cell_errors(database, "old")) == 12
+    with database.session() as session:
+        assert session.execute(sa.text("SELECT COUNT(*) FROM study_tasks")).scalar_one() == 3
     database.dispose()
 
 

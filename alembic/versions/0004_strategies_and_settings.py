@@ -102,24 +102,27 @@ def _backfill() -> None:
                 {**values, "id": study_id, "label": label})
 
 
+# Plain ALTER TABLE ADD/DROP COLUMN on both databases (SQLite >= 3.35 drops columns natively). A
+# batch "move and copy" would drop and recreate `studies`, and on SQLite with foreign keys on,
+# dropping it deletes every study's tasks, candidates and cells through ON DELETE CASCADE.
+COLUMNS = (
+    ("studies", sa.Column("analysis_diverged", sa.String(10), nullable=True)),
+    ("studies", sa.Column("good_rule", sa.String(20), nullable=True)),
+    ("studies", sa.Column("good_value", sa.Float(), nullable=True)),
+    ("study_tasks", sa.Column("strategy", sa.String(200), nullable=True)),
+)
+
+
 def upgrade() -> None:
     _drop(VIEWS)
-    with op.batch_alter_table("studies") as batch:
-        batch.add_column(sa.Column("analysis_diverged", sa.String(10), nullable=True))
-        batch.add_column(sa.Column("good_rule", sa.String(20), nullable=True))
-        batch.add_column(sa.Column("good_value", sa.Float(), nullable=True))
-    with op.batch_alter_table("study_tasks") as batch:
-        batch.add_column(sa.Column("strategy", sa.String(200), nullable=True))
+    for table, column in COLUMNS:
+        op.add_column(table, column)
     _backfill()
     _create(VIEWS)
 
 
 def downgrade() -> None:
     _drop(VIEWS)
-    with op.batch_alter_table("study_tasks") as batch:
-        batch.drop_column("strategy")
-    with op.batch_alter_table("studies") as batch:
-        batch.drop_column("good_value")
-        batch.drop_column("good_rule")
-        batch.drop_column("analysis_diverged")
+    for table, column in reversed(COLUMNS):
+        op.drop_column(table, column.name)
     _create(BEFORE)
