@@ -194,3 +194,26 @@ def test_a_proxy_datasets_result_set_prints_table_2_rows(tmp_path):
     assert hard["n"] == "28"  # the diverged run counts (at chance)
     assert "cost_adjusted_r2" in header and "r2_low" in header
     assert "warning: proxy_strategies: 1 of 22 rows lack results" in result.stderr
+
+
+def test_the_view_benchmark_times_every_view_and_a_0003_baseline(tmp_path):
+    from tests.helpers import load_benchmark
+
+    from proxystore.analysis.importer import import_results
+
+    bench = load_benchmark("analysis_speed")
+    frame, roles = bench.results(n_candidates=30)
+    assert frame.status.eq("diverged").any() and len(roles) == 15
+    path = tmp_path / "seed2.csv"
+    frame.to_csv(path, index=False)
+    database = open_database(f"sqlite:///{tmp_path / 'bench.db'}", create=True)
+    import_results(database, path, "seed2", roles=roles)
+    _, per_view = bench.time_views(database, views.VIEWS)
+    assert set(per_view) == set(views.VIEWS)
+    baseline = bench.baseline_copy(tmp_path / "bench.db")
+    assert migrate.state(baseline).current == "0003_analysis_view_fixes"
+    old = [name for name in views.VIEWS if name not in bench.NEW_VIEWS]
+    assert len(views.view(baseline, "apr_correlations", "seed2")) == 15 * 14  # data came along
+    assert set(bench.time_views(baseline, old)[1]) == set(old)
+    baseline.dispose()
+    database.dispose()
