@@ -197,9 +197,8 @@ def test_a_proxy_datasets_result_set_prints_table_2_rows(tmp_path):
 
 
 def test_the_view_benchmark_times_every_view_and_a_0003_baseline(tmp_path):
-    from tests.helpers import load_benchmark
-
     from proxystore.analysis.importer import import_results
+    from tests.helpers import load_benchmark
 
     bench = load_benchmark("analysis_speed")
     frame, roles = bench.results(n_candidates=30)

@@ -128,7 +128,7 @@ def proxy_quality_vs_cost(quality: pd.DataFrame, title: str) -> Figure | str:
     """Plot r2 and Spearman over good candidates against relative cost (seed 1, Figure 2).
 
     Args:
-        quality: proxy_quality rows (with cost_adjusted_r2 from `analyze` when present).
+        quality: proxy_strategies rows, Table 2's (or proxy_quality rows, labelled by proxy).
         title: the figure's title.
     """
     rows = quality.dropna(subset=["relative_cost"])
@@ -145,8 +145,9 @@ def proxy_quality_vs_cost(quality: pd.DataFrame, title: str) -> Figure | str:
                         ms=4, lw=0.8, capsize=2)
         else:
             ax.scatter(ok.relative_cost, ok[column])
-        for r in ok.itertuples():
-            ax.annotate(r.proxy, (r.relative_cost, getattr(r, column)), fontsize=7)
+        names = ok.strategy if "strategy" in ok and "proxy" not in ok else ok.proxy
+        for name, cost, value in zip(names, ok.relative_cost, ok[column], strict=True):
+            ax.annotate(name, (cost, value), fontsize=7)
         if len(ok) >= 2:
             degree = min(3, len(ok) - 1)
             coef = np.polyfit(ok.relative_cost, ok[column], degree)

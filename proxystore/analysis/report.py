@@ -79,7 +79,7 @@ def build_report(db: Database | str | None, study: str, n_boot: int = 1000,
             means, views.candidate_shapes(database, study).set_index("candidate"),
             result["depth_width_correlations"], TITLES["fig-depth-width"])),
         _section("fig-proxy-cost", plots.proxy_quality_vs_cost(
-            result["proxy_quality"], TITLES["fig-proxy-cost"])),
+            result["proxy_strategies"], TITLES["fig-proxy-cost"])),
         _section("fig-epochs", plots.epoch_curves(
             result["epoch_correlations"], TITLES["fig-epochs"])),
     ]
