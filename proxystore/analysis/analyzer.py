@@ -113,21 +113,23 @@ def _proxies(tasks: pd.DataFrame, tables: dict[str, pd.DataFrame], best: pd.Data
     tables["best_config_recovery"] = strategies.best_config_recovery(best, tasks)
 
 
+def missing_warning(name: str, frame: pd.DataFrame) -> str | None:
+    """Return the warning line of one table whose rows miss candidates, else None."""
+    if "n_missing" not in frame.columns or not (frame.n_missing > 0).any():
+        return None
+    short = frame[frame.n_missing > 0]
+    return (f"warning: {name}: {len(short)} of {len(frame)} rows lack results of some "
+            f"candidates (up to {int(short.n_missing.max())} missing; see n and n_missing)")
+
+
 def missing_warnings(analysis: Analysis) -> list[str]:
     """Return one warning line per table where a row could not use all of the study's candidates.
 
     Args:
         analysis: what `analyze` returned.
     """
-    lines = []
-    for name, frame in analysis.tables.items():
-        if "n_missing" not in frame.columns or not (frame.n_missing > 0).any():
-            continue
-        short = frame[frame.n_missing > 0]
-        lines.append(f"warning: {name}: {len(short)} of {len(frame)} rows lack results of some "
-                     f"candidates (up to {int(short.n_missing.max())} missing; see n and "
-                     f"n_missing)")
-    return lines
+    lines = [missing_warning(name, frame) for name, frame in analysis.tables.items()]
+    return [line for line in lines if line]
 
 
 def _fmt(value: Any, digits: int = 2) -> str:

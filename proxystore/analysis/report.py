@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from proxystore.analysis import plots, views
-from proxystore.analysis.analyzer import analyze, candidate_matrix
+from proxystore.analysis.analyzer import analyze, candidate_matrix, missing_warning
 from proxystore.db import Database
 
 TITLES = {
@@ -25,13 +25,20 @@ TITLES = {
 }
 STYLE = ("body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}"
          "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;"
-         "padding:2px 6px}img{max-width:100%}.skipped{color:#a60}")
+         "padding:2px 6px}img{max-width:100%}.skipped{color:#a60}.missing{color:#b00}")
 
 
 def _png(fig: Figure) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+# The analyze table behind each figure, whose missing candidates are noted beside it.
+SOURCES = {"fig-reference": "imagenet_x_matches", "fig-family": "imagenet_x_matches",
+           "fig-matrix": "apr_correlations", "table-imagenet-x": "imagenet_x_matches",
+           "fig-depth-width": "depth_width_correlations", "fig-proxy-cost": "proxy_strategies",
+           "fig-epochs": "epoch_correlations"}
 
 
 def _section(anchor: str, body: Figure | str | pd.DataFrame) -> str:
@@ -83,9 +90,10 @@ def build_report(db: Database | str | None, study: str, n_boot: int = 1000,
         _section("fig-epochs", plots.epoch_curves(
             result["epoch_correlations"], TITLES["fig-epochs"])),
     ]
+    sections = [_with_note(section, result.tables) for section in sections]
     tables = "".join(
-        f"<h3>{name}</h3>" + frame.to_html(index=False, float_format=lambda v: f"{v:.3f}",
-                                           na_rep="")
+        f"<h3>{name}</h3>" + _note(missing_warning(name, frame))
+        + frame.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="")
         for name, frame in result.tables.items() if not frame.empty)
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>proxystore report: "
             f"{html.escape(study)}</title><style>{STYLE}</style></head><body>"
@@ -93,6 +101,18 @@ def build_report(db: Database | str | None, study: str, n_boot: int = 1000,
             f"{means.shape[1]} tasks; intervals: {n_boot} bootstrap resamples of the candidates "
             f"(seed {seed}), 95 % percentile.</p>" + "".join(sections)
             + f"<h2>Tables (proxystore analyze)</h2>{tables}</body></html>")
+
+
+def _note(line: str | None) -> str:
+    return f'<p class="missing">{html.escape(line)}</p>' if line else ""
+
+
+def _with_note(section: str, tables: dict[str, pd.DataFrame]) -> str:
+    """Put the missing-candidates warning of a figure's table under the figure's heading."""
+    anchor = section.split('"', 2)[1]
+    name = SOURCES.get(anchor)
+    line = missing_warning(name, tables[name]) if name in tables else None
+    return section.replace("</h2>", "</h2>" + _note(line), 1) if line else section
 
 
 def write_report(db: Database | str | None, study: str, out: str | Path, n_boot: int = 1000,
