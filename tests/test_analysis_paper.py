@@ -277,3 +277,21 @@ def test_recovery_epoch_order_noise_ceiling_and_warnings(sqlite_db, tmp_path):
     assert not any("epoch_order" in line for line in lines)
     assert len(lines) == sum((t.n_missing > 0).any() for t in result.tables.values()
                              if "n_missing" in t.columns)
+
+
+def test_epoch_order_of_a_target_is_the_pair_agreement_of_epoch_k_with_the_result(sqlite_db,
+                                                                                  tmp_path):
+    from analysis_data import fill
+
+    _, epochs = fill(sqlite_db, tmp_path)
+    order = analyze(sqlite_db, "s", n_boot=0)["epoch_order"].set_index(["target", "epochs"])
+    assert set(order.index) == {(t, k) for t in ("tgt_near", "tgt_tie") for k in (1, 2, 3)}
+    for (target, epoch), row in order.iterrows():
+        cells = epochs[(epochs.task == target) & (epochs.epoch == epoch)]
+        means = cells.groupby("candidate")[["x", "best"]].mean()
+        x, y = means.x.to_numpy(), means.best.to_numpy()
+        pairs = [(i, j) for i in range(len(x)) for j in range(i + 1, len(x))]
+        agree = [np.sign(x[i] - x[j]) * np.sign(y[i] - y[j]) for i, j in pairs]
+        assert row.n_pairs == len(pairs)
+        assert row.p_same_order == pytest.approx(np.mean([(a + 1) / 2 for a in agree]))
+        assert row.proxy == f"{target} after epoch {epoch}"

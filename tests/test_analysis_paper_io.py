@@ -120,6 +120,13 @@ def test_a_bad_analysis_setting_names_its_field(analysis, message):
         parse_spec(yaml.safe_dump(spec))
 
 
+def test_a_strategy_on_a_task_that_is_no_proxy_is_refused():
+    spec = yaml.safe_load(tiny_spec("bad", FULL_AND_HALF))
+    spec["tasks"]["full"]["strategy"] = "Baseline"
+    with pytest.raises(SpecError, match="tasks.full.strategy: only a task with role proxy"):
+        parse_spec(yaml.safe_dump(spec))
+
+
 def _status_csv(tmp_path, status: str, error: str) -> str:  # type: ignore[no-untyped-def]
     path = tmp_path / "status.csv"
     path.write_text(f"candidate,task,seed,error,status,task_num_classes\n"

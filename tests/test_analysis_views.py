@@ -82,7 +82,7 @@ def test_apr_correlations_match_scipy_spearman_with_ties(filled):
     assert len(got) == len(TASKS) * (len(TASKS) - 1)
     for row in got.itertuples():
         n, rho = _rho(means[row.task_a], means[row.task_b])
-        assert row.n == n, (row.task_a, row.task_b)
+        assert row.n == n and row.n_missing == 40 - n, (row.task_a, row.task_b)
         assert _close(row.spearman, rho), (row.task_a, row.task_b, row.spearman, rho)
     ties = means.apply(lambda c: c.dropna().duplicated().any())
     assert ties.all(), "the data must exercise tied ranks"
@@ -169,7 +169,7 @@ def test_depth_width_correlations_match_scipy(filled):
     assert set(got.index) == set(TASKS)
     for task, row in got.iterrows():
         n, rho_depth = _rho(means[task], shapes.cumulative_depth.astype(float))
-        assert row.n == n
+        assert row.n == n and row.n_missing == 40 - n  # 40 candidates in the study
         assert _close(row.rho_cumulative_depth, rho_depth)
         assert _close(row.rho_cumulative_width,
                       _rho(means[task], shapes.cumulative_width.astype(float))[1])
@@ -275,7 +275,7 @@ def test_epoch_correlations_match_scipy_per_epoch(filled):
     for row in got.itertuples():
         frame = per_candidate.loc[(row.task, row.epoch)]
         n, rho = _rho(frame.x, frame.best)
-        assert row.n == n and _close(row.spearman_with_final, rho)
+        assert row.n == n and row.n_missing == 40 - n and _close(row.spearman_with_final, rho)
 
 
 def test_constant_errors_give_null_correlations(db, tmp_path):

@@ -294,6 +294,9 @@ def _check_meaning(spec: StudySpec) -> None:
         where = f"tasks.{task.label}"
         if task.role == "proxy" and not task.proxy_of:
             raise SpecError(f"{where}.proxy_of: required for a proxy (the target it stands in for)")
+        if task.strategy is not None and task.role != "proxy":
+            raise SpecError(f"{where}.strategy: only a task with role proxy has a strategy "
+                            f"(the Table 2 row its proxy results pool under)")
         if task.proxy_of is not None:
             if task.role != "proxy":
                 raise SpecError(f"{where}.proxy_of: only a task with role proxy names a target")
