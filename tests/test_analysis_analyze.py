@@ -69,8 +69,9 @@ def test_apr_intervals_match_expanded_scipy_resamples(filled):
         assert row.spearman_low == pytest.approx(low, abs=1e-9)
         assert row.spearman_high == pytest.approx(high, abs=1e-9)
     x = result["imagenet_x_matches"].set_index("target").loc["tgt_tie"]
-    pair = apr[(apr.task_a == "tgt_tie") & (apr.task_b == "fam_10")].iloc[0]
-    assert (x.rho_match_low, x.rho_match_high) == (pair.spearman_low, pair.spearman_high)
+    common = means[["tgt_tie", "ref", "fam_10"]].notna().all(axis=1)
+    low, high = _expanded(means.tgt_tie.where(common), means.fam_10, _spearman)
+    assert (x.rho_match_low, x.rho_match_high) == pytest.approx((low, high), abs=1e-9)
 
 
 def test_intervals_are_reproducible_by_seed(filled):
@@ -130,7 +131,7 @@ def test_seed_noise_is_the_mean_pairwise_seed_spearman(filled):
     rho = float(np.mean(rhos))
     k = table.notna().sum(axis=1).mean()
     assert noise.loc["ref", "seed_rho"] == pytest.approx(rho)
-    assert noise.loc["ref", "ceiling"] == pytest.approx(k * rho / (1 + (k - 1) * rho))
+    assert noise.loc["ref", "reliability"] == pytest.approx(k * rho / (1 + (k - 1) * rho))
     assert noise.loc["ref", "n_seeds"] == 3
     assert noise.loc["ref", "n"] == (table.notna().sum(axis=1) >= 2).sum()
 
@@ -149,7 +150,7 @@ def test_cost_adjusted_r2_is_the_residual_against_a_cubic_in_cost(db, tmp_path):
     path = tmp_path / "proxies.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     import_results(db, path, "cost", roles=roles)
-    frame = analyze(db, "cost", n_boot=N_BOOT)["proxy_quality"]
+    frame = analyze(db, "cost", n_boot=N_BOOT)["proxy_strategies"]  # one target: one per proxy
     coef = np.polyfit(frame.relative_cost, frame.r2, 3)
     expected = frame.r2 - np.polyval(coef, frame.relative_cost)
     assert np.allclose(frame.cost_adjusted_r2, expected, atol=1e-9)
@@ -162,8 +163,7 @@ def test_summary_text_names_targets_matches_and_proxies(filled):
     db, _, _ = filled
     text = summary_text(db, "s")
     assert "tgt_tie: ref" in text and "fam_10" in text
-    rho = views.apr_correlations(db, "s").set_index(["task_a", "task_b"]).loc[
-        ("tgt_tie", "fam_10"), "spearman"]
+    rho = views.imagenet_x_matches(db, "s").set_index("target").loc["tgt_tie", "rho_match"]
     assert f"fam_10 {rho:.2f}" in text
     assert "px_tie -> tgt_tie" in text and "px_untimed -> tgt_near" in text
 

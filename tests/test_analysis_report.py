@@ -48,6 +48,9 @@ def test_report_embeds_each_figure_with_its_title(sqlite_db, tmp_path):
     assert "<table" in table and "tgt_tie" in table and "fam_10" in table
     assert "<table" in sections["table-proxy"] and "px_tie" in sections["table-proxy"]
     assert 'class="skipped"' not in page
+    # The generated study misses cells: each figure says so beside it, as analyze does.
+    assert '<p class="missing">warning: proxy_strategies: ' in sections["fig-proxy-cost"]
+    assert '<p class="missing">warning: apr_correlations: ' in sections["fig-matrix"]
     assert "http://" not in page and "https://" not in page  # self-contained
 
 

@@ -82,7 +82,7 @@ def test_apr_correlations_match_scipy_spearman_with_ties(filled):
     assert len(got) == len(TASKS) * (len(TASKS) - 1)
     for row in got.itertuples():
         n, rho = _rho(means[row.task_a], means[row.task_b])
-        assert row.n == n, (row.task_a, row.task_b)
+        assert row.n == n and row.n_missing == 40 - n, (row.task_a, row.task_b)
         assert _close(row.spearman, rho), (row.task_a, row.task_b, row.spearman, rho)
     ties = means.apply(lambda c: c.dropna().duplicated().any())
     assert ties.all(), "the data must exercise tied ranks"
@@ -96,14 +96,18 @@ def test_imagenet_x_matches_pick_the_closest_family_member(filled):
     for target, match in MATCHES.items():
         row = got.loc[target]
         assert row.reference == "ref"
-        assert _close(row.rho_reference, _rho(means[target], means["ref"])[1])
+        # Both rho on the same candidates: those with the target, the reference and the match.
+        common = means[[target, "ref"] + ([match] if match else [])].notna().all(axis=1)
+        assert row.n == common.sum() and row.n_missing == len(means) - common.sum()
+        assert _close(row.rho_reference, _rho(means[target][common], means["ref"])[1])
         if match is None:
             assert pd.isna(row.match) and math.isnan(row.rho_match)
             continue
         assert row.match == match
         assert row.match_classes == TASKS[match]["num_classes"]
         assert row.target_classes == TASKS[target]["num_classes"]
-        assert _close(row.rho_match, _rho(means[target], means[match])[1])
+        assert _close(row.rho_match, _rho(means[target][common], means[match])[1])
+        assert common.sum() < (means[target].notna() & means[match].notna()).sum()
 
 
 def test_imagenet_x_family_includes_the_reference(db, tmp_path):
@@ -165,7 +169,7 @@ def test_depth_width_correlations_match_scipy(filled):
     assert set(got.index) == set(TASKS)
     for task, row in got.iterrows():
         n, rho_depth = _rho(means[task], shapes.cumulative_depth.astype(float))
-        assert row.n == n
+        assert row.n == n and row.n_missing == 40 - n  # 40 candidates in the study
         assert _close(row.rho_cumulative_depth, rho_depth)
         assert _close(row.rho_cumulative_width,
                       _rho(means[task], shapes.cumulative_width.astype(float))[1])
@@ -271,7 +275,7 @@ def test_epoch_correlations_match_scipy_per_epoch(filled):
     for row in got.itertuples():
         frame = per_candidate.loc[(row.task, row.epoch)]
         n, rho = _rho(frame.x, frame.best)
-        assert row.n == n and _close(row.spearman_with_final, rho)
+        assert row.n == n and row.n_missing == 40 - n and _close(row.spearman_with_final, rho)
 
 
 def test_constant_errors_give_null_correlations(db, tmp_path):
@@ -293,7 +297,7 @@ def test_migration_creates_and_drops_exactly_the_analysis_views(db):
 
     from proxystore.db import migrate
 
-    expected = set(views.VIEWS) | {"analysis_settings"}
+    expected = set(views.VIEWS) | {"analysis_settings", "study_sizes"}
     assert set(inspect(db.engine).get_view_names()) == expected
     migrate.downgrade(db, "0001_initial")
     assert not set(inspect(db.engine).get_view_names())

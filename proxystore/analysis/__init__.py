@@ -15,6 +15,8 @@ _EXPORTS = {
     "render_analysis": "proxystore.analysis.render",
     "summary_text": "proxystore.analysis.render",
     "GoodRule": "proxystore.analysis.bootstrap",
+    "cost_adjusted_r2": "proxystore.analysis.strategies",
+    "missing_warnings": "proxystore.analysis.analyzer",
     "import_results": "proxystore.analysis.importer",
     "build_report": "proxystore.analysis.report",
     "write_report": "proxystore.analysis.report",

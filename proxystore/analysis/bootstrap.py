@@ -19,18 +19,53 @@ from proxystore.analysis import stats
 
 @dataclass(frozen=True)
 class GoodRule:
-    """Which candidates are "good" for spearman_good: proxy accuracy >= max(min, fraction x best).
+    """Which candidates are "good" for spearman_good (seed 1, footnote 10).
 
-    The SQL view proxy_quality applies the default (analysis_settings); `analyze` applies any.
+    Good: proxy accuracy >= max(min_accuracy, fraction_of_best x the best proxy accuracy), and,
+    when `top` is set, among the `top` best (ties kept). A study's `analysis: {good: ...}` picks
+    one of min_accuracy X, relative_to_best F (the default, 0.95) or top K; the views apply it
+    (analysis_settings) and `analyze` applies the same or any other.
     """
 
     fraction_of_best: float = 0.95
     min_accuracy: float = 0.0
+    top: int | None = None
+
+    @classmethod
+    def from_settings(cls, rule: str, value: float) -> GoodRule:
+        """Return the rule a study setting names (min_accuracy, relative_to_best or top)."""
+        if rule == "min_accuracy":
+            return cls(fraction_of_best=0.0, min_accuracy=float(value))
+        if rule == "top":
+            return cls(fraction_of_best=0.0, top=int(value))
+        return cls(fraction_of_best=float(value))
+
+    def describe(self) -> str:
+        """One phrase naming the rule, as `analyze` prints it."""
+        parts = []
+        if self.fraction_of_best > 0:
+            parts.append(f"relative_to_best {self.fraction_of_best:g}")
+        if self.min_accuracy > 0:
+            parts.append(f"min_accuracy {self.min_accuracy:g}")
+        if self.top is not None:
+            parts.append(f"top {self.top}")
+        return " and ".join(parts) or "all"
 
     def mask(self, proxy_accuracy: np.ndarray) -> np.ndarray:
         """Return which of these proxy accuracies are good."""
-        threshold = max(self.min_accuracy, self.fraction_of_best * float(proxy_accuracy.max()))
-        return proxy_accuracy >= threshold
+        return self.mask_drawn(proxy_accuracy, np.ones(len(proxy_accuracy), dtype=bool))
+
+    def mask_drawn(self, proxy_accuracy: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+        """Return which drawn candidates are good, judged among the drawn ones only."""
+        if not drawn.any():
+            return drawn.copy()
+        values = proxy_accuracy[drawn]
+        threshold = max(self.min_accuracy, self.fraction_of_best * float(values.max()))
+        good = drawn & (proxy_accuracy >= threshold)
+        if self.top is not None:
+            above = (values[None, :] > proxy_accuracy[:, None]).sum(axis=1)
+            good &= above < self.top
+        return good
 
 
 class Resamples:
@@ -85,13 +120,57 @@ def apr_intervals(frame: pd.DataFrame, samples: dict[tuple[str, str], np.ndarray
     _add_interval(frame, "spearman", [samples[pair] for pair in pairs])
 
 
-def imagenet_x_intervals(frame: pd.DataFrame,
-                         samples: dict[tuple[str, str], np.ndarray]) -> None:
+def imagenet_x_samples(frame: pd.DataFrame, means: pd.DataFrame,
+                       boot: Resamples) -> dict[str, list[np.ndarray]]:
+    """Return rho_reference and rho_match samples of every imagenet_x_matches row.
+
+    Both use the candidates with a result on the target, the reference and the match (as the
+    view), so the two columns compare the same networks.
+    """
+    out: dict[str, list[np.ndarray]] = {"rho_reference": [], "rho_match": []}
+    empty = np.full(boot.counts.shape[0], np.nan)
+    for row in frame.itertuples():
+        tasks = [t for t in (row.target, row.reference, row.match) if isinstance(t, str)]
+        if row.target not in means.columns or any(t not in means.columns for t in tasks):
+            out["rho_reference"].append(empty)
+            out["rho_match"].append(empty)
+            continue
+        common = means[tasks].notna().all(axis=1)
+        target = means[row.target].where(common)
+        for column, other in (("rho_reference", row.reference), ("rho_match", row.match)):
+            out[column].append(boot.spearman(target, means[other]) if isinstance(other, str)
+                               else empty)
+    return out
+
+
+def imagenet_x_intervals(frame: pd.DataFrame, samples: dict[str, list[np.ndarray]]) -> None:
     """Add rho_reference/rho_match low/high to the imagenet_x_matches frame, in place."""
-    empty = np.full(1, np.nan)
-    for column, other in (("rho_reference", "reference"), ("rho_match", "match")):
-        _add_interval(frame, column, [samples.get((t, o), empty) if isinstance(o, str) else empty
-                                      for t, o in zip(frame.target, frame[other], strict=True)])
+    for column, values in samples.items():
+        _add_interval(frame, column, values)
+
+
+def imagenet_x_summary_intervals(frame: pd.DataFrame,
+                                 samples: dict[str, list[np.ndarray]]) -> None:
+    """Add intervals to imagenet_x_summary: every target's rho from the same resamples.
+
+    Per resample, the means over the targets that have both correlations in the full sample,
+    their mean difference and the ratio of the means; the candidates are drawn once for all
+    targets together, since the same networks appear in every column.
+    """
+    if frame.empty:
+        return
+    reference, match = np.array(samples["rho_reference"]), np.array(samples["rho_match"])
+    used = np.isfinite(reference[:, 0]) & np.isfinite(match[:, 0])
+    with warnings.catch_warnings():  # a resample where a target's rho is undefined
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean_ref = np.nanmean(reference[used], axis=0) if used.any() else np.full(1, np.nan)
+        mean_match = np.nanmean(match[used], axis=0) if used.any() else np.full(1, np.nan)
+        difference = (np.nanmean(match[used] - reference[used], axis=0) if used.any()
+                      else np.full(1, np.nan))
+        ratio = np.where(mean_ref != 0, mean_match / np.where(mean_ref != 0, mean_ref, 1), np.nan)
+    for column, values in (("mean_rho_reference", mean_ref), ("mean_rho_match", mean_match),
+                           ("mean_difference", difference), ("ratio", ratio)):
+        _add_interval(frame, column, [values])
 
 
 def depth_width_intervals(frame: pd.DataFrame, means: pd.DataFrame, shapes: pd.DataFrame,
@@ -102,58 +181,6 @@ def depth_width_intervals(frame: pd.DataFrame, means: pd.DataFrame, shapes: pd.D
         _add_interval(frame, f"rho_{column}", [
             boot.spearman(means[task].where(known[column].notna()), known[column])
             for task in frame.task])
-
-
-def proxy_quality_intervals(frame: pd.DataFrame, means: pd.DataFrame, boot: Resamples,
-                            rule: GoodRule) -> dict[str, np.ndarray]:
-    """Recompute spearman_good/n_good under `rule` and add r2 and spearman_good intervals.
-
-    `means` holds seed 1's run results (best-epoch errors, `analyzer.best_epoch_matrix`).
-    Returns the r2 samples per proxy (for the cost adjustment).
-    """
-    r2_samples, good_samples, n_good = {}, [], []
-    for target, proxy in zip(frame.target, frame.proxy, strict=True):
-        both = means[[target, proxy]].dropna()
-        proxy_acc, target_acc = 1 - both[proxy], 1 - both[target]
-        r2_samples[proxy] = boot.pearson(proxy_acc, target_acc) ** 2
-        good = rule.mask(proxy_acc.to_numpy())
-        n_good.append(int(good.sum()))
-        good_samples.append(boot.spearman(proxy_acc[good], target_acc[good]))
-    frame["spearman_good"] = [s[0] for s in good_samples]
-    frame["n_good"] = n_good
-    _add_interval(frame, "r2", [r2_samples[p] for p in frame.proxy])
-    _add_interval(frame, "spearman_good", good_samples)
-    return r2_samples
-
-
-def cost_adjusted(frame: pd.DataFrame, r2_samples: dict[str, np.ndarray]) -> None:
-    """Add cost_adjusted_r2 (+ low/high): residual of r2 against a cubic in relative cost.
-
-    The cubic is fitted over the study's proxies with both numbers (seed 1); with fewer than five
-    proxies the degree drops to (proxies - 1), so one proxy gets residual 0. Each resample refits
-    the curve to that resample's r2 values.
-    """
-    ok = (frame.r2.notna() & frame.relative_cost.notna()).to_numpy()
-    frame["cost_adjusted_r2"] = np.nan
-    frame["cost_adjusted_r2_low"] = np.nan
-    frame["cost_adjusted_r2_high"] = np.nan
-    if not ok.any():
-        return
-    cost = frame.relative_cost.to_numpy(float)[ok]
-    degree = min(3, len(cost) - 1)
-    design = np.vander(cost, degree + 1)
-    r2 = np.vstack([r2_samples[p] for p in frame.proxy[ok]])  # (proxies, 1 + n_boot)
-    finite = np.isfinite(r2).all(axis=0)
-    residual = np.full_like(r2, np.nan)
-    if finite.any():
-        coef, *_ = np.linalg.lstsq(design, r2[:, finite], rcond=None)
-        residual[:, finite] = r2[:, finite] - design @ coef
-    residual[np.abs(residual) < 1e-12] = 0.0  # an exact fit (few proxies) leaves rounding noise
-    rows = np.flatnonzero(ok)
-    frame.loc[frame.index[rows], "cost_adjusted_r2"] = residual[:, 0]
-    for i, row in enumerate(rows):
-        low, high = stats.interval(residual[i, 1:])
-        frame.loc[frame.index[row], ["cost_adjusted_r2_low", "cost_adjusted_r2_high"]] = [low, high]
 
 
 def epoch_intervals(frame: pd.DataFrame, epochs: pd.DataFrame, boot: Resamples) -> None:
@@ -171,8 +198,9 @@ def seed_noise(cells: pd.DataFrame, boot: Resamples) -> pd.DataFrame:
 
     seed_rho is the mean over seed pairs of Spearman rho between the candidates' errors with one
     seed and with the other (candidates that have both): the reliability of a one-seed ranking.
-    ceiling is the Spearman-Brown reliability of the mean over k seeds (k = mean seeds per
-    candidate), an upper bound on how well any other ranking can agree with this task's.
+    reliability is the Spearman-Brown reliability R of the mean over k seeds (k = mean seeds per
+    candidate). The ceiling of an observable correlation between two tasks is sqrt(R_a R_b)
+    (`noise_ceilings`), not R alone.
     """
     rows = []
     for task, group in cells.groupby("task"):
@@ -192,6 +220,22 @@ def seed_noise(cells: pd.DataFrame, boot: Resamples) -> pd.DataFrame:
         rows.append({"task": task, "n_seeds": table.shape[1],
                      "n": int((table.notna().sum(axis=1) >= 2).sum()), "seed_rho": mean[0],
                      "seed_rho_low": low, "seed_rho_high": high,
-                     "ceiling": stats.spearman_brown(mean[0], k)})
-    columns = ["task", "n_seeds", "n", "seed_rho", "seed_rho_low", "seed_rho_high", "ceiling"]
+                     "reliability": stats.spearman_brown(mean[0], k)})
+    columns = ["task", "n_seeds", "n", "seed_rho", "seed_rho_low", "seed_rho_high", "reliability"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def noise_ceilings(frame: pd.DataFrame, noise: pd.DataFrame) -> None:
+    """Add noise_ceiling sqrt(R_a R_b) and rho_disattenuated rho / ceiling to apr_correlations.
+
+    R is each task's seed_noise reliability; NaN where either task has a single seed. The
+    disattenuated rho estimates the correlation that noise-free rankings would show (Spearman's
+    correction for attenuation); it can exceed 1 when the reliabilities are underestimated.
+    """
+    reliability = noise.set_index("task")["reliability"] if not noise.empty else pd.Series()
+    r_a = frame.task_a.map(reliability).astype(float)
+    r_b = frame.task_b.map(reliability).astype(float)
+    with np.errstate(invalid="ignore"):
+        ceiling = np.sqrt(r_a * r_b)
+    frame["noise_ceiling"] = ceiling.where(ceiling > 0)
+    frame["rho_disattenuated"] = frame.spearman / frame.noise_ceiling

@@ -20,7 +20,8 @@ class AnalysisCommands:
         epoch_correlations, seed_noise, apr_correlations (those the study has). Every
         correlation gets a bootstrap 95 % interval (resampling candidates), shown as
         `0.820 [0.710, 0.900]` in the table format and as <col>_low/<col>_high columns in csv and
-        json; proxies get the cost-adjusted r2.
+        json. Table 2's strategies get the cost-adjusted r2 (fitted over strategy rows); each
+        selected table whose rows miss some candidates gets one warning line on stderr.
 
         Example:
             proxystore analyze demo --table proxy_quality,imagenet_x_matches
@@ -34,12 +35,18 @@ class AnalysisCommands:
             seed: seed of the resampling, so intervals are reproducible.
             db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
         """
+        import sys
+
         from proxystore.analysis.render import check_selection, render_analysis
 
         selected = check_selection(table, format)  # before the bootstrap's work
-        from proxystore.analysis.analyzer import analyze
+        from proxystore.analysis.analyzer import analyze, missing_warning
 
         result = analyze(db, str(study), n_boot=int(boot), seed=int(seed))
+        for name in selected or list(result.tables):
+            line = missing_warning(name, result.tables[name]) if name in result.tables else None
+            if line:
+                print(line, file=sys.stderr)
         print(render_analysis(result, format, selected))
 
     def report(self, study: str, out: str, boot: int = 1000, seed: int = 0,
@@ -71,8 +78,9 @@ class AnalysisCommands:
         """Import results trained elsewhere (CSV) as finished runs of a study, marked imported.
 
         Columns candidate, task, seed, error are required; top1_error, top5_error, gpu_seconds,
-        epochs, task_num_classes, cumulative_depth, cumulative_width are optional. Importing the
-        same file again changes nothing. Roles example: --roles '{"imagenet": "reference",
+        epochs, task_num_classes, cumulative_depth, cumulative_width and status (done or
+        diverged; a diverged row leaves error empty) are optional. Importing the same file again
+        changes nothing. Roles example: --roles '{"imagenet": "reference",
         "cifar10": "target", "cifar10-half": {"role": "proxy", "proxy_of": "cifar10"}}'.
 
         Example:

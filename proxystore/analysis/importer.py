@@ -28,8 +28,9 @@ from proxystore.db.models import (
     SqlSubset,
 )
 from proxystore.db.session import Database
-from proxystore.errors import ResultsFileError
+from proxystore.errors import ResultsFileError, SpecError
 from proxystore.fingerprint import fingerprint
+from proxystore.study.spec import AnalysisSettings, default_strategy, parse_analysis
 
 IMPORTED = "imported"  # the architecture space, dataset source, recipe optimizer and trainer tag
 
@@ -98,18 +99,96 @@ def _task_rows(session: Any, study: str, info: TaskInfo) -> tuple[int, int]:
 
 
 def _metrics(row: dict[str, Any], metric: str) -> dict[str, Any]:
+    """Return a run's columns for a result row; a diverged row is a failed run without errors."""
+    if row.get("status") == "diverged":
+        return dict(status="failed", failure="diverged", final_top1_error=None,
+                    final_top5_error=None, device_seconds=row.get("gpu_seconds"),
+                    epochs_done=row.get("epochs"))
     top1, top5 = row.get("top1_error"), row.get("top5_error")
     if metric == "top5":
         top5 = row["error"]
     else:
         top1 = row["error"]
-    return dict(final_top1_error=top1, final_top5_error=top5, device_seconds=row.get("gpu_seconds"),
-                epochs_done=row.get("epochs"))
+    return dict(status="done", failure=None, final_top1_error=top1, final_top5_error=top5,
+                device_seconds=row.get("gpu_seconds"), epochs_done=row.get("epochs"))
+
+
+def _existing_runs(session: Any, keys: list[str]) -> dict[str, SqlRun]:
+    """Return the runs already stored under these cell keys (looked up 500 at a time)."""
+    existing: dict[str, SqlRun] = {}
+    for start in range(0, len(keys), 500):
+        existing.update({run.cell_key: run for run in session.scalars(
+            select(SqlRun).where(SqlRun.cell_key.in_(keys[start:start + 500])))})
+    return existing
+
+
+def _study_row(session: Any, study: str, spec_text: str,
+               settings: AnalysisSettings | None) -> SqlStudy:
+    """Return the study's row, created on first import; `settings` replace its analysis ones."""
+    st = session.scalar(select(SqlStudy).where(SqlStudy.name == study))
+    if st is None:
+        st = SqlStudy(name=study, spec_text=spec_text, spec_fingerprint=fingerprint(spec_text))
+        session.add(st)
+        session.flush()
+    if settings is not None:
+        _set(st, analysis_diverged=settings.diverged, good_rule=settings.good_rule,
+             good_value=settings.good_value)
+    return st
+
+
+def _write_tasks(session: Any, study_id: int, study: str,
+                 results: ResultsFile) -> dict[str, tuple[int, int]]:
+    """Create or update the study's tasks; return label -> (subset id, recipe id)."""
+    task_ids: dict[str, tuple[int, int]] = {}
+    for info in results.tasks.values():
+        subset_id, recipe_id = _task_rows(session, study, info)
+        task_ids[info.label] = (subset_id, recipe_id)
+        values = dict(subset_id=subset_id, role=info.role, proxy_of=info.proxy_of,
+                      num_classes=info.num_classes, train_count=info.train_count,
+                      epochs=info.epochs, image_size=info.image_size,
+                      eval_metric=info.eval_metric,
+                      strategy=info.strategy or default_strategy(info.label, info.proxy_of))
+        row = session.get(SqlStudyTask, (study_id, info.label))
+        if row is None:
+            session.add(SqlStudyTask(study_id=study_id, label=info.label, regime={}, **values))
+        else:
+            _set(row, **values)
+    return task_ids
+
+
+def _write_candidates(session: Any, study_id: int, study: str,
+                      results: ResultsFile) -> dict[str, int]:
+    """Create the candidates' imported architectures and links; return label -> arch id."""
+    prints = {label: fingerprint({"label": label, "study": study, "space": IMPORTED})
+              for label in results.candidates}
+    known = {a.fingerprint: a for a in session.scalars(select(SqlArchitecture).where(
+        SqlArchitecture.space == IMPORTED, SqlArchitecture.name.in_(list(prints))))}
+    members = {m.label for m in session.scalars(
+        select(SqlStudyCandidate).where(SqlStudyCandidate.study_id == study_id))}
+    archs = {}
+    for label, shape in results.candidates.items():
+        arch = known.get(prints[label]) or SqlArchitecture(
+            fingerprint=prints[label], space=IMPORTED, name=label,
+            genome={"label": label, "study": study})
+        _set(arch, cumulative_depth=shape.get("cumulative_depth"),
+             cumulative_width=shape.get("cumulative_width"))
+        archs[label] = arch
+    session.add_all(archs.values())
+    session.flush()
+    arch_ids = {label: arch.id for label, arch in archs.items()}
+    session.add_all([SqlStudyCandidate(study_id=study_id, label=label, architecture_id=arch_id,
+                                       hparams={})
+                     for label, arch_id in arch_ids.items() if label not in members])
+    return arch_ids
 
 
 def write_results(db: Database, results: ResultsFile, study: str,
-                  spec_text: str | None = None) -> ImportSummary:
-    """Write validated results into `study` in one transaction; return what changed."""
+                  spec_text: str | None = None,
+                  settings: AnalysisSettings | None = None) -> ImportSummary:
+    """Write validated results into `study` in one transaction; return what changed.
+
+    `settings` (the spec's `analysis:`) replaces the study's analysis settings when given.
+    """
     if spec_text is None:
         spec_text = yaml.safe_dump(
             {"imported_from": results.path.name,
@@ -118,51 +197,11 @@ def write_results(db: Database, results: ResultsFile, study: str,
             sort_keys=True)
     created = updated = 0
     with db.session(immediate=True) as session:
-        st = session.scalar(select(SqlStudy).where(SqlStudy.name == study))
-        if st is None:
-            st = SqlStudy(name=study, spec_text=spec_text, spec_fingerprint=fingerprint(spec_text))
-            session.add(st)
-            session.flush()
-        task_ids: dict[str, tuple[int, int]] = {}
-        for info in results.tasks.values():
-            subset_id, recipe_id = _task_rows(session, study, info)
-            task_ids[info.label] = (subset_id, recipe_id)
-            values = dict(subset_id=subset_id, role=info.role, proxy_of=info.proxy_of,
-                          num_classes=info.num_classes, train_count=info.train_count,
-                          epochs=info.epochs, image_size=info.image_size,
-                          eval_metric=info.eval_metric)
-            row = session.get(SqlStudyTask, (st.id, info.label))
-            if row is None:
-                session.add(SqlStudyTask(study_id=st.id, label=info.label, regime={}, **values))
-            else:
-                _set(row, **values)
-        prints = {label: fingerprint({"label": label, "study": study, "space": IMPORTED})
-                  for label in results.candidates}
-        known = {a.fingerprint: a for a in session.scalars(select(SqlArchitecture).where(
-            SqlArchitecture.space == IMPORTED, SqlArchitecture.name.in_(list(prints))))}
-        members = {m.label for m in session.scalars(
-            select(SqlStudyCandidate).where(SqlStudyCandidate.study_id == st.id))}
-        archs = {}
-        for label, shape in results.candidates.items():
-            arch = known.get(prints[label]) or SqlArchitecture(
-                fingerprint=prints[label], space=IMPORTED, name=label,
-                genome={"label": label, "study": study})
-            _set(arch, cumulative_depth=shape.get("cumulative_depth"),
-                 cumulative_width=shape.get("cumulative_width"))
-            archs[label] = arch
-        session.add_all(archs.values())
-        session.flush()
-        arch_ids = {label: arch.id for label, arch in archs.items()}
-        session.add_all([SqlStudyCandidate(study_id=st.id, label=label, architecture_id=arch_id,
-                                           hparams={})
-                         for label, arch_id in arch_ids.items() if label not in members])
+        st = _study_row(session, study, spec_text, settings)
+        task_ids = _write_tasks(session, st.id, study, results)
+        arch_ids = _write_candidates(session, st.id, study, results)
         keys = {cell_key(study, r["candidate"], r["task"], r["seed"]): r for r in results.rows}
-        existing: dict[str, SqlRun] = {}
-        key_list = list(keys)
-        for start in range(0, len(key_list), 500):
-            chunk = key_list[start:start + 500]
-            existing.update({run.cell_key: run for run in session.scalars(
-                select(SqlRun).where(SqlRun.cell_key.in_(chunk)))})
+        existing = _existing_runs(session, list(keys))
         cells = {(c.candidate, c.task, c.seed): c for c in session.scalars(
             select(SqlStudyCell).where(SqlStudyCell.study_id == st.id))}
         new_runs: dict[str, SqlRun] = {}
@@ -173,10 +212,10 @@ def write_results(db: Database, results: ResultsFile, study: str,
                 subset_id, recipe_id = task_ids[record["task"]]
                 run = SqlRun(cell_key=key, architecture_id=arch_ids[record["candidate"]],
                              subset_id=subset_id, recipe_id=recipe_id, seed=record["seed"],
-                             trainer_version=IMPORTED, status="done", imported=True, **metrics)
+                             trainer_version=IMPORTED, imported=True, **metrics)
                 new_runs[key] = run
                 created += 1
-            elif _set(run, status="done", imported=True, **metrics):
+            elif _set(run, imported=True, **metrics):
                 updated += 1
         session.add_all(list(new_runs.values()))
         session.flush()
@@ -205,7 +244,7 @@ def import_results(db: Database | str | None, path: str | Path, study: str, *,
         spec: a study spec YAML whose ``tasks`` give the roles when `roles` is not given; its
             text is stored as the study's spec.
     """
-    spec_text = None
+    spec_text, settings = None, None
     if spec is not None:
         try:
             spec_text = Path(spec).read_text(encoding="utf-8")
@@ -214,5 +253,18 @@ def import_results(db: Database | str | None, path: str | Path, study: str, *,
                                    ) from None
         if roles is None:
             roles = Path(spec)  # load_roles reads its tasks
+        settings = _spec_settings(spec, spec_text)
     results = read_results(path, roles)
-    return write_results(as_database(db, create=True), results, study, spec_text)
+    return write_results(as_database(db, create=True), results, study, spec_text, settings)
+
+
+def _spec_settings(spec: str | Path, text: str) -> AnalysisSettings:
+    """Return the `analysis:` settings of a spec file; ResultsFileError names a bad one."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raw = None  # read_results reports the unreadable file
+    try:
+        return parse_analysis(raw.get("analysis", {}) if isinstance(raw, dict) else {})
+    except SpecError as error:
+        raise ResultsFileError(f"{spec}: {error}") from None

@@ -216,7 +216,8 @@ def proxy_quality_vs_cost(quality: pd.DataFrame, title: str) -> Figure | str:
     """Plot r2 and Spearman over good candidates against relative cost, one series per proxy.
 
     Args:
-        quality: proxy_quality rows (with _low/_high and cost_adjusted_r2 from `analyze`).
+        quality: proxy_strategies rows, one series per Table 2 strategy, or proxy_quality rows
+            (one per proxy → target); with _low/_high from `analyze`.
         title: the figure's title.
     """
     rows = quality.dropna(subset=["relative_cost"]).reset_index(drop=True)
@@ -224,7 +225,9 @@ def proxy_quality_vs_cost(quality: pd.DataFrame, title: str) -> Figure | str:
         return "the study has no proxy task (role proxy with proxy_of) with shared candidates"
     fig = _figure(4.8)
     axes = fig.subplots(1, 2, sharex=True)  # the same proxies at the same costs, side by side
-    labels = [f"{r.proxy} → {r.target}" for r in rows.itertuples()]
+    pooled = "strategy" in rows and "proxy" not in rows  # Table 2's rows, else per target
+    labels = (list(rows.strategy) if pooled
+              else [f"{r.proxy} → {r.target}" for r in rows.itertuples()])
     for ax, column, label in ((axes[0], "r2", "r² of normalised accuracies"),
                               (axes[1], "spearman_good", "Spearman ρ over good candidates")):
         for i, (color, marker) in enumerate(styles(len(rows))):
@@ -244,7 +247,8 @@ def proxy_quality_vs_cost(quality: pd.DataFrame, title: str) -> Figure | str:
         ax.set_ylabel(label)
     handles = [Line2D([], [], ls="", marker=m, color=c, label=t)
                for (c, m), t in zip(styles(len(rows)), labels, strict=True)]
-    fig.legend(handles=handles, loc="outside right upper", fontsize=SMALL, title="proxy → target",
+    fig.legend(handles=handles, loc="outside right upper", fontsize=SMALL,
+               title="strategy" if pooled else "proxy → target",
                title_fontsize=SMALL)
     return _finish(fig, title)
 

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from proxystore import __version__
 from proxystore.analysis import plots, report_tables, views
-from proxystore.analysis.analyzer import Analysis, analyze, candidate_matrix
+from proxystore.analysis.analyzer import Analysis, analyze, candidate_matrix, missing_warning
 from proxystore.db import Database
 from proxystore.db.engine import safe_url
 
@@ -68,6 +68,17 @@ def _section(anchor: str, body: Figure | str, warnings: list[str] | None = None)
     return head + f'<p class="skipped">Skipped: {html.escape(body)}.</p></section>'
 
 
+# The analyze table behind each figure, whose rows that miss candidates are noted beside it.
+SOURCES = {"fig-reference": "imagenet_x_matches", "fig-matrix": "apr_correlations",
+           "fig-depth-width": "depth_width_correlations", "fig-epochs": "epoch_correlations"}
+
+
+def _strategies_or_proxies(result: Analysis) -> pd.DataFrame:
+    """Table 2's strategy rows where the study has them, else one row per proxy and target."""
+    pooled = result.tables.get("proxy_strategies")
+    return pooled if pooled is not None and not pooled.empty else result["proxy_quality"]
+
+
 def task_roles(db: Database | str | None, study: str) -> dict[str, str]:
     """Task label -> role of the study's tasks."""
     tasks = views.study_tasks(db, study)
@@ -100,7 +111,7 @@ def study_figures(db: Database | str | None, study: str, result: Analysis | None
     matches = result["imagenet_x_matches"]
     titles = TITLES if titled else dict.fromkeys(TITLES, "")
     return {
-        "fig-proxy-cost": plots.proxy_quality_vs_cost(result["proxy_quality"],
+        "fig-proxy-cost": plots.proxy_quality_vs_cost(_strategies_or_proxies(result),
                                                       titles["fig-proxy-cost"]),
         "fig-epochs": plots.epoch_curves(result["epoch_correlations"], titles["fig-epochs"]),
         "fig-reference": plots.scatter_pairs(means, _pairs(matches, "reference", "rho_reference"),
@@ -152,6 +163,9 @@ def build_report(db: Database | str | None, study: str, n_boot: int = 1000,
     parts["fig-proxy-cost"] = (parts["fig-proxy-cost"][0], warn2)
     parts["table-imagenet-x"] = (table3 or "the study has no task with role target", warn3)
     parts["fig-family"] = (parts["fig-family"][0], warn3)
+    for anchor, name in SOURCES.items():
+        line = missing_warning(name, result.tables[name]) if name in result.tables else None
+        parts[anchor] = (parts[anchor][0], [line] if line else [])
     body = "".join(
         f'<h2 id="{paper}">{html.escape(title)}</h2>'
         + "".join(_section(anchor, *parts[anchor]) for anchor in anchors)

@@ -21,13 +21,14 @@ OPTIONAL_NUMBERS = ("top1_error", "top5_error", "gpu_seconds", "epochs", "task_n
                     "cumulative_depth", "cumulative_width")
 INTEGER_COLUMNS = ("seed", "epochs", "task_num_classes", "cumulative_depth", "cumulative_width")
 ERROR_COLUMNS = ("error", "top1_error", "top5_error")
-COLUMNS = (*REQUIRED, *OPTIONAL_NUMBERS)
+STATUSES = ("done", "diverged")  # the optional status column; a diverged row has no error
+COLUMNS = (*REQUIRED, *OPTIONAL_NUMBERS, "status")
 # The smallest value each numeric column can hold (error columns are fractions in [0, 1]).
 MINIMUM = {"seed": 0, "gpu_seconds": 0, "epochs": 1, "task_num_classes": 1,
            "cumulative_depth": 1, "cumulative_width": 1}
 INTEGER_MAX = 2**31 - 1  # the database's INTEGER columns
 TASK_KEYS = ("role", "proxy_of", "num_classes", "train_count", "epochs", "image_size",
-             "eval_metric")
+             "eval_metric", "strategy")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class TaskInfo:
     epochs: int | None = None
     image_size: int | None = None
     eval_metric: str = "top1"
+    strategy: str | None = None
 
 
 @dataclass
@@ -163,6 +165,8 @@ def load_roles(roles: Any, path: Path) -> dict[str, dict[str, Any]]:
             roles = json.loads(roles)
         except json.JSONDecodeError:
             roles = _yaml(roles, "--roles")
+    if isinstance(roles, dict) and "datasets" in roles and isinstance(roles.get("tasks"), dict):
+        return _spec_roles(roles)
     if isinstance(roles, dict) and isinstance(roles.get("tasks"), (dict, list)):
         roles = roles["tasks"]
     if isinstance(roles, list):  # a spec-like list of {label: ..., role: ...}
@@ -177,6 +181,25 @@ def load_roles(roles: Any, path: Path) -> dict[str, dict[str, Any]]:
         if unknown:
             raise ResultsFileError(f"task {label!r} in the roles: unknown keys {unknown}")
         out[str(label)] = {k: v for k, v in attrs.items() if k in TASK_KEYS}
+    return out
+
+
+def _spec_roles(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return the roles of a study spec's tasks, with epochs and metric as its cells train.
+
+    A spec's task also holds its dataset, subset and recipe keys; only TASK_KEYS are taken, and
+    epochs, image_size and eval_metric fall back to the spec's `defaults`.
+    """
+    defaults: dict[str, Any] = spec.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        defaults = {}
+    out: dict[str, dict[str, Any]] = {}
+    for label, task in spec["tasks"].items():
+        task = task if isinstance(task, dict) else {}
+        attrs: dict[str, Any] = {k: defaults[k] for k in ("epochs", "image_size", "eval_metric")
+                                 if k in defaults}
+        attrs.update({k: v for k, v in task.items() if k in TASK_KEYS})
+        out[str(label)] = attrs
     return out
 
 
@@ -226,7 +249,11 @@ def read_results(path: str | Path, roles: Any = None) -> ResultsFile:
             row[column] = str(record[column]).strip()
             if not row[column]:
                 raise ResultsFileError(f"{path}: line {line}, column {column!r}: value is missing")
+        row["status"] = _status(path, line, record)
         for column in ("seed", "error", *present):
+            if column == "error" and row["status"] == "diverged":
+                row["error"] = None
+                continue
             row[column] = _number(path, line, column, record[column], column in INTEGER_COLUMNS)
         key = (row["candidate"], row["task"], row["seed"])
         if key in seen:
@@ -248,6 +275,18 @@ def read_results(path: str | Path, roles: Any = None) -> ResultsFile:
             raise ResultsFileError(f"task {info.label!r} is a proxy of {info.proxy_of!r}, "
                                    f"which has no rows in {path}")
     return ResultsFile(path=path, rows=rows, tasks=tasks, candidates=candidates)
+
+
+def _status(path: Path, line: int, record: dict[str, str]) -> str:
+    """Return a row's status (done when absent or blank); a diverged row has no error."""
+    status = record.get("status", "").strip().lower() or "done"
+    if status not in STATUSES:
+        raise ResultsFileError(f"{path}: line {line}, column 'status': {record['status']!r} is not "
+                               f"one of {', '.join(STATUSES)}")
+    if status == "diverged" and record["error"].strip() not in ("", "nan", "NaN", "NA"):
+        raise ResultsFileError(f"{path}: line {line}, column 'error': a diverged run has no error "
+                               f"(leave it empty), got {record['error']!r}")
+    return status
 
 
 def _agree(known: dict[str, int | None], path: Path, line: int,

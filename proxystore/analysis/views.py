@@ -14,12 +14,15 @@ VIEWS: dict[str, tuple[str, ...]] = {
     "candidate_errors": ("task", "candidate"),
     "apr_correlations": ("task_a", "task_b"),
     "imagenet_x_matches": ("target", "reference"),
+    "imagenet_x_summary": ("study",),
     "depth_width_correlations": ("task",),
     "proxy_quality": ("target", "proxy"),
+    "proxy_strategies": ("strategy",),
     "epoch_correlations": ("task", "epoch"),
 }
 TEXT_COLUMNS = {"study", "candidate", "task", "task_a", "task_b", "target", "reference", "match",
-                "proxy", "role", "proxy_of", "label", "eval_metric"}
+                "proxy", "role", "proxy_of", "label", "eval_metric", "strategy", "diverged",
+                "good_rule"}
 
 
 def as_database(db: Database | str | None, *, create: bool = False) -> Database:
@@ -62,11 +65,14 @@ def view(db: Database | str | None, name: str, study: str) -> pd.DataFrame:
 
 
 def study_tasks(db: Database | str | None, study: str) -> pd.DataFrame:
-    """Return the study's tasks: label, role, proxy_of, num_classes, epochs, eval_metric."""
+    """Return the study's tasks: label, role, proxy_of, num_classes, epochs, eval_metric,
+    strategy, subset_id and train_count."""
     return query(db, """
         SELECT t.label AS label, t.role AS role, t.proxy_of AS proxy_of,
                COALESCE(t.num_classes, NULLIF(sub.num_classes, 0)) AS num_classes,
-               t.epochs AS epochs, t.eval_metric AS eval_metric
+               t.epochs AS epochs, t.eval_metric AS eval_metric,
+               COALESCE(t.strategy, t.label) AS strategy, t.subset_id AS subset_id,
+               COALESCE(t.train_count, NULLIF(sub.train_count, 0)) AS train_count
         FROM study_tasks t JOIN studies s ON s.id = t.study_id
         LEFT JOIN subsets sub ON sub.id = t.subset_id
         WHERE s.name = :study ORDER BY t.label""", study=study)
@@ -137,6 +143,22 @@ def depth_width_correlations(db: Database | str | None, study: str) -> pd.DataFr
 def proxy_quality(db: Database | str | None, study: str) -> pd.DataFrame:
     """Return the proxy_quality view for `study` (seed 1, Table 2)."""
     return view(db, "proxy_quality", study)
+
+
+def imagenet_x_summary(db: Database | str | None, study: str) -> pd.DataFrame:
+    """Return the imagenet_x_summary view for `study` (seed 2's headline, Table 3's average)."""
+    return view(db, "imagenet_x_summary", study)
+
+
+def proxy_strategies(db: Database | str | None, study: str) -> pd.DataFrame:
+    """Return the proxy_strategies view for `study` (seed 1, Table 2: one row per strategy)."""
+    return view(db, "proxy_strategies", study)
+
+
+def analysis_settings(db: Database | str | None, study: str) -> pd.Series:
+    """Return the study's analysis settings (diverged, good_rule, good_value, thresholds)."""
+    return query(db, "SELECT * FROM analysis_settings WHERE study = :study",
+                 study=study).iloc[0]
 
 
 def epoch_correlations(db: Database | str | None, study: str) -> pd.DataFrame:

@@ -282,6 +282,10 @@ class SqlStudy(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     spec_text: Mapped[str] = mapped_column(Text)
     spec_fingerprint: Mapped[str] = mapped_column(FINGERPRINT)
+    # The spec's `analysis:` settings (NULL: the default; the analysis_settings view fills it in).
+    analysis_diverged: Mapped[str | None] = mapped_column(String(10))
+    good_rule: Mapped[str | None] = mapped_column(String(20))
+    good_value: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=_now())
     updated_at: Mapped[datetime] = mapped_column(DateTime, server_default=_now())
 
@@ -310,6 +314,8 @@ class SqlStudyTask(Base):
     image_size: Mapped[int | None] = mapped_column(Integer)
     eval_metric: Mapped[str] = mapped_column(String(20), default="top1")
     regime: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The proxy-creation strategy a proxy belongs to (seed 1, Table 2 rows pool its targets).
+    strategy: Mapped[str | None] = mapped_column(String(200))
 
 
 class SqlStudyCandidate(Base):

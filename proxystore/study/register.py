@@ -198,7 +198,7 @@ def _register(db: Database, spec: StudySpec) -> Registration:
         _write_candidates(session, study_id, spec, archs)
         registration = Registration(study_id=study_id, name=spec.name)
         for task in spec.tasks.values():
-            _write_task(session, study_id, task, ready.get(task.label))
+            _write_task(session, study_id, spec, task, ready.get(task.label))
         registration.new_runs += _write_cells(session, study_id, spec, archs,
                                               list(ready.values()))
         for task in deferred:
@@ -224,6 +224,9 @@ def _upsert_study(session: Session, spec: StudySpec) -> int:
         study.updated_at = func.current_timestamp()
         for model in (SqlStudyCell, SqlStudyTask, SqlStudyCandidate):
             session.execute(delete(model).where(model.study_id == study.id))
+    settings = spec.analysis
+    study.analysis_diverged, study.good_rule = settings.diverged, settings.good_rule
+    study.good_value = settings.good_value
     return study.id
 
 
@@ -234,14 +237,18 @@ def _write_candidates(session: Session, study_id: int, spec: StudySpec,
     insert_ignore(session, SqlStudyCandidate, rows, ["study_id", "label"])
 
 
-def _write_task(session: Session, study_id: int, task: TaskSpec, ready: _Task | None) -> None:
-    regime = {k: v for k, v in task.regime.items()}
+def _write_task(session: Session, study_id: int, spec: StudySpec, task: TaskSpec,
+                ready: _Task | None) -> None:
+    # epochs, image size and metric as the task's cells train with them (defaults filled in);
+    # a candidate may override them, so the first candidate's recipe stands for the task.
+    recipe = spec.recipe(task.label, next(iter(spec.candidates)))
     row = dict(study_id=study_id, label=task.label, role=task.role, proxy_of=task.proxy_of,
                subset_id=ready.subset_id if ready else None,
                num_classes=ready.num_classes if ready else None,
                train_count=ready.train_count if ready else None,
-               epochs=regime.get("epochs"), image_size=regime.get("image_size"),
-               eval_metric=regime.get("eval_metric", "top1"), regime=regime)
+               epochs=recipe.epochs, image_size=recipe.image_size,
+               eval_metric=recipe.eval_metric, regime=dict(task.regime),
+               strategy=task.strategy_label)
     insert_ignore(session, SqlStudyTask, [row], ["study_id", "label"])
     if ready:
         session.execute(update(SqlStudyTask)
@@ -390,7 +397,7 @@ def _materialize(db: Database, spec: StudySpec, registration: Registration | Non
             continue
         declared = _declare(db, task, scorer_run_id=run_id)
         with db.session(immediate=True) as session:
-            _write_task(session, study_id, task, declared)
+            _write_task(session, study_id, spec, task, declared)
             new += _write_cells(session, study_id, spec, archs, [declared])
         if registration is not None and task.label in registration.deferred_tasks:
             registration.deferred_tasks.remove(task.label)

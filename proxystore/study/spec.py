@@ -45,6 +45,12 @@ class TaskSpec:
     role: str
     proxy_of: str | None
     regime: dict[str, Any]
+    strategy: str | None = None
+
+    @property
+    def strategy_label(self) -> str:
+        """The strategy this task's proxy results pool under (Table 2's row name)."""
+        return self.strategy or default_strategy(self.label, self.proxy_of)
 
     @property
     def scorer(self) -> dict[str, Any] | None:
@@ -55,6 +61,35 @@ class TaskSpec:
                 return dict(node["scorer"])
             node = node.get("parent")
         return None
+
+
+def default_strategy(label: str, proxy_of: str | None) -> str:
+    """Return a task's default strategy: its label without a leading "<proxy_of>/"."""
+    if proxy_of and label.startswith(f"{proxy_of}/") and len(label) > len(proxy_of) + 1:
+        return label[len(proxy_of) + 1:]
+    return label
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """A study's `analysis:` settings: what a diverged run counts as, which configs are good.
+
+    good_rule is min_accuracy, relative_to_best or top (None: the default, relative_to_best 0.95,
+    see docs/analysis.md); good_value its number.
+    """
+
+    diverged: str | None = None
+    good_rule: str | None = None
+    good_value: float | None = None
+
+    @classmethod
+    def from_raw(cls, raw: Any) -> AnalysisSettings:
+        """Return the settings of a spec's (schema-checked) `analysis` mapping."""
+        raw = raw if isinstance(raw, dict) else {}
+        good = raw.get("good") or {}
+        rule = next(iter(good), None)
+        return cls(diverged=raw.get("diverged"), good_rule=rule,
+                   good_value=float(good[rule]) if rule else None)
 
 
 @dataclass(frozen=True)
@@ -79,6 +114,7 @@ class StudySpec:
     candidates: dict[str, CandidateSpec]
     sampled: dict[str, Any] | None
     seeds: tuple[int, ...]
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
 
     @property
     def fingerprint(self) -> str:
@@ -150,6 +186,23 @@ def _check_schema(raw: Any) -> None:
         raise SpecError(f"{path}: {message}")
 
 
+def parse_analysis(raw: Any) -> AnalysisSettings:
+    """Validate a spec's `analysis:` mapping on its own (import-results reads only it).
+
+    Raises:
+        SpecError: naming the bad field, e.g. ``analysis.diverged: must be one of chance, drop``.
+    """
+    import jsonschema
+
+    schema = {**_schema()["$defs"]["analysis"], "$defs": _schema()["$defs"]}
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(raw),
+                    key=lambda e: len(e.absolute_path))
+    if errors:
+        where = ".".join(["analysis", *map(str, errors[0].absolute_path)])
+        raise SpecError(f"{where}: {_message(errors[0])}")
+    return AnalysisSettings.from_raw(raw)
+
+
 def expand_env(value: str, *, strict: bool) -> str:
     """Replace ${VAR} and ${VAR:-default} from the environment (unset and strict: SpecError)."""
 
@@ -216,16 +269,18 @@ def parse_spec(text: str, source: str = "<spec>") -> StudySpec:
         if t["dataset"] not in datasets:
             raise SpecError(f"{where}.dataset: {t['dataset']!r} is not among datasets "
                             f"({', '.join(datasets)})")
-        regime = {k: v for k, v in t.items() if k not in ("dataset", "subset", "role", "proxy_of")}
+        regime = {k: v for k, v in t.items()
+                  if k not in ("dataset", "subset", "role", "proxy_of", "strategy")}
         Recipe.from_parts(defaults, regime, where=where)  # range checks with the task's path
         tasks[label] = TaskSpec(label=label, dataset=t["dataset"],
                                 subset=dict(t.get("subset") or {"kind": "full"}),
                                 role=t.get("role", "other"), proxy_of=t.get("proxy_of"),
-                                regime=regime)
+                                regime=regime, strategy=t.get("strategy"))
     candidates, sampled = expand_candidates(raw["candidates"], defaults)
     spec = StudySpec(name=raw["name"], text=text, source=source, datasets=datasets,
                      defaults=defaults, tasks=tasks, candidates=candidates, sampled=sampled,
-                     seeds=tuple(raw.get("seeds") or (0,)))
+                     seeds=tuple(raw.get("seeds") or (0,)),
+                     analysis=AnalysisSettings.from_raw(raw.get("analysis")))
     _check_meaning(spec)
     return spec
 
@@ -239,6 +294,9 @@ def _check_meaning(spec: StudySpec) -> None:
         where = f"tasks.{task.label}"
         if task.role == "proxy" and not task.proxy_of:
             raise SpecError(f"{where}.proxy_of: required for a proxy (the target it stands in for)")
+        if task.strategy is not None and task.role != "proxy":
+            raise SpecError(f"{where}.strategy: only a task with role proxy has a strategy "
+                            f"(the Table 2 row its proxy results pool under)")
         if task.proxy_of is not None:
             if task.role != "proxy":
                 raise SpecError(f"{where}.proxy_of: only a task with role proxy names a target")
