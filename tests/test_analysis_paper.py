@@ -230,8 +230,8 @@ def test_strategy_intervals_resample_and_reselect_the_good_set(sqlite_db, tmp_pa
         == pytest.approx(tuple(np.percentile(finite, [2.5, 97.5])), abs=1e-9)
     view = views.proxy_strategies(sqlite_db, "paper").set_index("strategy")
     assert np.allclose(table.r2, view.r2.reindex(table.index))
-    fitted = cost_adjusted_r2(table.r2.to_numpy(), table.relative_cost.to_numpy())
-    assert np.allclose(table.cost_adjusted_r2, fitted, atol=1e-9)
+    # 3 strategies: a cubic would pass through every one, so no cost adjustment is printed.
+    assert len(table) < 5 and table.cost_adjusted_r2.isna().all()
 
 
 def test_few_good_configurations_get_no_interval_and_say_why(sqlite_db, tmp_path):

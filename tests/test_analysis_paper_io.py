@@ -188,9 +188,10 @@ def test_a_proxy_datasets_result_set_prints_table_2_rows(tmp_path):
     imported = run_cli("import-results", str(path), "--study", "pd", "--spec",
                        str(REPO / "jobs" / "proxy_datasets.yaml"), "--db", url)
     assert imported.returncode == 0, imported.stderr
-    result = run_cli("analyze", "pd", "--boot", "20", "--format", "csv", "--db", url)
+    result = run_cli("analyze", "pd", "--boot", "20", "--format", "csv", "--table",
+                     "proxy_strategies", "--db", url)  # csv: exactly one table, pandas-loadable
     assert result.returncode == 0, result.stderr
-    block = result.stdout.split("# proxy_strategies\n")[1].split("\n\n")[0].splitlines()
+    block = result.stdout.strip().splitlines()
     rows = {line.split(",")[0]: line for line in block[1:]}
     assert len(rows) == 22 and {"Half Classes-0.5", "All Classes-1.0-ep5", "hard-0.9-1.0",
                                 "Other Half Classes-1.0"} <= set(rows)

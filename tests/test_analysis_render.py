@@ -82,14 +82,21 @@ def test_cli_selects_tables_and_writes_csv_pandas_loads(db, tmp_path):
     assert out.returncode == 0, out.stderr
     frame = pd.read_csv(io.StringIO(out.stdout))
     assert set(frame.proxy) == {"px_timed", "px_untimed", "px_tie"}
-    assert {"r2_low", "r2_high", "cost_adjusted_r2"} <= set(frame.columns)
+    assert {"r2_low", "r2_high"} <= set(frame.columns)
+    assert "cost_adjusted_r2" not in frame  # fitted over Table 2's strategy rows only
+    pooled = run_cli("analyze", "s", "--table", "proxy_strategies", "--format", "csv", "--boot",
+                     "10", "--db", url)
+    assert pooled.returncode == 0, pooled.stderr
+    strategies = pd.read_csv(io.StringIO(pooled.stdout))
+    assert {"strategy", "r2_low", "r2_high", "cost_adjusted_r2"} <= set(strategies.columns)
     both = run_cli("analyze", "s", "--table", "imagenet_x_matches", "--table", "proxy_quality",
                    "--boot", "0", "--db", url)
     assert both.returncode == 0, both.stderr
     assert _headings(both.stdout) == ["imagenet_x_matches", "proxy_quality"]
     default = run_cli("analyze", "s", "--boot", "10", "--db", url)
     names = _headings(default.stdout)
-    assert names[0] == "proxy_quality" and names[-1] == "apr_correlations"
+    assert names[:3] == ["proxy_strategies", "imagenet_x_summary", "proxy_quality"]  # answers
+    assert names[-1] == "apr_correlations"
     assert max(len(line) for line in default.stdout.splitlines()) <= 160
 
 

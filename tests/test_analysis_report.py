@@ -49,8 +49,8 @@ def test_report_embeds_each_figure_with_its_title(sqlite_db, tmp_path):
     assert "<table" in sections["table-proxy"] and "px_tie" in sections["table-proxy"]
     assert 'class="skipped"' not in page
     # The generated study misses cells: each figure says so beside it, as analyze does.
-    assert '<p class="missing">warning: proxy_strategies: ' in sections["fig-proxy-cost"]
-    assert '<p class="missing">warning: apr_correlations: ' in sections["fig-matrix"]
+    assert '<ul class="warning"><li>px_untimed: ' in sections["fig-proxy-cost"]
+    assert '<ul class="warning"><li>warning: apr_correlations: ' in sections["fig-matrix"]
     assert "http://" not in page and "https://" not in page  # self-contained
 
 
@@ -149,6 +149,6 @@ def test_all_tables_align_numbers_right_and_fold_long_tables(sqlite_db, tmp_path
     page = report_tables.all_tables({**result.tables, "zz_long": long})
     blocks = re.findall(r"<details( open)?><summary><b>([^:<]+)", page)
     names = [name for _, name in blocks]
-    assert names[0] == "proxy_quality" and names[-2:] == ["apr_correlations", "zz_long"]
+    assert names[0] == "proxy_strategies" and names[-2:] == ["apr_correlations", "zz_long"]
     assert dict((name, bool(is_open)) for is_open, name in blocks)["zz_long"] is False
     assert '<td class="label">t0</td><td class="num">5</td><td class="num">0.500</td>' in page

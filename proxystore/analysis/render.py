@@ -136,6 +136,23 @@ def apr_matrix(apr: pd.DataFrame) -> pd.DataFrame:
     return cells.rename_axis(index="task", columns=None).reset_index()
 
 
+def captions(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Move what repeats on every row out of the table: a constant good rule becomes one line
+    under the title, and each row's interval note becomes a `*` on its estimate and one line."""
+    lines = []
+    if "good_rule" in frame and frame.good_rule.nunique(dropna=False) == 1 and len(frame):
+        lines.append(f"good candidates: {frame.good_rule.iloc[0]}")
+        frame = frame.drop(columns="good_rule")
+    if "interval_note" in frame:
+        noted = frame.interval_note.fillna("").astype(str).str.len() > 0
+        text = readable(frame.drop(columns="interval_note"))
+        if noted.any() and "spearman_good" in text:
+            text.loc[noted.to_numpy(), "spearman_good"] += " *"
+            lines.append("* no interval: fewer than 5 good candidates (see --format csv)")
+        return text, lines
+    return readable(frame), lines
+
+
 def table_text(name: str, frame: pd.DataFrame) -> str:
     """One titled table in the table format."""
     title = f"## {name}: {TITLES[name]}" if name in TITLES else f"## {name}"
@@ -145,7 +162,8 @@ def table_text(name: str, frame: pd.DataFrame) -> str:
         return f"{title}\n{body.to_string(index=False)}{note}"
     if frame.empty:
         return f"{title}\n(no rows)"
-    return f"{title}\n{readable(frame).to_string(index=False)}"
+    text, lines = captions(frame)
+    return "\n".join([title, *lines, text.to_string(index=False)])
 
 
 def render_analysis(result: Analysis, fmt: str = "table",

@@ -17,6 +17,7 @@ from proxystore.analysis import stats
 if TYPE_CHECKING:
     from proxystore.analysis.bootstrap import GoodRule, Resamples
 
+MIN_FIT_ROWS = 5  # a cubic with an intercept fits 4 rows exactly: no residual to speak of
 MIN_GOOD_FOR_INTERVAL = 5  # fewer good configurations: no interval for spearman_good
 
 
@@ -182,12 +183,13 @@ def cost_adjusted_table(frame: pd.DataFrame, r2_samples: list[np.ndarray]) -> No
     """Add cost_adjusted_r2 (+ low/high) to proxy_strategies: the cubic over its rows.
 
     Rows without r² or relative cost are left out of the fit (NaN); each resample refits the
-    curve to that resample's r² values.
+    curve to that resample's r² values. Under MIN_FIT_ROWS rows the cubic passes through every
+    point (each residual would be 0), so the column stays NaN.
     """
     ok = (frame.r2.notna() & frame.relative_cost.notna()).to_numpy()
     for suffix in ("", "_low", "_high"):
         frame[f"cost_adjusted_r2{suffix}"] = np.nan
-    if not ok.any():
+    if ok.sum() < MIN_FIT_ROWS:
         return
     samples = np.vstack([r2_samples[i] for i in np.flatnonzero(ok)])
     samples[:, 0] = frame.r2.to_numpy(float)[ok]  # the estimate is the view's r2
