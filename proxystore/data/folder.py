@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-
 from proxystore.data import images
 from proxystore.data.pool import POOL_MIN_ITEMS, ordered_map
 from proxystore.data.sources import FileImages, SourceData, as_labels
