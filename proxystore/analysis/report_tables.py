@@ -74,12 +74,25 @@ TABLE2_PROXIES: Columns = (
     ("Candidates", "n"), ("Good", "n_good"))
 
 
+def _table2_notes(rows: pd.DataFrame) -> str:
+    """What an estimate without its interval, or n/a, means in Table 2."""
+    notes = []
+    if "good_rule" in rows and rows.good_rule.nunique() == 1:
+        notes.append(f"Good candidates: {rows.good_rule.iloc[0]}.")
+    if (rows.n_good < 5).any():
+        notes.append("Spearman (good) has no interval under 5 good candidates, and is n/a under 2.")
+    if "cost_adjusted_r2" in rows and rows.cost_adjusted_r2.isna().all():
+        notes.append("No cost-adjusted r² under 5 strategies: a cubic would pass through each.")
+    return f'<p class="note">{html.escape(" ".join(notes))}</p>' if notes else ""
+
+
 def table2(tables: Mapping[str, pd.DataFrame]) -> tuple[str, list[str]]:
     """Table 2's HTML and its warnings, or a reason why the study has none."""
     strategies = tables.get("proxy_strategies")
     if strategies is not None and not strategies.empty:
         rows = strategies.sort_values("r2", ascending=False, na_position="last")
-        return html_table(rows, TABLE2_STRATEGIES), missing_warnings(rows, "strategy")
+        return (html_table(rows, TABLE2_STRATEGIES) + _table2_notes(rows),
+                missing_warnings(rows, "strategy"))
     quality = tables.get("proxy_quality")
     if quality is None or quality.empty:
         return "", []
