@@ -365,3 +365,36 @@ def test_a_subset_the_dataset_cannot_give_names_its_task_and_registers_no_study(
             assert session.scalar(select(func.count()).select_from(SqlRun)) == 0
     finally:
         database.dispose()
+
+
+def test_a_scorer_trained_by_another_study_without_losses_is_trained_again_for_this_one(db):
+    """Study `plain` trained (a, full) without per-example losses; study `easyhard` then named
+    that cell as its easy/hard scorer. The scorer's second training (a run of its own, linked
+    to no study cell) was never claimed by `easyhard`'s fill, so its easy and hard tasks never
+    got cells, and fill still exited 0."""
+    from proxystore.db.models import SqlExampleLoss
+
+    fill(parse_spec(tiny_spec("plain", "full: {dataset: digits, role: target}",
+                              archs={"a": GENOME_A})), db, device="cpu", quiet=True)
+    tasks = """\
+full: {dataset: digits, role: target}
+easy: {dataset: digits, role: proxy, proxy_of: full,
+       subset: {kind: loss_quantile, a: 0.5, b: 1.0, scorer: {candidate: a, task: full}}}
+hard: {dataset: digits, role: proxy, proxy_of: full,
+       subset: {kind: loss_quantile, a: 0.0, b: 0.5, scorer: {candidate: a, task: full}}}
+"""
+    result = fill(parse_spec(tiny_spec("easyhard", tasks, archs={"a": GENOME_A})), db,
+                  device="cpu", quiet=True)
+    assert not result.summary.failed
+    assert len(result.summary.done) == 3  # the scorer's second training, then easy and hard
+    with db.session() as session:
+        study = session.scalar(select(SqlStudy.id).where(SqlStudy.name == "easyhard"))
+        statuses = session.execute(
+            select(SqlStudyCell.task, SqlRun.status)
+            .join(SqlRun, SqlRun.id == SqlStudyCell.run_id)
+            .where(SqlStudyCell.study_id == study)).all()
+        assert sorted(statuses) == [("easy", "done"), ("full", "done"), ("hard", "done")]
+        scored = session.scalars(select(SqlRun).where(SqlRun.needs_scores)).all()
+        assert len(scored) == 1 and scored[0].status == "done"
+        assert session.scalar(select(func.count()).select_from(SqlExampleLoss)
+                              .where(SqlExampleLoss.run_id == scored[0].id)) > 0

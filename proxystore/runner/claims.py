@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import numpy as np
-from sqlalchemy import and_, case, delete, exists, insert, select, text, update
+from sqlalchemy import and_, case, delete, exists, insert, or_, select, text, update
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import aliased
 
 from proxystore.db.clock import utcnow
 from proxystore.db.models import SqlExampleLoss, SqlRun, SqlRunEpoch, SqlStudy, SqlStudyCell
@@ -101,8 +102,17 @@ def in_study(study: str | None) -> Any:
     """A WHERE clause keeping runs linked to `study` (None: no filter)."""
     if study is None:
         return None
-    return exists().where(and_(SqlStudyCell.run_id == SqlRun.id,
-                               SqlStudyCell.study_id == SqlStudy.id, SqlStudy.name == study))
+    linked = exists().where(and_(SqlStudyCell.run_id == SqlRun.id,
+                                 SqlStudyCell.study_id == SqlStudy.id, SqlStudy.name == study))
+    # A scorer trained again for its losses (its cell was done, by another study, without them)
+    # is a run of its own, linked to no study cell: it belongs to the study whose cell it repeats.
+    cell = aliased(SqlRun)
+    repeats = exists().where(and_(
+        SqlStudyCell.run_id == cell.id, SqlStudyCell.study_id == SqlStudy.id,
+        SqlStudy.name == study, cell.architecture_id == SqlRun.architecture_id,
+        cell.subset_id == SqlRun.subset_id, cell.recipe_id == SqlRun.recipe_id,
+        cell.seed == SqlRun.seed))
+    return or_(linked, and_(SqlRun.needs_scores.is_(True), repeats))
 
 
 def _return_running(db: Database, which: Any, error: Any, max_attempts: int) -> int:
