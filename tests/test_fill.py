@@ -398,3 +398,21 @@ hard: {dataset: digits, role: proxy, proxy_of: full,
         assert len(scored) == 1 and scored[0].status == "done"
         assert session.scalar(select(func.count()).select_from(SqlExampleLoss)
                               .where(SqlExampleLoss.run_id == scored[0].id)) > 0
+
+
+def test_fill_says_which_tasks_still_wait_for_their_scorer(tmp_path):
+    """`fill --max-cells 0` registers an easy/hard study but trains nothing: the tasks that wait
+    for their scorer are named, instead of a count of done runs that looks complete."""
+    tasks = """\
+full: {dataset: digits, role: target}
+easy: {dataset: digits, role: proxy, proxy_of: full,
+       subset: {kind: loss_quantile, a: 0.5, b: 1.0, scorer: {candidate: a, task: full}}}
+hard: {dataset: digits, role: proxy, proxy_of: full,
+       subset: {kind: loss_quantile, a: 0.0, b: 0.5, scorer: {candidate: a, task: full}}}
+"""
+    spec = write(tmp_path, "wait", tiny_spec("wait", tasks, archs={"a": GENOME_A}))
+    out = run_cli("fill", str(spec), "--max-cells", "0", "--quiet", "--device", "cpu", "--db",
+                  str(tmp_path / "w.db"), "--mlflow", f"sqlite:///{tmp_path / 'm.db'}")
+    assert out.returncode == 0, out.stderr
+    assert ("2 tasks (easy, hard) still wait for their scorer run: they get cells once it is "
+            "done with per-example losses") in out.stdout

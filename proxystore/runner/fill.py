@@ -12,7 +12,7 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from proxystore.db import open_database
-from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell
+from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell, SqlStudyTask
 from proxystore.db.session import Database
 from proxystore.errors import WorkerEnvironmentError
 from proxystore.runner.environment import (
@@ -238,7 +238,20 @@ def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "au
           f"{runs} runs of study {spec.name} done{shared}"
           + (f", {result.counts['failed']} failed" if result.counts.get("failed") else "")
           + (f", {result.counts['pending']} pending" if stopped else ""))
+    waiting = _waiting_for_scorer(db, spec.name)
+    if waiting:
+        print(f"{len(waiting)} tasks ({', '.join(waiting)}) still wait for their scorer run: they "
+              "get cells once it is done with per-example losses (see `proxystore status`; run "
+              "fill again)")
     return result.pool_code or (1 if result.summary.failed else 0)
+
+
+def _waiting_for_scorer(db: Database, name: str) -> list[str]:
+    """Labels of the study's easy/hard tasks not declared yet (their scorer is not done)."""
+    with db.session() as session:
+        return sorted(session.scalars(
+            select(SqlStudyTask.label).join(SqlStudy)
+            .where(SqlStudy.name == name, SqlStudyTask.subset_id.is_(None))).all())
 
 
 def _stopped(error: WorkerEnvironmentError) -> int:
