@@ -12,6 +12,7 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from proxystore.db import open_database
+from proxystore.db.enums import RunStatus
 from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell
 from proxystore.db.session import Database
 from proxystore.errors import WorkerEnvironmentError
@@ -57,6 +58,11 @@ def study_counts(db: Database, study: str) -> dict[str, int]:
             .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
             .where(SqlStudy.name == study).group_by(SqlRun.status)).all()
     return {status: int(n) for status, n in rows}
+
+
+def finished(counts: dict[str, int]) -> int:
+    """How many of a study's cells are finished (done or failed), from `study_counts`."""
+    return counts.get(RunStatus.DONE, 0) + counts.get(RunStatus.FAILED, 0)
 
 
 def study_runs(db: Database, study: str) -> pd.DataFrame:
@@ -158,7 +164,7 @@ def fill(spec: StudySpec, db: Database, *, device: str = "auto", max_cells: int 
         config.lease_seconds = lease_seconds
     total = registration.cells + len(registration.deferred_tasks) * len(spec.candidates) * len(
         spec.seeds)
-    progress = _Progress(total, counts.get("done", 0) + counts.get("failed", 0), quiet)
+    progress = _Progress(total, finished(counts), quiet)
 
     def when_idle() -> bool:
         new = materialize_deferred(db, spec, registration)
@@ -277,7 +283,7 @@ class _DbProgress:
 
         self.db, self.study = db, study
         counts = study_counts(db, study)
-        self.bar = tqdm(total=total, initial=counts.get("done", 0) + counts.get("failed", 0),
+        self.bar = tqdm(total=total, initial=finished(counts),
                         unit="cell", disable=quiet, file=sys.stderr, dynamic_ncols=True)
 
     def refresh(self) -> None:
@@ -287,7 +293,7 @@ class _DbProgress:
             counts = study_counts(self.db, self.study)
         except DatabaseError:  # the workers wait for the database (or stop); so does the bar
             return
-        self.bar.n = counts.get("done", 0) + counts.get("failed", 0)
+        self.bar.n = finished(counts)
         self.bar.set_postfix_str(f"running {counts.get('running', 0)}", refresh=True)
 
     def close(self) -> None:
@@ -344,9 +350,9 @@ def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: st
             .where(SqlStudy.name == spec.name,
                    SqlRun.worker.in_([c.worker for c in configs]))).all()
     for run_id, status, error, _ in rows:
-        if status == "done":
+        if status == RunStatus.DONE:
             summary.done.append(run_id)
-        elif status == "failed":
+        elif status == RunStatus.FAILED:
             summary.failed.append((run_id, error or "failed"))
     return FillResult(registration=registration, summary=summary,
                       counts=study_counts(db, spec.name), pool_code=code)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from proxystore.db.enums import Failure, RunStatus
 from proxystore.db.session import Database
 from proxystore.errors import DatabaseError, WorkerEnvironmentError
 from proxystore.runner import claims, environment, spool
@@ -202,17 +203,19 @@ def run_claim(db: Database, claim: Claim, config: WorkerConfig, summary: WorkerS
     except Exception as error:  # noqa: BLE001 - one broken cell must not stop the others
         beat.stop()
         if isinstance(error, DivergedError):
-            failure, reason = "diverged", f"diverged: loss became NaN/inf in epoch {error.epoch}"
+            failure = Failure.DIVERGED
+            reason = f"diverged: loss became NaN/inf in epoch {error.epoch}"
         elif isinstance(error, OutOfMemoryError):
-            failure, reason = "oom", f"out of memory in epoch {error.epoch}"
+            failure, reason = Failure.OOM, f"out of memory in epoch {error.epoch}"
         elif (broken := _environment_failure(db, claim, config, error)) is not None:
-            claims.release(db, claim, f"worker {claim.worker}: {broken}", "environment")
+            claims.release(db, claim, f"worker {claim.worker}: {broken}", Failure.ENVIRONMENT)
             summary.returned.append((claim.run_id, broken))
             log.warning("run %s went back to pending, no attempt used: an error of this "
                         "machine, not of the cell: %s", claim.run_id, broken)
             return "environment"
         else:
-            failure, reason = "error", f"{type(error).__name__}: {' '.join(str(error).split())}"
+            failure = Failure.ERROR
+            reason = f"{type(error).__name__}: {' '.join(str(error).split())}"
             log.debug("run %s failed", claim.run_id, exc_info=True)
         claims.fail(db, claim, failure, reason)
         summary.failed.append((claim.run_id, reason))
@@ -386,8 +389,8 @@ def _materialize_or_wait(db: Database, config: WorkerConfig) -> bool:
         if config.study is not None:
             query = query.where(SqlStudy.name == config.study)
         texts = list(session.scalars(query))
-        scoring = session.scalar(select(SqlRun.id).where(SqlRun.needs_scores.is_(True),
-                                                         SqlRun.status == "running").limit(1))
+        scoring = session.scalar(select(SqlRun.id).where(
+            SqlRun.needs_scores.is_(True), SqlRun.status == RunStatus.RUNNING).limit(1))
     new = 0
     for text in texts:
         if "loss_quantile" in text:
