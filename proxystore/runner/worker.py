@@ -118,7 +118,7 @@ def train_claim(db: Database, claim: Claim, config: WorkerConfig,
 
     from proxystore.train.data import TrainData, resident_budget
     from proxystore.train.loop import TrainOptions, train
-    from proxystore.train.losses import per_example_losses
+    from proxystore.train.losses import score_examples
 
     inputs = load_inputs(db, claim, config.cache_dir)
     device = resolve_device(config.device)
@@ -146,14 +146,10 @@ def train_claim(db: Database, claim: Claim, config: WorkerConfig,
         device_seconds=result.device_seconds, device=result.device)
     outcome = Outcome(epochs=[_epoch_row(e) for e in result.epochs], values=values)
     if claim.needs_scores:
-        images = inputs.train_images[inputs.train_indices]
-        labels = inputs.train_labels[inputs.train_indices]
-        if inputs.label_map:
-            labels = labels.copy()
-            for original, mapped in inputs.label_map.items():
-                labels[inputs.train_labels[inputs.train_indices] == original] = mapped
-        losses, correct = per_example_losses(model, images, labels, inputs.mean, inputs.std,
-                                             device)
+        losses, correct = score_examples(
+            model, inputs.train_images[inputs.train_indices],
+            inputs.train_labels[inputs.train_indices], inputs.label_map, inputs.mean, inputs.std,
+            device)
         outcome = Outcome(epochs=outcome.epochs, values=values, losses=losses, correct=correct,
                           indices=inputs.train_indices)
     return outcome
