@@ -16,6 +16,7 @@ from proxystore.db.enums import RunStatus
 from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell
 from proxystore.db.session import Database
 from proxystore.errors import WorkerEnvironmentError
+from proxystore.limits import integer_in
 from proxystore.runner.environment import (
     DEFAULT_MAX_ENV_ERRORS,
     ENVIRONMENT_EXIT,
@@ -204,8 +205,7 @@ def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "au
     options = train_options(compile, cuda_graphs, device)
     check_workers(device, gpus, workers, per_gpu)
     check_limits(max_env_errors=max_env_errors)
-    if max_cells is not None and (isinstance(max_cells, bool) or not isinstance(max_cells, int)
-                                  or max_cells < 0):
+    if max_cells is not None and not integer_in(max_cells, 0):
         raise ProxystoreError(f"--max-cells must be an integer >= 0, got {max_cells!r}")
     spec = load_spec(spec_path or default_spec())
     db = open_database(db_url, create=True)

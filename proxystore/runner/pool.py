@@ -45,10 +45,11 @@ def check_workers(device: str = "auto", gpus: Any = None, workers: Any = 1,
     Raises:
         ProxystoreError: naming the option that is wrong.
     """
+    from proxystore import limits
     from proxystore.errors import ProxystoreError
 
     for flag, value in (("--workers", workers), ("--per-gpu", per_gpu)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not limits.integer_in(value, 1):
             raise ProxystoreError(f"{flag} must be a positive integer, got {value!r}")
     try:
         indices = parse_gpus(gpus)
