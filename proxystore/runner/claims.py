@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import socket
 import time
@@ -29,6 +28,7 @@ from proxystore.db.enums import Failure, RunStatus
 from proxystore.db.models import SqlExampleLoss, SqlRun, SqlRunEpoch, SqlStudy, SqlStudyCell
 from proxystore.db.session import Database
 from proxystore.errors import DatabaseError
+from proxystore.processes import pid_alive
 
 DEFAULT_LEASE_SECONDS = 120.0
 DEFAULT_MAX_ATTEMPTS = 3
@@ -294,21 +294,6 @@ def release(db: Database, claim: Claim, reason: str = "interrupted",
                         attempts=SqlRun.attempts - 1, failure=failure, error=reason[:2000]))
             return _rows(result) > 0
     return _retrying(do)
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process `pid` runs on this host (a zombie has exited: it writes nothing more)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # it exists, under another user
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True  # no /proc: it exists
 
 
 def reap_dead_local(db: Database, reaper: str,
