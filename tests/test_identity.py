@@ -206,3 +206,18 @@ def test_stored_recipes_round_trip_through_the_database(db, stored):
         for fp, spec in stored_recipes(stored):
             assert load_recipe(session, ids[fp]).fingerprint == fp
             assert Recipe.from_stored(spec) == load_recipe(session, ids[fp])
+
+
+def test_plan_explain_compares_recipes_not_their_stored_json(stored, monkeypatch):
+    """A stored recipe lacks a later field (it was at its default): explain shows that default."""
+    from types import SimpleNamespace
+
+    from proxystore.study import explain
+
+    _, spec = stored_recipes(stored)[0]
+    ours = RecipeWithMixup.from_stored({**spec, "mixup_alpha": 0.2})
+    monkeypatch.setattr(explain, "Recipe", RecipeWithMixup)
+    study = SimpleNamespace(recipe=lambda task, candidate: ours, seeds=[0])
+    theirs = [SimpleNamespace(architecture_id=1, spec=spec, seed=0, trainer_version="1")]
+    assert explain._differences(study, "full", {"a000": 1}, theirs, "demo") == [
+        "mixup_alpha: 0.2 here, 0.0 in demo"]
