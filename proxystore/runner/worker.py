@@ -329,20 +329,8 @@ def run_worker(db: Database, config: WorkerConfig,
         when_idle: called when nothing is pending; True means new cells may have appeared
             (e.g. easy/hard subsets after their scorer finished), so look again.
     """
-    summary = WorkerSummary()
-    for dead, n in claims.reap_dead_local(db, config.worker, config.max_attempts).items():
-        log.warning("worker %s is gone: %s it held went back to pending", dead,
-                    "the cell" if n == 1 else f"the {n} cells")
-    if config.max_cells != 0:
-        environment.check_environment(db, config)
-    summary.flushed = flush_kept(db, config)
+    summary = _prepare(db, config)
     trained = in_a_row = 0
-    if config.threads or not resolve_device(config.device).startswith("cuda"):
-        import torch
-
-        torch.set_num_threads(config.threads or 1)
-    if config.train_options.get("compile"):
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = compile_cache_dir(config)
     if when_idle is None:
         def when_idle() -> bool:
             return _materialize_or_wait(db, config)
@@ -367,6 +355,25 @@ def run_worker(db: Database, config: WorkerConfig,
         trained += 1
         if on_done is not None:
             on_done(claim)
+    return summary
+
+
+def _prepare(db: Database, config: WorkerConfig) -> WorkerSummary:
+    """Before the first claim: put back dead local workers' cells, check this machine, write
+    the results kept in the spool, and set torch's threads and compile cache."""
+    summary = WorkerSummary()
+    for dead, n in claims.reap_dead_local(db, config.worker, config.max_attempts).items():
+        log.warning("worker %s is gone: %s it held went back to pending", dead,
+                    "the cell" if n == 1 else f"the {n} cells")
+    if config.max_cells != 0:
+        environment.check_environment(db, config)
+    summary.flushed = flush_kept(db, config)
+    if config.threads or not resolve_device(config.device).startswith("cuda"):
+        import torch
+
+        torch.set_num_threads(config.threads or 1)
+    if config.train_options.get("compile"):
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = compile_cache_dir(config)
     return summary
 
 
