@@ -77,7 +77,7 @@ def identity_fields() -> set[str]:
     Every field does: a first-release field always, a later one whenever it is set away from its
     default (so a default recipe's canonical form would under-count them).
     """
-    return set(Recipe.FIRST_FIELDS) | set(Recipe.field_names())
+    return set(Recipe.field_names())
 
 
 def recipe_table() -> str:
