@@ -7,7 +7,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 
 def canonical(obj: Any) -> Any:
@@ -50,3 +50,52 @@ def fingerprint(obj: Any) -> str:
 def short(fp: str, n: int = 10) -> str:
     """Return the first `n` characters of a fingerprint, for names and messages."""
     return fp[:n]
+
+
+def _at_default(field: dataclasses.Field[Any], value: Any) -> bool:
+    """True when `value` equals the field's default as canonical JSON (so 0 and 0.0 agree)."""
+    if field.default is not dataclasses.MISSING:
+        return bool(canonical(value) == canonical(field.default))
+    if field.default_factory is not dataclasses.MISSING:
+        return bool(canonical(value) == canonical(field.default_factory()))
+    return False
+
+
+class StableIdentity:
+    """A frozen dataclass whose fingerprint survives added and renamed fields (docs/training.md).
+
+    `FIRST_FIELDS` are the canonical keys of the release that first stored the object: they are
+    always written, so every fingerprint stored by that release holds. A field added later is
+    written only when it differs from its default, so a default that reproduces old results keeps
+    old fingerprints. `RENAMED` maps an old canonical key to the field's current name: the
+    canonical form keeps the old key and loading accepts both.
+    """
+
+    FIRST_FIELDS: ClassVar[tuple[str, ...]] = ()
+    RENAMED: ClassVar[Mapping[str, str]] = {}
+
+    def canonical(self) -> dict[str, Any]:
+        """The canonical JSON object: first-release keys always, later fields unless defaulted."""
+        old_key = {new: old for old, new in self.RENAMED.items()}
+        out: dict[str, Any] = {}
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            key = old_key.get(field.name, field.name)
+            value = getattr(self, field.name)
+            if key in self.FIRST_FIELDS or not _at_default(field, value):
+                out[key] = value
+        return dict(canonical(out))
+
+    @classmethod
+    def current_names(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Return `data` with renamed (old) keys under their current names.
+
+        Raises:
+            ValueError: when `data` names one field by both its old and its current name.
+        """
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            name = cls.RENAMED.get(key, key)
+            if name in out:
+                raise ValueError(f"{key}: names the same field as {name} (renamed); give one")
+            out[name] = value
+        return out

@@ -51,16 +51,16 @@ def number_in(value: Any, low: float, high: float) -> bool:
     return low <= value <= high
 
 
-def integer_in(value: Any, low: int, high: int | None = None) -> bool:
+def integer_in(value: Any, low: int | None = None, high: int | None = None) -> bool:
     """Whether `value` is an integer (a numpy one too; not a bool or a float) from `low` to
-    `high` (no upper bound when None). The one check behind every size bound of the package."""
+    `high` (no bound where None). The one check behind every integer the package takes in."""
     if isinstance(value, bool):
         return False
     try:
         number = operator.index(value)
     except TypeError:
         return False
-    return low <= number and (high is None or number <= high)
+    return (low is None or low <= number) and (high is None or number <= high)
 
 
 def valid_image_size(value: Any) -> bool:

@@ -1,4 +1,8 @@
-"""Per-example scores and the loss-quantile (easy/hard) subsets built on them."""
+"""Per-example scores and the loss-quantile (easy/hard) subsets built on them.
+
+Scores go the runner's one path: `train.losses.score_examples` computes them and
+`runner.claims.write_kept` writes them with the run's result, as a worker does.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,11 @@ from sqlalchemy import func, select
 
 from proxystore.data.cache import decoded
 from proxystore.data.registry import register_dataset
-from proxystore.data.scores import score_examples
 from proxystore.data.subsets import SubsetDecl, declare_subset, subset_indices
 from proxystore.db.models import SqlArchitecture, SqlExampleLoss, SqlRecipe, SqlRun, SqlSubset
 from proxystore.errors import DataError
+from proxystore.runner import claims
+from proxystore.train.losses import score_examples
 
 
 def make_run(db, subset_id: int, tag: str) -> int:  # type: ignore[no-untyped-def]
@@ -25,10 +30,25 @@ def make_run(db, subset_id: int, tag: str) -> int:  # type: ignore[no-untyped-de
         session.add_all([arch, recipe])
         session.flush()
         run = SqlRun(cell_key=tag * 64, architecture_id=arch.id, subset_id=subset_id,
-                     recipe_id=recipe.id, seed=0, trainer_version="test", status="done")
+                     recipe_id=recipe.id, seed=0, trainer_version="test", status="pending")
         session.add(run)
         session.flush()
         return run.id
+
+
+def store_scores(db, run_id: int, model, data, indices, label_map,  # type: ignore[no-untyped-def]
+                 batch_size: int = 512) -> int:
+    """Score `indices` with `model` and write them as the run's result, the runner's way."""
+    losses, correct = score_examples(model, data.train[indices], data.train_labels[indices],
+                                     label_map, data.mean, data.std, "cpu", batch_size)
+    with db.session() as session:  # a finished run goes back to pending, as `retry` does
+        session.get(SqlRun, run_id).status = "pending"
+        cell_key = session.get(SqlRun, run_id).cell_key
+    claim = claims.Claim(run_id, cell_key, 1, "test-worker", 0, 0, 0, 0, needs_scores=True)
+    outcome = claims.Outcome(epochs=[], values={}, losses=losses, correct=correct,
+                             indices=np.asarray(indices))
+    assert claims.write_kept(db, claim, outcome) == "written"
+    return len(losses)
 
 
 @pytest.fixture
@@ -41,8 +61,7 @@ def scored(db, tmp_path):  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
     train, _ = subset_indices(db, full.id)
-    count = score_examples(db, run_id, model, data, train, full.label_map, data.mean, data.std,
-                           batch_size=300)
+    count = store_scores(db, run_id, model, data, train, full.label_map, batch_size=300)
     assert count == 1438
     return db, run_id
 
@@ -91,7 +110,7 @@ def test_rescoring_replaces_earlier_scores(scored, tmp_path) -> None:
     db, run_id = scored
     data = decoded(db, "digits", 8, cache_dir=tmp_path)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
-    score_examples(db, run_id, model, data, np.arange(100), None, data.mean, data.std)
+    store_scores(db, run_id, model, data, np.arange(100), None)
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(SqlExampleLoss)) == 100
     with pytest.raises(DataError, match="lacks scores for 1338 of 1438"):
@@ -118,3 +137,34 @@ def test_quantiles_of_a_class_subset_score_with_its_label_map(scored, tmp_path) 
         parent=SubsetDecl("classes", {"k": 5}, seed=0)))
     assert child.train_count == 361  # half of 721, rounded half up
     assert child.label_map == half.label_map and child.val_count == half.val_count
+
+
+def test_scores_of_a_class_subset_use_its_label_map(db, tmp_path) -> None:
+    register_dataset(db, "digits", "sklearn:digits")
+    half = declare_subset(db, "digits", SubsetDecl("classes", {"k": 5}, seed=0))
+    data = decoded(db, "digits", 8, cache_dir=tmp_path)
+    train, _ = subset_indices(db, half.id)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 5))
+    losses, correct = score_examples(model, data.train[train], data.train_labels[train],
+                                     half.label_map, data.mean, data.std, "cpu")
+    # by hand: class c of the subset is label_map[c]; the loss is its cross-entropy
+    x = (torch.from_numpy(data.train[train]).float() / 255
+         - torch.tensor(data.mean).view(1, -1, 1, 1)) / torch.tensor(data.std).view(1, -1, 1, 1)
+    target = torch.tensor([half.label_map[int(y)] for y in data.train_labels[train]])
+    logits = model(x)
+    expected = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+    np.testing.assert_allclose(losses, expected.detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert (correct == (logits.argmax(1) == target).numpy()).all()
+    outside = np.setdiff1d(np.arange(len(data.train_labels)), train)[:3]
+    with pytest.raises(DataError, match="labels outside the subset's label map"):
+        score_examples(model, data.train[outside], data.train_labels[outside], half.label_map,
+                       data.mean, data.std, "cpu")
+
+
+def test_non_finite_scores_are_refused() -> None:
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    torch.nn.init.constant_(model[1].weight, float("nan"))
+    with pytest.raises(DataError, match="non-finite per-example losses"):
+        score_examples(model, np.zeros((3, 1, 2, 2), np.uint8), np.array([0, 1, 0]), None,
+                       np.array([0.5]), np.array([0.5]), "cpu")

@@ -32,6 +32,7 @@ from proxystore.db import Database
 from proxystore.db import engine as engines
 from proxystore.errors import DataError
 from proxystore.limits import IMAGE_SIZE_RULE, valid_image_size
+from proxystore.processes import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ def remove_abandoned(root: Path, stale_seconds: float = STALE_SECONDS) -> list[P
         mine = match["host"] == host
         if mine and pid == os.getpid():
             continue  # this process is writing it
-        dead = mine and not _pid_alive(pid)
+        dead = mine and not pid_alive(pid)
         last_write = _last_write(path)
         if last_write is None:
             continue  # renamed into place or removed by its writer meanwhile
@@ -175,19 +176,6 @@ def remove_abandoned(root: Path, stale_seconds: float = STALE_SECONDS) -> list[P
             shutil.rmtree(path, ignore_errors=True)  # another cleaner may be removing it too
             removed.append(path)
     return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether process `pid` exists on this host (one we may not signal exists too)."""
-    if os.name != "posix":
-        return True  # os.kill(pid, 0) terminates the process on Windows: never call it there
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # it exists, under another user
-    return True
 
 
 def _last_write(folder: Path) -> float | None:

@@ -59,7 +59,7 @@ def _one_of(params: dict, kind: str, *names: str) -> None:
 
 def _labels(value: Any) -> list[int]:
     """A list of distinct class labels (integers ≥ 0), sorted."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    if integer_in(value):
         value = [value]  # one class, e.g. `--labels 3` on the command line
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise DataError(f"classes labels must be a list of class labels, got {value!r}")

@@ -28,6 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from proxystore.db.enums import Failure, RunStatus, TaskRole, check_in
+
 # Deterministic constraint names, so that Alembic migrations can name what they alter and the
 # same names exist on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -40,11 +42,10 @@ NAMING_CONVENTION = {
 
 FINGERPRINT = String(64)
 SPLITS = ("train", "val")
-RUN_STATUSES = ("pending", "running", "done", "failed", "cancelled")
-# Why a run is not done: `stale` = its worker vanished (lease expired), `error` = training raised,
-# `diverged` = loss became NaN/inf, `oom` = out of memory, `interrupted` = stopped by the user.
-FAILURE_KINDS = ("stale", "error", "diverged", "oom", "interrupted")
-TASK_ROLES = ("reference", "family", "target", "proxy", "scorer", "other")
+# Plain-string views of the enums (proxystore/db/enums.py), for code that lists or validates them.
+RUN_STATUSES = tuple(status.value for status in RunStatus)
+FAILURE_KINDS = tuple(failure.value for failure in Failure)
+TASK_ROLES = tuple(role.value for role in TaskRole)
 
 
 class Base(DeclarativeBase):
@@ -198,9 +199,7 @@ class SqlRun(Base):
 
     __tablename__ = "runs"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('pending', 'running', 'done', 'failed', 'cancelled')", name="status"
-        ),
+        CheckConstraint(check_in("status", RunStatus), name="status"),
         # The claim query: next pending cell by priority; expired leases among running ones.
         Index("ix_runs_status_priority_id", "status", "priority", "id"),
         Index("ix_runs_status_lease_expires_at", "status", "lease_expires_at"),
@@ -216,7 +215,7 @@ class SqlRun(Base):
     recipe_id: Mapped[int] = mapped_column(ForeignKey("recipes.id"))
     seed: Mapped[int] = mapped_column(Integer)
     trainer_version: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(12), default="pending")
+    status: Mapped[str] = mapped_column(String(12), default=RunStatus.PENDING.value)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     # Set when a study needs this run's per-example losses (easy/hard subsets are built on them).
     needs_scores: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -295,9 +294,7 @@ class SqlStudyTask(Base):
 
     __tablename__ = "study_tasks"
     __table_args__ = (
-        CheckConstraint(
-            "role IN ('reference', 'family', 'target', 'proxy', 'scorer', 'other')", name="role"
-        ),
+        CheckConstraint(check_in("role", TaskRole), name="role"),
     )
 
     study_id: Mapped[int] = mapped_column(
@@ -305,7 +302,7 @@ class SqlStudyTask(Base):
     )
     label: Mapped[str] = mapped_column(String(200), primary_key=True)
     subset_id: Mapped[int | None] = mapped_column(ForeignKey("subsets.id"))
-    role: Mapped[str] = mapped_column(String(20), default="other")
+    role: Mapped[str] = mapped_column(String(20), default=TaskRole.OTHER.value)
     # For a proxy: the label of the target task it stands in for.
     proxy_of: Mapped[str | None] = mapped_column(String(200))
     num_classes: Mapped[int | None] = mapped_column(Integer)

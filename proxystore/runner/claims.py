@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import socket
 import time
@@ -26,9 +25,11 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import aliased
 
 from proxystore.db.clock import utcnow
+from proxystore.db.enums import Failure, RunStatus
 from proxystore.db.models import SqlExampleLoss, SqlRun, SqlRunEpoch, SqlStudy, SqlStudyCell
 from proxystore.db.session import Database
 from proxystore.errors import DatabaseError
+from proxystore.processes import pid_alive
 
 DEFAULT_LEASE_SECONDS = 120.0
 DEFAULT_MAX_ATTEMPTS = 3
@@ -122,10 +123,10 @@ def _return_running(db: Database, which: Any, error: Any, max_attempts: int) -> 
         with db.transaction(immediate=True) as conn:
             result = conn.execute(
                 update(SqlRun)
-                .where(SqlRun.status == "running", which)
-                .values(status=case((SqlRun.attempts >= max_attempts, "failed"),
-                                    else_="pending"),
-                        failure="stale", error=error, worker=None, lease_expires_at=None))
+                .where(SqlRun.status == RunStatus.RUNNING, which)
+                .values(status=case((SqlRun.attempts >= max_attempts, RunStatus.FAILED),
+                                    else_=RunStatus.PENDING),
+                        failure=Failure.STALE, error=error, worker=None, lease_expires_at=None))
             return _rows(result)
     return _retrying(do)
 
@@ -160,7 +161,7 @@ def claim_next(db: Database, worker: str, *, lease_seconds: float = DEFAULT_LEAS
     if now - _last_reap.get(id(db), -1e9) >= REAP_INTERVAL_SECONDS:
         _last_reap[id(db)] = now
         reap_expired(db, max_attempts)
-    pick = select(SqlRun.id).where(SqlRun.status == "pending")
+    pick = select(SqlRun.id).where(SqlRun.status == RunStatus.PENDING)
     flt = in_study(study)
     if flt is not None:
         pick = pick.where(flt)
@@ -169,8 +170,8 @@ def claim_next(db: Database, worker: str, *, lease_seconds: float = DEFAULT_LEAS
         pick = pick.with_for_update(skip_locked=True)
     statement = (
         update(SqlRun)
-        .where(SqlRun.id == pick.scalar_subquery(), SqlRun.status == "pending")
-        .values(status="running", worker=worker, attempts=SqlRun.attempts + 1,
+        .where(SqlRun.id == pick.scalar_subquery(), SqlRun.status == RunStatus.PENDING)
+        .values(status=RunStatus.RUNNING, worker=worker, attempts=SqlRun.attempts + 1,
                 lease_expires_at=utcnow(lease_seconds), heartbeat_at=utcnow(),
                 started_at=utcnow())
         .returning(SqlRun.id, SqlRun.cell_key, SqlRun.attempts, SqlRun.architecture_id,
@@ -191,7 +192,7 @@ def claim_next(db: Database, worker: str, *, lease_seconds: float = DEFAULT_LEAS
 
 def _held(claim: Claim) -> Any:
     return and_(SqlRun.id == claim.run_id, SqlRun.worker == claim.worker,
-                SqlRun.status == "running", SqlRun.attempts == claim.attempt)
+                SqlRun.status == RunStatus.RUNNING, SqlRun.attempts == claim.attempt)
 
 
 def heartbeat(db: Database, claim: Claim, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> bool:
@@ -240,7 +241,7 @@ def complete(db: Database, claim: Claim, outcome: Outcome) -> bool:
         with db.transaction() as conn:
             result = conn.execute(
                 update(SqlRun).where(_held(claim))
-                .values(status="done", finished_at=utcnow(), lease_expires_at=None,
+                .values(status=RunStatus.DONE, finished_at=utcnow(), lease_expires_at=None,
                         failure=None, error=None, **outcome.values))
             if not _rows(result):
                 return False  # not held: nothing was written, the empty transaction commits
@@ -263,8 +264,8 @@ def write_kept(db: Database, claim: Claim, outcome: Outcome,
     def do() -> Literal["written", "done", "missing"]:
         with db.transaction(immediate=True) as conn:
             result = conn.execute(
-                update(SqlRun).where(same_cell, SqlRun.status != "done")
-                .values(status="done", worker=claim.worker, finished_at=utcnow(),
+                update(SqlRun).where(same_cell, SqlRun.status != RunStatus.DONE)
+                .values(status=RunStatus.DONE, worker=claim.worker, finished_at=utcnow(),
                         lease_expires_at=None, failure=None, error=None, **outcome.values))
             if not _rows(result):
                 found = conn.execute(select(SqlRun.id).where(same_cell)).first()
@@ -277,14 +278,14 @@ def write_kept(db: Database, claim: Claim, outcome: Outcome,
     return _retrying(do, attempts)
 
 
-def fail(db: Database, claim: Claim, failure: str, error: str,
+def fail(db: Database, claim: Claim, failure: Failure, error: str,
          epochs: list[dict[str, Any]] | None = None) -> bool:
     """Mark a held cell failed with its reason (diverged, oom, error); False if not held."""
     def do() -> bool:
         with db.transaction() as conn:
             result = conn.execute(
                 update(SqlRun).where(_held(claim))
-                .values(status="failed", finished_at=utcnow(), lease_expires_at=None,
+                .values(status=RunStatus.FAILED, finished_at=utcnow(), lease_expires_at=None,
                         failure=failure, error=error[:2000],
                         epochs_done=len(epochs) if epochs else 0))
             return _rows(result) > 0
@@ -292,32 +293,17 @@ def fail(db: Database, claim: Claim, failure: str, error: str,
 
 
 def release(db: Database, claim: Claim, reason: str = "interrupted",
-            failure: str = "interrupted") -> bool:
+            failure: Failure = Failure.INTERRUPTED) -> bool:
     """Put a held cell back to pending (Ctrl-C, or an error of the worker's machine: failure
     `environment`); the attempt does not count."""
     def do() -> bool:
         with db.transaction() as conn:
             result = conn.execute(
                 update(SqlRun).where(_held(claim))
-                .values(status="pending", worker=None, lease_expires_at=None,
+                .values(status=RunStatus.PENDING, worker=None, lease_expires_at=None,
                         attempts=SqlRun.attempts - 1, failure=failure, error=reason[:2000]))
             return _rows(result) > 0
     return _retrying(do)
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process `pid` runs on this host (a zombie has exited: it writes nothing more)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # it exists, under another user
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True  # no /proc: it exists
 
 
 def reap_dead_local(db: Database, reaper: str,
@@ -339,7 +325,7 @@ def reap_dead_local(db: Database, reaper: str,
     host = socket.gethostname()
     with db.session() as session:
         workers = {w for w in session.scalars(select(SqlRun.worker).where(
-            SqlRun.status == "running").distinct()) if w and w.startswith(host + ":")}
+            SqlRun.status == RunStatus.RUNNING).distinct()) if w and w.startswith(host + ":")}
     reaped = {}
     for worker in sorted(workers):
         pid = worker[len(host) + 1:].split(":", 1)[0]

@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from proxystore.db.enums import RunStatus
 from proxystore.db.models import SqlDataset, SqlRecipe, SqlRun, SqlSubset
 from proxystore.db.session import Database
 from proxystore.errors import WorkerEnvironmentError
@@ -97,7 +98,7 @@ def _needs(db: Database, study: str | None) -> list[_Need]:
     pairs = (select(SqlSubset.dataset_id, SqlRecipe.image_size).select_from(SqlRun)
              .join(SqlSubset, SqlSubset.id == SqlRun.subset_id)
              .join(SqlRecipe, SqlRecipe.id == SqlRun.recipe_id)
-             .where(SqlRun.status == "pending").distinct())
+             .where(SqlRun.status == RunStatus.PENDING).distinct())
     flt = in_study(study)
     if flt is not None:
         pairs = pairs.where(flt)

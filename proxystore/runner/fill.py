@@ -12,9 +12,11 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from proxystore.db import open_database
+from proxystore.db.enums import RunStatus
 from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell, SqlStudyTask
 from proxystore.db.session import Database
 from proxystore.errors import WorkerEnvironmentError
+from proxystore.limits import integer_in
 from proxystore.runner.environment import (
     DEFAULT_MAX_ENV_ERRORS,
     ENVIRONMENT_EXIT,
@@ -57,6 +59,11 @@ def study_counts(db: Database, study: str) -> dict[str, int]:
             .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
             .where(SqlStudy.name == study).group_by(SqlRun.status)).all()
     return {status: int(n) for status, n in rows}
+
+
+def finished(counts: dict[str, int]) -> int:
+    """How many of a study's cells are finished (done or failed), from `study_counts`."""
+    return counts.get(RunStatus.DONE, 0) + counts.get(RunStatus.FAILED, 0)
 
 
 def study_runs(db: Database, study: str) -> pd.DataFrame:
@@ -158,7 +165,7 @@ def fill(spec: StudySpec, db: Database, *, device: str = "auto", max_cells: int 
         config.lease_seconds = lease_seconds
     total = registration.cells + len(registration.deferred_tasks) * len(spec.candidates) * len(
         spec.seeds)
-    progress = _Progress(total, counts.get("done", 0) + counts.get("failed", 0), quiet)
+    progress = _Progress(total, finished(counts), quiet)
 
     def when_idle() -> bool:
         new = materialize_deferred(db, spec, registration)
@@ -198,8 +205,7 @@ def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "au
     options = train_options(compile, cuda_graphs, device)
     check_workers(device, gpus, workers, per_gpu)
     check_limits(max_env_errors=max_env_errors)
-    if max_cells is not None and (isinstance(max_cells, bool) or not isinstance(max_cells, int)
-                                  or max_cells < 0):
+    if max_cells is not None and not integer_in(max_cells, 0):
         raise ProxystoreError(f"--max-cells must be an integer >= 0, got {max_cells!r}")
     spec = load_spec(spec_path or default_spec())
     db = open_database(db_url, create=True)
@@ -290,7 +296,7 @@ class _DbProgress:
 
         self.db, self.study = db, study
         counts = study_counts(db, study)
-        self.bar = tqdm(total=total, initial=counts.get("done", 0) + counts.get("failed", 0),
+        self.bar = tqdm(total=total, initial=finished(counts),
                         unit="cell", disable=quiet, file=sys.stderr, dynamic_ncols=True)
 
     def refresh(self) -> None:
@@ -300,7 +306,7 @@ class _DbProgress:
             counts = study_counts(self.db, self.study)
         except DatabaseError:  # the workers wait for the database (or stop); so does the bar
             return
-        self.bar.n = counts.get("done", 0) + counts.get("failed", 0)
+        self.bar.n = finished(counts)
         self.bar.set_postfix_str(f"running {counts.get('running', 0)}", refresh=True)
 
     def close(self) -> None:
@@ -357,9 +363,9 @@ def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: st
             .where(SqlStudy.name == spec.name,
                    SqlRun.worker.in_([c.worker for c in configs]))).all()
     for run_id, status, error, _ in rows:
-        if status == "done":
+        if status == RunStatus.DONE:
             summary.done.append(run_id)
-        elif status == "failed":
+        elif status == RunStatus.FAILED:
             summary.failed.append((run_id, error or "failed"))
     return FillResult(registration=registration, summary=summary,
                       counts=study_counts(db, spec.name), pool_code=code)

@@ -8,6 +8,7 @@ import pandas as pd
 from sqlalchemy import and_, exists, func, select, update
 
 from proxystore.db.clock import utcnow
+from proxystore.db.enums import Failure, RunStatus
 from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell
 from proxystore.db.session import Database
 from proxystore.db.status import run_counts
@@ -53,15 +54,16 @@ def status_report(db: Database, study: str | None = None, failures: int = 10) ->
             age = func.extract("epoch", utcnow() - SqlRun.heartbeat_at) / 86400.0
         query = (select(SqlRun.id, SqlRun.worker, SqlRun.attempts, SqlRun.started_at,
                         (age * 86400.0).label("heartbeat_age_s"), SqlRun.lease_expires_at)
-                 .where(SqlRun.status == "running").order_by(SqlRun.started_at))
+                 .where(SqlRun.status == RunStatus.RUNNING).order_by(SqlRun.started_at))
         failed = (select(SqlRun.id, SqlRun.failure, SqlRun.attempts, SqlRun.finished_at,
-                         SqlRun.error).where(SqlRun.status == "failed")
+                         SqlRun.error).where(SqlRun.status == RunStatus.FAILED)
                   .order_by(SqlRun.finished_at.desc()).limit(failures))
         rate = select(func.count()).select_from(SqlRun).where(
-            SqlRun.status == "done", SqlRun.finished_at >= utcnow(-3600))
-        pending = select(func.count()).select_from(SqlRun).where(SqlRun.status == "pending")
+            SqlRun.status == RunStatus.DONE, SqlRun.finished_at >= utcnow(-3600))
+        is_pending = SqlRun.status == RunStatus.PENDING
+        pending = select(func.count()).select_from(SqlRun).where(is_pending)
         returned = (select(SqlRun.id, SqlRun.attempts, SqlRun.error)
-                    .where(SqlRun.status == "pending", SqlRun.failure == "environment")
+                    .where(is_pending, SqlRun.failure == Failure.ENVIRONMENT)
                     .order_by(SqlRun.id).limit(failures))
         if flt is not None:
             query, failed = query.where(flt), failed.where(flt)
@@ -97,14 +99,14 @@ def retry(db: Database, study: str | None = None, failed: bool = False,
         failed = stale = True
     conditions = []
     if failed:
-        conditions.append(and_(SqlRun.status == "failed", SqlRun.failure != "stale"))
+        conditions.append(and_(SqlRun.status == RunStatus.FAILED, SqlRun.failure != Failure.STALE))
     if stale:
         conditions.append(and_(SqlRun.status.in_(("failed", "pending")),
-                               SqlRun.failure == "stale"))
+                               SqlRun.failure == Failure.STALE))
     from sqlalchemy import or_
 
     statement = (update(SqlRun).where(or_(*conditions))
-                 .values(status="pending", attempts=0, worker=None, lease_expires_at=None)
+                 .values(status=RunStatus.PENDING, attempts=0, worker=None, lease_expires_at=None)
                  .execution_options(synchronize_session=False))
     flt = in_study(study)
     if flt is not None:
@@ -124,8 +126,8 @@ def cancel(db: Database, study: str) -> tuple[int, int]:
     mine = in_study(study)
     with db.session(immediate=True) as session:
         kept = session.scalar(select(func.count()).select_from(SqlRun)
-                              .where(SqlRun.status == "pending", mine, other)) or 0
+                              .where(SqlRun.status == RunStatus.PENDING, mine, other)) or 0
         done = _rows(session.execute(
-            update(SqlRun).where(SqlRun.status == "pending", mine, ~other)
-            .values(status="cancelled").execution_options(synchronize_session=False)))
+            update(SqlRun).where(SqlRun.status == RunStatus.PENDING, mine, ~other)
+            .values(status=RunStatus.CANCELLED).execution_options(synchronize_session=False)))
     return done, int(kept)

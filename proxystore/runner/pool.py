@@ -45,10 +45,11 @@ def check_workers(device: str = "auto", gpus: Any = None, workers: Any = 1,
     Raises:
         ProxystoreError: naming the option that is wrong.
     """
+    from proxystore import limits
     from proxystore.errors import ProxystoreError
 
     for flag, value in (("--workers", workers), ("--per-gpu", per_gpu)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not limits.integer_in(value, 1):
             raise ProxystoreError(f"{flag} must be a positive integer, got {value!r}")
     try:
         indices = parse_gpus(gpus)
@@ -209,6 +210,30 @@ def run_pool(configs: list[WorkerConfig], progress: Any | None = None,
         progress: object with `refresh()` called while waiting (e.g. a progress bar).
         poll_seconds: how often to refresh progress.
     """
+    processes, listens = _start(configs)
+    handled: set[str] = set()
+    try:
+        while any(p.is_alive() for p in processes):
+            if progress is not None:
+                progress.refresh()
+            for p in processes:
+                p.join(timeout=poll_seconds / max(1, len(processes)))
+            _report_exits(processes, configs, listens, handled)
+        _report_exits(processes, configs, listens, handled)  # the last ones to end
+    except KeyboardInterrupt:
+        _interrupt(processes)
+        raise
+    finally:
+        if progress is not None:
+            progress.refresh()
+    return _pool_code([p.exitcode for p in processes])
+
+
+def _start(configs: list[WorkerConfig]) -> tuple[list[Any], list[Any]]:
+    """Start one spawned process per config; return them and the ends their last words reach.
+
+    Each config's `worker` becomes the id its process claims under (`process_worker_id`).
+    """
     context = mp.get_context("spawn")
     pipes = [context.Pipe(duplex=False) for _ in configs]
     processes = [context.Process(target=_child, args=(asdict(c), tell), name=c.worker,
@@ -218,41 +243,37 @@ def run_pool(configs: list[WorkerConfig], progress: Any | None = None,
         tell.close()  # the child's end: the parent only listens
         assert process.pid is not None
         config.worker = process_worker_id(config.worker, process.pid)
-    handled: set[str] = set()
+    return processes, [listen for listen, _ in pipes]
 
-    def after_exits() -> None:
-        for p, config, (listen, _) in zip(processes, configs, pipes, strict=True):
-            if p.exitcode is None or config.worker in handled:
-                continue
-            handled.add(config.worker)
-            if p.exitcode not in CLEAN_EXITS:
-                _reap(config, p.exitcode)
-            elif (said := _said(listen)) is not None:
-                print(f"proxystore: error: worker {config.worker}: {said}", file=sys.stderr,
-                      flush=True)
 
-    try:
-        while any(p.is_alive() for p in processes):
-            if progress is not None:
-                progress.refresh()
-            for p in processes:
-                p.join(timeout=poll_seconds / max(1, len(processes)))
-            after_exits()
-        after_exits()  # those that died as the last ones ended
-    except KeyboardInterrupt:
-        for p in processes:
-            if p.is_alive() and p.pid:
-                os.kill(p.pid, signal.SIGINT)
-        deadline = time.time() + 60
-        for p in processes:
-            p.join(timeout=max(0.1, deadline - time.time()))
-            if p.is_alive():
-                p.terminate()
-        raise
-    finally:
-        if progress is not None:
-            progress.refresh()
-    codes = [p.exitcode for p in processes]
+def _report_exits(processes: list[Any], configs: list[WorkerConfig], listens: list[Any],
+                  handled: set[str]) -> None:
+    """Say once, for each worker that has exited, why it stopped (if it stopped on an error)."""
+    for p, config, listen in zip(processes, configs, listens, strict=True):
+        if p.exitcode is None or config.worker in handled:
+            continue
+        handled.add(config.worker)
+        if p.exitcode not in CLEAN_EXITS:
+            _reap(config, p.exitcode)
+        elif (said := _said(listen)) is not None:
+            print(f"proxystore: error: worker {config.worker}: {said}", file=sys.stderr,
+                  flush=True)
+
+
+def _interrupt(processes: list[Any]) -> None:
+    """Pass Ctrl-C on to every worker, give them a minute to put their cells back, then stop."""
+    for p in processes:
+        if p.is_alive() and p.pid:
+            os.kill(p.pid, signal.SIGINT)
+    deadline = time.time() + 60
+    for p in processes:
+        p.join(timeout=max(0.1, deadline - time.time()))
+        if p.is_alive():
+            p.terminate()
+
+
+def _pool_code(codes: list[int | None]) -> int:
+    """The pool's exit code from its workers' (see `run_pool`)."""
     for code in (2, ENVIRONMENT_EXIT):
         if code in codes:
             return code

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from proxystore.db.enums import Failure, RunStatus
 from proxystore.db.session import Database
 from proxystore.errors import DatabaseError, WorkerEnvironmentError
 from proxystore.runner import claims, environment, spool
@@ -117,7 +118,7 @@ def train_claim(db: Database, claim: Claim, config: WorkerConfig,
 
     from proxystore.train.data import TrainData, resident_budget
     from proxystore.train.loop import TrainOptions, train
-    from proxystore.train.losses import per_example_losses
+    from proxystore.train.losses import score_examples
 
     inputs = load_inputs(db, claim, config.cache_dir)
     device = resolve_device(config.device)
@@ -145,14 +146,10 @@ def train_claim(db: Database, claim: Claim, config: WorkerConfig,
         device_seconds=result.device_seconds, device=result.device)
     outcome = Outcome(epochs=[_epoch_row(e) for e in result.epochs], values=values)
     if claim.needs_scores:
-        images = inputs.train_images[inputs.train_indices]
-        labels = inputs.train_labels[inputs.train_indices]
-        if inputs.label_map:
-            labels = labels.copy()
-            for original, mapped in inputs.label_map.items():
-                labels[inputs.train_labels[inputs.train_indices] == original] = mapped
-        losses, correct = per_example_losses(model, images, labels, inputs.mean, inputs.std,
-                                             device)
+        losses, correct = score_examples(
+            model, inputs.train_images[inputs.train_indices],
+            inputs.train_labels[inputs.train_indices], inputs.label_map, inputs.mean, inputs.std,
+            device)
         outcome = Outcome(epochs=outcome.epochs, values=values, losses=losses, correct=correct,
                           indices=inputs.train_indices)
     return outcome
@@ -202,17 +199,19 @@ def run_claim(db: Database, claim: Claim, config: WorkerConfig, summary: WorkerS
     except Exception as error:  # noqa: BLE001 - one broken cell must not stop the others
         beat.stop()
         if isinstance(error, DivergedError):
-            failure, reason = "diverged", f"diverged: loss became NaN/inf in epoch {error.epoch}"
+            failure = Failure.DIVERGED
+            reason = f"diverged: loss became NaN/inf in epoch {error.epoch}"
         elif isinstance(error, OutOfMemoryError):
-            failure, reason = "oom", f"out of memory in epoch {error.epoch}"
+            failure, reason = Failure.OOM, f"out of memory in epoch {error.epoch}"
         elif (broken := _environment_failure(db, claim, config, error)) is not None:
-            claims.release(db, claim, f"worker {claim.worker}: {broken}", "environment")
+            claims.release(db, claim, f"worker {claim.worker}: {broken}", Failure.ENVIRONMENT)
             summary.returned.append((claim.run_id, broken))
             log.warning("run %s went back to pending, no attempt used: an error of this "
                         "machine, not of the cell: %s", claim.run_id, broken)
             return "environment"
         else:
-            failure, reason = "error", f"{type(error).__name__}: {' '.join(str(error).split())}"
+            failure = Failure.ERROR
+            reason = f"{type(error).__name__}: {' '.join(str(error).split())}"
             log.debug("run %s failed", claim.run_id, exc_info=True)
         claims.fail(db, claim, failure, reason)
         summary.failed.append((claim.run_id, reason))
@@ -330,20 +329,8 @@ def run_worker(db: Database, config: WorkerConfig,
         when_idle: called when nothing is pending; True means new cells may have appeared
             (e.g. easy/hard subsets after their scorer finished), so look again.
     """
-    summary = WorkerSummary()
-    for dead, n in claims.reap_dead_local(db, config.worker, config.max_attempts).items():
-        log.warning("worker %s is gone: %s it held went back to pending", dead,
-                    "the cell" if n == 1 else f"the {n} cells")
-    if config.max_cells != 0:
-        environment.check_environment(db, config)
-    summary.flushed = flush_kept(db, config)
+    summary = _prepare(db, config)
     trained = in_a_row = 0
-    if config.threads or not resolve_device(config.device).startswith("cuda"):
-        import torch
-
-        torch.set_num_threads(config.threads or 1)
-    if config.train_options.get("compile"):
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = compile_cache_dir(config)
     if when_idle is None:
         def when_idle() -> bool:
             return _materialize_or_wait(db, config)
@@ -371,6 +358,25 @@ def run_worker(db: Database, config: WorkerConfig,
     return summary
 
 
+def _prepare(db: Database, config: WorkerConfig) -> WorkerSummary:
+    """Before the first claim: put back dead local workers' cells, check this machine, write
+    the results kept in the spool, and set torch's threads and compile cache."""
+    summary = WorkerSummary()
+    for dead, n in claims.reap_dead_local(db, config.worker, config.max_attempts).items():
+        log.warning("worker %s is gone: %s it held went back to pending", dead,
+                    "the cell" if n == 1 else f"the {n} cells")
+    if config.max_cells != 0:
+        environment.check_environment(db, config)
+    summary.flushed = flush_kept(db, config)
+    if config.threads or not resolve_device(config.device).startswith("cuda"):
+        import torch
+
+        torch.set_num_threads(config.threads or 1)
+    if config.train_options.get("compile"):
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = compile_cache_dir(config)
+    return summary
+
+
 def _materialize_or_wait(db: Database, config: WorkerConfig) -> bool:
     """When idle: add cells whose scorer finished; wait while another worker trains a scorer."""
     import time
@@ -386,8 +392,8 @@ def _materialize_or_wait(db: Database, config: WorkerConfig) -> bool:
         if config.study is not None:
             query = query.where(SqlStudy.name == config.study)
         texts = list(session.scalars(query))
-        scoring = session.scalar(select(SqlRun.id).where(SqlRun.needs_scores.is_(True),
-                                                         SqlRun.status == "running").limit(1))
+        scoring = session.scalar(select(SqlRun.id).where(
+            SqlRun.needs_scores.is_(True), SqlRun.status == RunStatus.RUNNING).limit(1))
     new = 0
     for text in texts:
         if "loss_quantile" in text:

@@ -127,34 +127,8 @@ class Genome:
                 raise GenomeError(f"genome field {name} has {len(getattr(self, name))} entries, "
                                   f"depths has {n}: every stage needs one of each")
         for i in range(n):
-            d, w, b = self.depths[i], self.widths[i], self.bottleneck_ratios[i]
-            g, s = self.group_widths[i], self.strides[i]
-            where = f"stage {i + 1}"
-            if not integer_in(d, 1, MAX_DEPTH):
-                raise GenomeError(f"{where}: depths must be a positive integer up to {MAX_DEPTH}, "
-                                  f"got {_shown(d)}")
-            if not integer_in(w, 1, MAX_WIDTH) or w % WIDTH_QUANTUM:
-                raise GenomeError(f"{where}: widths must be a positive multiple of "
-                                  f"{WIDTH_QUANTUM} up to {MAX_WIDTH}, got {_shown(w)}")
-            if (isinstance(b, float) and not math.isfinite(b)) or b <= 0:
-                raise GenomeError(f"{where}: bottleneck_ratios must be positive, got {_shown(b)}")
-            inner = w / b
-            if not inner <= MAX_WIDTH:
-                raise GenomeError(f"{where}: bottleneck width {inner:g} (widths {w} / "
-                                  f"bottleneck_ratios {_shown(b)}) is above {MAX_WIDTH}")
-            if not math.isclose(inner, round(inner), rel_tol=0, abs_tol=1e-9) or round(inner) < 1:
-                raise GenomeError(f"{where}: bottleneck_ratios {_shown(b)} does not divide widths "
-                                  f"{w} (bottleneck width {inner:g} is not a positive integer)")
-            if not isinstance(g, int) or g < 1:
-                raise GenomeError(f"{where}: group_widths must be a positive integer, "
-                                  f"got {_shown(g)}")
-            if round(inner) % g:
-                raise GenomeError(f"{where}: group_widths {_shown(g)} does not divide the "
-                                  f"bottleneck width {round(inner)} (widths {w} / "
-                                  f"bottleneck_ratios {b})")
-            if not integer_in(s, 1, MAX_STRIDE):
-                raise GenomeError(f"{where}: strides must be a positive integer up to "
-                                  f"{MAX_STRIDE}, got {_shown(s)}")
+            _check_stage(f"stage {i + 1}", self.depths[i], self.widths[i],
+                         self.bottleneck_ratios[i], self.group_widths[i], self.strides[i])
         if not integer_in(self.stem_width, 1, MAX_WIDTH):
             raise GenomeError(f"stem: stem_width must be a positive integer up to {MAX_WIDTH}, "
                               f"got {_shown(self.stem_width)}")
@@ -206,3 +180,32 @@ class Genome:
         from proxystore.space.complexity import anynetx_complexity
 
         return anynetx_complexity(self, image_size, num_classes, in_channels)
+
+
+def _check_stage(where: str, d: Any, w: Any, b: Any, g: Any, s: Any) -> None:
+    """Check one stage's depth d, width w, bottleneck ratio b, group width g and stride s."""
+    if not integer_in(d, 1, MAX_DEPTH):
+        raise GenomeError(f"{where}: depths must be a positive integer up to {MAX_DEPTH}, "
+                          f"got {_shown(d)}")
+    if not integer_in(w, 1, MAX_WIDTH) or w % WIDTH_QUANTUM:
+        raise GenomeError(f"{where}: widths must be a positive multiple of "
+                          f"{WIDTH_QUANTUM} up to {MAX_WIDTH}, got {_shown(w)}")
+    if (isinstance(b, float) and not math.isfinite(b)) or b <= 0:
+        raise GenomeError(f"{where}: bottleneck_ratios must be positive, got {_shown(b)}")
+    inner = w / b
+    if not inner <= MAX_WIDTH:
+        raise GenomeError(f"{where}: bottleneck width {inner:g} (widths {w} / "
+                          f"bottleneck_ratios {_shown(b)}) is above {MAX_WIDTH}")
+    if not math.isclose(inner, round(inner), rel_tol=0, abs_tol=1e-9) or round(inner) < 1:
+        raise GenomeError(f"{where}: bottleneck_ratios {_shown(b)} does not divide widths "
+                          f"{w} (bottleneck width {inner:g} is not a positive integer)")
+    if not integer_in(g, 1):
+        raise GenomeError(f"{where}: group_widths must be a positive integer, "
+                          f"got {_shown(g)}")
+    if round(inner) % g:
+        raise GenomeError(f"{where}: group_widths {_shown(g)} does not divide the "
+                          f"bottleneck width {round(inner)} (widths {w} / "
+                          f"bottleneck_ratios {b})")
+    if not integer_in(s, 1, MAX_STRIDE):
+        raise GenomeError(f"{where}: strides must be a positive integer up to "
+                          f"{MAX_STRIDE}, got {_shown(s)}")

@@ -31,9 +31,9 @@ def _positive_int(record: dict[str, Any], key: str, where: str) -> int:
     value = record[key]
     if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
         value = int(value)  # 32.0 is 32; 1e30 is not an integer anyone meant
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not integer_in(value, 1):
         raise JsonlLineError(f"{where}: {key} must be a positive integer, got {value!r}")
-    return value
+    return int(value)
 
 
 def complexity_records(lines: Iterable[str | bytes], name: str = "<stdin>"

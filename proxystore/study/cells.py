@@ -48,4 +48,4 @@ def load_recipe(session: Session, recipe_id: int) -> Recipe:
     """Rebuild the Recipe stored under `recipe_id`."""
     spec = session.get(SqlRecipe, recipe_id)
     assert spec is not None, f"no recipe {recipe_id}"
-    return Recipe(**spec.spec)
+    return Recipe.from_stored(spec.spec)

@@ -123,19 +123,20 @@ def _differences(spec: Any, task: str, arch_of: dict[str, int], theirs: list[Any
     """The parts of the cell key that differ: recipe fields, else seeds, else trainer version."""
     arch_ids = {r.architecture_id for r in theirs}
     candidate = next(c for c, arch_id in arch_of.items() if arch_id in arch_ids)
-    ours = spec.recipe(task, candidate).canonical()
-    recipes = {json.dumps(r.spec, sort_keys=True): r.spec for r in theirs
+    ours = spec.recipe(task, candidate)
+    # Compared as recipes, not as stored JSON: a field added later is left out of the JSON at its
+    # default and a renamed one keeps its old key (docs/training.md, identity rules).
+    recipes = {json.dumps(r.spec, sort_keys=True): Recipe.from_stored(r.spec) for r in theirs
                if r.architecture_id == arch_of[candidate] and r.spec is not None}
 
-    def differing(other: dict[str, Any]) -> list[str]:
-        return [f for f in Recipe.field_names() if ours.get(f) != other.get(f)]
+    def differing(other: Recipe) -> list[str]:
+        return [f for f in Recipe.field_names() if getattr(ours, f) != getattr(other, f)]
 
     if recipes:  # the nearest of their recipes (e.g. the 2-epoch task's for a 2-epoch task)
-        other = min(recipes.values(), key=lambda spec: (len(differing(spec)),
-                                                        json.dumps(spec, sort_keys=True)))
+        _, other = min(recipes.items(), key=lambda item: (len(differing(item[1])), item[0]))
         fields = differing(other)
         if fields:
-            return [f"{f}: {_show(ours.get(f))} here, {_show(other.get(f))} in {study}"
+            return [f"{f}: {_show(getattr(ours, f))} here, {_show(getattr(other, f))} in {study}"
                     for f in fields]
     seeds = sorted({int(r.seed) for r in theirs})
     if not set(spec.seeds) & set(seeds):

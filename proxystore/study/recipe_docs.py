@@ -72,8 +72,12 @@ def _default(field: dataclasses.Field[Any]) -> str:
 
 
 def identity_fields() -> set[str]:
-    """Recipe fields that enter the recipe fingerprint, hence a cell's key."""
-    return set(Recipe(epochs=1, image_size=8).canonical())
+    """Recipe fields that enter the recipe fingerprint, hence a cell's key.
+
+    Every field does: a first-release field always, a later one whenever it is set away from its
+    default (so a default recipe's canonical form would under-count them).
+    """
+    return set(Recipe.field_names())
 
 
 def recipe_table() -> str:

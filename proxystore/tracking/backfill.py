@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from proxystore.db.enums import RunStatus
 from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell, SqlStudyTask
 from proxystore.db.session import Database
 from proxystore.errors import NotFoundError
@@ -51,7 +52,7 @@ def sync(db: Database, uri: str, study: str | None = None) -> Counts:
         chosen = [study] if study is not None else names
         infos = describe.studies(session, chosen)
         orphans = [] if study is not None else list(session.scalars(
-            select(SqlRun.id).where(SqlRun.status == "done",
+            select(SqlRun.id).where(SqlRun.status == RunStatus.DONE,
                                     ~SqlRun.id.in_(select(SqlStudyCell.run_id)))))
     counts = Counts()
     ensure_store(uri)  # before the store's lock, which it takes itself
@@ -108,7 +109,7 @@ def _sync_study(db: Database, logger: Writer, name: str, runs: dict[str, list[An
             .join(SqlRun, SqlRun.id == SqlStudyCell.run_id)
             .outerjoin(SqlStudyTask, (SqlStudyTask.study_id == SqlStudyCell.study_id)
                        & (SqlStudyTask.label == SqlStudyCell.task))
-            .where(SqlStudy.name == name, SqlRun.status == "done")
+            .where(SqlStudy.name == name, SqlRun.status == RunStatus.DONE)
             .order_by(SqlRun.id)).all()
     todo = []
     for run_id, candidate, task, seed, mlflow_run_id, role, proxy_of in rows:

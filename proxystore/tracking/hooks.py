@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from proxystore.db.enums import RunStatus
 from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell
 from proxystore.db.session import Database
 from proxystore.tracking import background, describe
@@ -61,7 +62,7 @@ def not_logged(db: Database, study: str) -> int:
             select(func.count(func.distinct(SqlRun.id)))
             .join(SqlStudyCell, SqlStudyCell.run_id == SqlRun.id)
             .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
-            .where(SqlStudy.name == study, SqlRun.status == "done",
+            .where(SqlStudy.name == study, SqlRun.status == RunStatus.DONE,
                    SqlRun.mlflow_logged.is_(False))) or 0)
 
 

@@ -8,6 +8,7 @@ is left in its memory-mapped cache and streamed (see `stream` and `resident_budg
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,11 +93,11 @@ class TrainData:
         val_lab = np.asarray(val_labels)[val_indices].astype(np.int64)
         if label_map is not None:
             num_classes = _check_label_map(label_map)
-            train_lab = _remap(train_lab, label_map)
+            train_lab = remap_labels(train_lab, label_map)
             if (train_lab < 0).any():
                 bad = int(np.asarray(train_labels)[train_indices][train_lab < 0][0])
                 raise DataError(f"training label {bad} is not in the label map")
-            val_lab = _remap(val_lab, label_map)
+            val_lab = remap_labels(val_lab, label_map)
             keep = val_lab >= 0
             val_indices, val_lab = val_indices[keep], val_lab[keep]
         else:
@@ -163,8 +164,12 @@ def _check_label_map(label_map: dict[int, int]) -> int:
     return len(values)
 
 
-def _remap(labels: np.ndarray, label_map: dict[int, int]) -> np.ndarray:
-    """Map labels through `label_map`; labels not in it become -1."""
+def remap_labels(labels: np.ndarray, label_map: Mapping[int, int]) -> np.ndarray:
+    """Map dataset labels to a class subset's 0..k-1 (`label_map`); labels not in it become -1.
+
+    The one label-remap helper: training (`TrainData.from_arrays`) and scoring
+    (`train.losses.score_examples`) both use it.
+    """
     lookup = np.full(max(int(labels.max(initial=0)), max(label_map)) + 1, -1, dtype=np.int64)
     for original, new in label_map.items():
         lookup[int(original)] = int(new)

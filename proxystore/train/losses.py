@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from proxystore.train.data import resident_budget
+from proxystore.errors import DataError
+from proxystore.train.data import remap_labels, resident_budget
 from proxystore.train.evaluate import eval_batches
 from proxystore.train.stream import StreamedImages
 
@@ -54,3 +57,37 @@ def per_example_losses(model: torch.nn.Module, images_uint8: np.ndarray | torch.
             correct.append(logits.argmax(dim=1) == target)
     return (torch.cat(losses).cpu().numpy().astype(np.float32),
             torch.cat(correct).cpu().numpy())
+
+
+def score_examples(model: torch.nn.Module, images_uint8: np.ndarray, labels: np.ndarray,
+                   label_map: Mapping[int, int] | None, mean: np.ndarray | torch.Tensor,
+                   std: np.ndarray | torch.Tensor, device: str | torch.device,
+                   batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Score a subset's training examples for easy/hard subsets: the one scoring path.
+
+    The runner calls it for runs marked as scorers and writes the result with the run
+    (`runner.claims`); `loss_quantile` subsets read it back from `example_losses`.
+
+    Args:
+        model: the trained network, with outputs over the subset's classes.
+        images_uint8: the examples' uint8 images, in the order of the scores returned.
+        labels: their labels in the dataset's numbering.
+        label_map: dataset label -> subset class (a class subset), or None to keep labels.
+        mean: per-channel mean in [0, 1] units.
+        std: per-channel standard deviation in [0, 1] units.
+        device: where to run.
+        batch_size: examples per forward pass.
+
+    Raises:
+        DataError: a label is outside `label_map`, or a loss is not finite (nothing to rank by).
+    """
+    labels = np.asarray(labels, np.int64)
+    if label_map:
+        labels = remap_labels(labels, label_map)
+        if (labels < 0).any():
+            raise DataError("some training examples have labels outside the subset's label map")
+    losses, correct = per_example_losses(model, images_uint8, labels, mean, std, device,
+                                         batch_size)
+    if not np.isfinite(losses).all():
+        raise DataError("the model gives non-finite per-example losses; scores not stored")
+    return losses, correct

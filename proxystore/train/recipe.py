@@ -8,11 +8,12 @@ executes (evaluation batch size, number of cells per GPU) does not, so it never 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from proxystore.errors import SpecError
-from proxystore.fingerprint import canonical, fingerprint
+from proxystore.fingerprint import StableIdentity, fingerprint
 from proxystore.limits import (
     IMAGE_SIZE_RULE,
     MAX_BATCH_SIZE,
@@ -29,12 +30,22 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
-class Recipe:
+class Recipe(StableIdentity):
     """How one cell is trained. SGD + momentum as seed 2; cosine is ours (seed 2 names none).
 
     `lr` is the learning rate at `batch_size`; `crop_padding` None means image_size // 8 pixels
     (4 at 32 px); `precision` "auto" is bf16 autocast on CUDA and fp32 on the CPU.
+
+    Identity rules (docs/training.md): the fields below existed when recipes were first stored
+    and are always fingerprinted (`FIRST_FIELDS`); a field added later must have a default that
+    reproduces old results and is fingerprinted only when set to something else; a renamed field
+    gets an entry in `RENAMED` (old name -> new name) so stored recipes and old specs still load.
     """
+
+    FIRST_FIELDS = ("epochs", "image_size", "eval_metric", "batch_size", "optimizer", "lr",
+                    "momentum", "nesterov", "weight_decay", "schedule", "warmup_epochs",
+                    "label_smoothing", "flip_prob", "crop_padding", "precision")
+    RENAMED: ClassVar[Mapping[str, str]] = {}  # old name -> current name; none yet
 
     epochs: int
     image_size: int
@@ -98,7 +109,10 @@ class Recipe:
         """
         merged: dict[str, Any] = {}
         for part in parts:
-            merged.update(part)
+            try:
+                merged.update(cls.current_names(part))
+            except ValueError as error:
+                raise SpecError(f"{where}.{error}") from None
         unknown = sorted(set(merged) - set(cls.field_names()))
         if unknown:
             raise SpecError(f"{where}.{unknown[0]}: unknown recipe field (known: "
@@ -121,9 +135,14 @@ class Recipe:
         """Return a copy with `changes`; unknown fields fail (dataclasses.replace)."""
         return dataclasses.replace(self, **changes)
 
-    def canonical(self) -> dict[str, Any]:
-        """The canonical JSON object of this recipe (every field, defaults resolved)."""
-        return canonical(dataclasses.asdict(self))
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> Recipe:
+        """Rebuild a recipe from its stored canonical JSON, whichever release wrote it.
+
+        Args:
+            data: the canonical object (`recipes.spec`); old field names are read as renamed.
+        """
+        return cls.from_parts(data, where="stored recipe")
 
     @property
     def fingerprint(self) -> str:
