@@ -28,8 +28,8 @@ ROLE_KEYS = ("role", "proxy_of", "num_classes", "train_count", "epochs", "image_
              "eval_metric", "strategy")
 
 _CELLS = """
-    SELECT c.candidate AS candidate, c.task AS task, c.seed AS seed, r.status AS run_status,
-           r.failure AS failure, COALESCE(t.eval_metric, 'top1') AS eval_metric,
+    SELECT c.candidate AS candidate, c.task AS task, c.seed AS seed,
+           CASE WHEN r.status = 'done' THEN 0 ELSE 1 END AS diverged, COALESCE(t.eval_metric, 'top1') AS eval_metric,
            r.final_top1_error AS top1_error, r.final_top5_error AS top5_error,
            r.best_top1_error AS best1, r.best_top5_error AS best5,
            r.device_seconds AS gpu_seconds,
@@ -73,7 +73,7 @@ def result_rows(db: Database | str | None, study: str) -> list[dict[str, Any]]:
     frame = frame.where(frame.notna(), None)
     rows = []
     for cell in frame.to_dict("records"):
-        diverged = cell["run_status"] != "done"
+        diverged = bool(cell["diverged"])
         top5 = cell["eval_metric"] == "top5"
         error = None if diverged else (cell["top5_error"] if top5 else cell["top1_error"])
         if not diverged and error is None:
