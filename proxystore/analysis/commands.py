@@ -111,7 +111,7 @@ class AnalysisCommands:
 
         Example:
             proxystore export-results results.csv --study demo
-            proxystore import-results results.csv --study demo --db other.db
+            proxystore export-results fmnist_apr.csv --study fmnist_apr --db repro.db
 
         Args:
             file: the CSV to write (ends in .csv; its folder must exist).
