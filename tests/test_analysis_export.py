@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import yaml
 from analysis_data import fill
 from sqlalchemy import select
@@ -39,7 +38,8 @@ def _study(db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     diverged run, Table 2 strategies on the proxies and analysis settings of its own."""
     fill(db, tmp_path)
     with db.session() as session:
-        run = session.scalar(select(SqlRun).where(SqlRun.cell_key == cell_key("s", "c002", "fam_10", 0)))
+        key = cell_key("s", "c002", "fam_10", 0)
+        run = session.scalar(select(SqlRun).where(SqlRun.cell_key == key))
         run.status, run.failure = "failed", "diverged"
         run.final_top1_error = run.final_top5_error = run.best_top1_error = None
         for task in session.scalars(select(SqlStudyTask)):

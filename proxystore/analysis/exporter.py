@@ -29,7 +29,8 @@ ROLE_KEYS = ("role", "proxy_of", "num_classes", "train_count", "epochs", "image_
 
 _CELLS = """
     SELECT c.candidate AS candidate, c.task AS task, c.seed AS seed,
-           CASE WHEN r.status = 'done' THEN 0 ELSE 1 END AS diverged, COALESCE(t.eval_metric, 'top1') AS eval_metric,
+           CASE WHEN r.status = 'done' THEN 0 ELSE 1 END AS diverged,
+           COALESCE(t.eval_metric, 'top1') AS eval_metric,
            r.final_top1_error AS top1_error, r.final_top5_error AS top5_error,
            r.best_top1_error AS best1, r.best_top5_error AS best5,
            r.device_seconds AS gpu_seconds,

@@ -17,8 +17,8 @@ from proxystore.errors import ResultsFileError
 from proxystore.limits import integer_in
 
 REQUIRED = ("candidate", "task", "seed", "error")
-OPTIONAL_NUMBERS = ("top1_error", "top5_error", "best_error", "gpu_seconds", "epochs", "task_num_classes",
-                    "cumulative_depth", "cumulative_width")
+OPTIONAL_NUMBERS = ("top1_error", "top5_error", "best_error", "gpu_seconds", "epochs",
+                    "task_num_classes", "cumulative_depth", "cumulative_width")
 INTEGER_COLUMNS = ("seed", "epochs", "task_num_classes", "cumulative_depth", "cumulative_width")
 ERROR_COLUMNS = ("error", "top1_error", "top5_error", "best_error")
 STATUSES = ("done", "diverged")  # the optional status column; a diverged row has no error
