@@ -79,6 +79,24 @@ def require_pg() -> None:
 @pytest.fixture
 def pg_schema_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh, empty schema of this test's own."""
+    yield from _pg_schema()
+
+
+@pytest.fixture
+def second_db_url(empty_db_url: str, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A second database at head on the backend of `empty_db_url` (another file or schema)."""
+    urls = iter([f"sqlite:///{tmp_path / 'second.db'}"]) if empty_db_url.startswith("sqlite") \
+        else _pg_schema()
+    url = next(urls)
+    database = open_database(url, check=False, create=True)
+    migrate.upgrade(database)
+    database.dispose()
+    yield url
+    next(urls, None)  # drops the schema
+
+
+def _pg_schema() -> Iterator[str]:
+    """Create a fresh PostgreSQL schema, yield a URL searching it, then drop it."""
     require_pg()
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(parse_url(PG_URL))

@@ -125,13 +125,15 @@ def test_cpu_run_is_reproducible_from_its_seed(tmp_path):
     assert errors[0] == errors[1]
 
 
-def _spawn_fill(spec_path, db_path, *extra):
+def _spawn_fill(spec_path, db_path, *extra, ignore_sigint: bool = False):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("PROXYSTORE_DB", None)
     return subprocess.Popen(
         [sys.executable, "-m", "proxystore", "fill", str(spec_path), "--db", str(db_path),
          "--device", "cpu", "--quiet", *extra],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint
+        else None)
 
 
 @pytest.mark.exclusive
@@ -280,14 +282,17 @@ def test_plan_estimates_compute_from_finished_runs(sqlite_db, tmp_path):
 
 
 @pytest.mark.exclusive
-def test_ctrl_c_stops_a_pool_and_every_cell_goes_back(tmp_path):
+@pytest.mark.parametrize("started_ignoring", [False, True], ids=["terminal", "script-job"])
+def test_ctrl_c_stops_a_pool_and_every_cell_goes_back(tmp_path, started_ignoring):
+    # script-job: started with SIGINT ignored, as `fill ... &` in a script is; SIGINT still
+    # stops it (it used to be ignored by the fill and its workers alike).
     # Cells far longer than the test (2,000 epochs, minutes each): with 40 epochs a cell could
     # finish between the poll that saw it running and the Ctrl-C, and the test then failed on
     # a correct result (seen under load). Ctrl-C stops a cell mid-epoch, so length costs nothing.
     spec_path = write(tmp_path, "pool", tiny_spec("pool", FULL_AND_HALF, epochs=2000))
     db_path = tmp_path / "p.db"
     proc = _spawn_fill(spec_path, db_path, "--workers", "2", "--mlflow",
-                       f"sqlite:///{tmp_path / 'ml.db'}")
+                       f"sqlite:///{tmp_path / 'ml.db'}", ignore_sigint=started_ignoring)
     db, deadline, running = None, time.time() + 180, []
     while time.time() < deadline and len(running) < 2:
         time.sleep(0.5)
@@ -300,7 +305,7 @@ def test_ctrl_c_stops_a_pool_and_every_cell_goes_back(tmp_path):
             running = [i for i, (s, _, _) in _runs(db).items() if s == "running"]
     assert len(running) == 2, proc.communicate(timeout=5)
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=120)
+    proc.communicate(timeout=45)  # under the 60 s grace: workers must stop on SIGINT
     runs = _runs(db)
     assert all(s in ("pending", "done") for s, _, _ in runs.values()), runs
     assert all(runs[i][0] == "pending" and runs[i][1] == 0 for i in running), (running, runs)

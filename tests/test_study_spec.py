@@ -327,3 +327,22 @@ def test_paper_studies_validate_without_their_data(monkeypatch):
     assert seed1.recipe("imagenette/all-classes-1.0-ep5", "lr=0.1").epochs == 5
     result = run_cli("spec", "check", str(REPO / "jobs" / "imagenet_as_basis.yaml"))
     assert result.returncode == 0 and "7000 cells" in result.stdout
+
+
+def test_a_whole_dataset_loss_quantile_scored_on_a_subset_is_refused_by_spec_check(tmp_path):
+    # The scorer scores only its own (per-class) examples: without `parent`, fill used to stop
+    # at registration, after the scorer had trained ("lacks scores for 58000 of 60000").
+    from tests.studies import tiny_spec, write
+
+    scored = "{kind: loss_quantile, a: 0.5, b: 1.0, scorer: {candidate: a, task: small}%s}"
+    tasks = """\
+small: {dataset: digits, subset: {kind: per_class, n: 50, seed: 0}, role: target}
+easy: {dataset: digits, role: proxy, proxy_of: small, subset: %s}
+"""
+    bad = write(tmp_path, "bad", tiny_spec("bad", tasks % (scored % "")))
+    done = run_cli("spec", "check", str(bad))
+    assert done.returncode == 2
+    assert "tasks.easy.subset.parent: the scorer task 'small' trains on a per_class subset" \
+        in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    parent = ", parent: {kind: per_class, n: 50, seed: 0}"
+    parse_spec(tiny_spec("good", tasks % (scored % parent)))  # ranked within: accepted

@@ -1,4 +1,5 @@
-"""Top-level analysis commands: analyze, report, import-results; each a few lines of library."""
+"""Top-level analysis commands: analyze, report, import-results, export-results; each a few
+lines of library."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from proxystore.formatting import FormatName
 
 
 class AnalysisCommands:
-    """Mixed into the root CLI: `proxystore analyze`, `report`, `import-results`."""
+    """Mixed into the root CLI: `proxystore analyze`, `report`, `import-results`,
+    `export-results`."""
 
     def analyze(self, study: str, table: list[str] | None = None,
                 format: FormatName = "table", boot: int = 1000,  # noqa: A002
@@ -96,3 +98,26 @@ class AnalysisCommands:
         from proxystore.analysis.importer import import_results
 
         print(import_results(db, file, str(study), roles=roles, spec=spec).line())
+
+    def export_results(self, file: str, study: str, db: str | None = None) -> None:
+        """Write a study's finished runs to FILE (CSV) and its task roles to FILE.yaml beside it.
+
+        The pair is exactly what `import-results` reads: one row per finished cell (candidate,
+        task, seed, error, status done or diverged, top1_error, top5_error, best_error,
+        gpu_seconds, cumulative_depth, cumulative_width) and, in FILE.yaml, every task's role,
+        target, class and example counts, epochs, image size, metric and strategy, with the
+        study's `analysis:` settings. Importing it elsewhere gives the same view rows (per-epoch
+        errors stay behind). Pending and failed cells are left out, as the views leave them out.
+
+        Example:
+            proxystore export-results results.csv --study demo
+            proxystore export-results fmnist_apr.csv --study fmnist_apr --db repro.db
+
+        Args:
+            file: the CSV to write (ends in .csv; its folder must exist).
+            study: the study to export.
+            db: database URL or SQLite path (default $PROXYSTORE_DB, else ./proxystore.db).
+        """
+        from proxystore.analysis.exporter import export_results
+
+        print(export_results(db, str(study), file).line())

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from sqlalchemy import select
 
-from proxystore.analysis.results_file import ResultsFile, TaskInfo, read_results
+from proxystore.analysis.results_file import ResultsFile, TaskInfo, read_results, roles_mapping
 from proxystore.analysis.views import as_database
 from proxystore.db.models import (
     SqlArchitecture,
@@ -102,14 +102,17 @@ def _metrics(row: dict[str, Any], metric: str) -> dict[str, Any]:
     """Return a run's columns for a result row; a diverged row is a failed run without errors."""
     if row.get("status") == "diverged":
         return dict(status="failed", failure="diverged", final_top1_error=None,
-                    final_top5_error=None, device_seconds=row.get("gpu_seconds"),
+                    final_top5_error=None, best_top1_error=None, best_top5_error=None,
+                    device_seconds=row.get("gpu_seconds"),
                     epochs_done=row.get("epochs"))
     top1, top5 = row.get("top1_error"), row.get("top5_error")
+    best1 = best5 = None
     if metric == "top5":
-        top5 = row["error"]
+        top5, best5 = row["error"], row.get("best_error")
     else:
-        top1 = row["error"]
+        top1, best1 = row["error"], row.get("best_error")
     return dict(status="done", failure=None, final_top1_error=top1, final_top5_error=top5,
+                best_top1_error=best1, best_top5_error=best5,
                 device_seconds=row.get("gpu_seconds"), epochs_done=row.get("epochs"))
 
 
@@ -255,7 +258,21 @@ def import_results(db: Database | str | None, path: str | Path, study: str, *,
             roles = Path(spec)  # load_roles reads its tasks
         settings = _spec_settings(spec, spec_text)
     results = read_results(path, roles)
+    if settings is None:
+        settings = _roles_settings(roles, Path(path))
     return write_results(as_database(db, create=True), results, study, spec_text, settings)
+
+
+def _roles_settings(roles: Any, path: Path) -> AnalysisSettings | None:
+    """Return the `analysis:` settings a roles file carries (export-results writes them)."""
+    raw = roles_mapping(roles, path)
+    if not isinstance(raw, dict) or not isinstance(raw.get("tasks"), (dict, list)) \
+            or "analysis" not in raw:
+        return None
+    try:
+        return parse_analysis(raw["analysis"] or {})
+    except SpecError as error:
+        raise ResultsFileError(f"roles of {path}: {error}") from None
 
 
 def _spec_settings(spec: str | Path, text: str) -> AnalysisSettings:

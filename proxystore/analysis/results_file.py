@@ -17,10 +17,10 @@ from proxystore.errors import ResultsFileError
 from proxystore.limits import integer_in
 
 REQUIRED = ("candidate", "task", "seed", "error")
-OPTIONAL_NUMBERS = ("top1_error", "top5_error", "gpu_seconds", "epochs", "task_num_classes",
-                    "cumulative_depth", "cumulative_width")
+OPTIONAL_NUMBERS = ("top1_error", "top5_error", "best_error", "gpu_seconds", "epochs",
+                    "task_num_classes", "cumulative_depth", "cumulative_width")
 INTEGER_COLUMNS = ("seed", "epochs", "task_num_classes", "cumulative_depth", "cumulative_width")
-ERROR_COLUMNS = ("error", "top1_error", "top5_error")
+ERROR_COLUMNS = ("error", "top1_error", "top5_error", "best_error")
 STATUSES = ("done", "diverged")  # the optional status column; a diverged row has no error
 COLUMNS = (*REQUIRED, *OPTIONAL_NUMBERS, "status")
 # The smallest value each numeric column can hold (error columns are fractions in [0, 1]).
@@ -142,6 +142,30 @@ def _yaml(text: str, where: str) -> Any:
                                f"{getattr(error, 'problem', None) or error}") from None
 
 
+def sidecar(path: Path) -> Path | None:
+    """Return the roles file beside a results CSV (FILE.roles.yaml, else FILE.yaml), if any."""
+    for candidate in (path.with_suffix(".roles.yaml"), path.with_suffix(".yaml")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def roles_mapping(roles: Any, path: Path) -> Any:
+    """Return the parsed roles (a file's, JSON or YAML text's, or the sidecar's); None if none."""
+    if roles is None:
+        roles = sidecar(path)
+        if roles is None:
+            return None
+    if isinstance(roles, (str, Path)) and Path(str(roles)).is_file():
+        return _yaml(Path(str(roles)).read_text(encoding="utf-8"), str(roles)) or {}
+    if isinstance(roles, str):
+        try:
+            return json.loads(roles)
+        except json.JSONDecodeError:
+            return _yaml(roles, "--roles")
+    return roles
+
+
 def load_roles(roles: Any, path: Path) -> dict[str, dict[str, Any]]:
     """Return label -> task attributes from a dict, JSON text, a YAML file, or FILE's sidecar.
 
@@ -151,20 +175,9 @@ def load_roles(roles: Any, path: Path) -> dict[str, dict[str, Any]]:
             the sidecar ``FILE.yaml`` / ``FILE.roles.yaml`` beside the CSV when present.
         path: the results CSV.
     """
+    roles = roles_mapping(roles, path)
     if roles is None:
-        for sidecar in (path.with_suffix(".roles.yaml"), path.with_suffix(".yaml")):
-            if sidecar.is_file():
-                roles = sidecar
-                break
-        else:
-            return {}
-    if isinstance(roles, (str, Path)) and Path(str(roles)).is_file():
-        roles = _yaml(Path(str(roles)).read_text(encoding="utf-8"), str(roles)) or {}
-    elif isinstance(roles, str):
-        try:
-            roles = json.loads(roles)
-        except json.JSONDecodeError:
-            roles = _yaml(roles, "--roles")
+        return {}
     if isinstance(roles, dict) and "datasets" in roles and isinstance(roles.get("tasks"), dict):
         return _spec_roles(roles)
     if isinstance(roles, dict) and isinstance(roles.get("tasks"), (dict, list)):

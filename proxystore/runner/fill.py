@@ -125,12 +125,18 @@ class _Progress:
 
 
 def _sigterm_as_interrupt() -> None:
-    """Slurm preemption and `kill` send SIGTERM: treat it like Ctrl-C (cell back to pending)."""
+    """Slurm preemption and `kill` send SIGTERM: treat it like Ctrl-C (cell back to pending).
+
+    SIGINT gets Python's Ctrl-C handler back too: a shell without job control starts a `&`
+    command (a fill in a script) with SIGINT ignored, and Python then never installs it, so
+    `kill -INT` did nothing at all.
+    """
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     try:
         signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     except ValueError:  # not in the main thread (e.g. notebooks)
         pass
 

@@ -132,6 +132,9 @@ def _child(config: dict[str, Any], tell: Connection) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    # The parent forwards Ctrl-C as SIGINT; a child of a fill started with SIGINT ignored (a
+    # `&` job of a script) inherits the ignore and would train on for the parent's 60 s grace.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     cfg = WorkerConfig(**config)
     cfg.worker = process_worker_id(cfg.worker, os.getpid())
     try:

@@ -307,6 +307,18 @@ def _check_meaning(spec: StudySpec) -> None:
             spec.recipe(task.label, candidate)
 
 
+def _check_scored(scorer_task: TaskSpec, subset: dict[str, Any], where: str) -> None:
+    """Refuse a loss quantile of the whole dataset scored by a run that saw only a subset.
+
+    The scorer records losses of its own training examples; ranking every example of the
+    dataset then stopped `fill` at registration, after the scorer had trained.
+    """
+    if subset.get("parent") is None and scorer_task.subset.get("kind", "full") != "full":
+        raise SpecError(f"{where}.parent: the scorer task {scorer_task.label!r} trains on a "
+                        f"{scorer_task.subset['kind']} subset and scores only its examples; rank "
+                        "within them (parent: the same subset as that task's)")
+
+
 def _check_subset(spec: StudySpec, subset: dict[str, Any], where: str) -> None:
     if subset.get("kind") == "loss_quantile":
         a, b = subset["a"], subset["b"]
@@ -325,6 +337,7 @@ def _check_subset(spec: StudySpec, subset: dict[str, Any], where: str) -> None:
         seed = scorer.get("seed", spec.seeds[0])
         if seed not in spec.seeds:
             raise SpecError(f"{where}.scorer.seed: {seed} is not among the study's seeds")
+        _check_scored(task, subset, where)
     kind = subset.get("kind")
     if "fraction" in subset and "count" in subset:
         raise SpecError(f"{where}: give fraction or count, not both")
