@@ -18,14 +18,13 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from proxystore.analysis.results_file import TASK_KEYS
 from proxystore.analysis.views import as_database, query, study_exists
 from proxystore.db.session import Database
 from proxystore.errors import ResultsFileError
 
 CSV_COLUMNS = ("candidate", "task", "seed", "error", "status", "top1_error", "top5_error",
                "best_error", "gpu_seconds", "cumulative_depth", "cumulative_width")
-ROLE_KEYS = ("role", "proxy_of", "num_classes", "train_count", "epochs", "image_size",
-             "eval_metric", "strategy")
 
 _CELLS = """
     SELECT c.candidate AS candidate, c.task AS task, c.seed AS seed,
@@ -107,7 +106,7 @@ def roles_document(db: Database | str | None, study: str) -> dict[str, Any]:
     Class and example counts are the task's, else its subset's (what the views use), and the
     strategy is the one the views show, so an import needs no spec to reproduce them.
     """
-    tasks = {str(task["label"]): {k: _plain(task[k]) for k in ROLE_KEYS if not _blank(task[k])}
+    tasks = {str(task["label"]): {k: _plain(task[k]) for k in TASK_KEYS if not _blank(task[k])}
              for task in query(db, _TASKS, study=study).astype(object).to_dict("records")}
     return {"analysis": _analysis(db, study), "tasks": tasks}
 
