@@ -3,36 +3,20 @@
 from __future__ import annotations
 
 import pandas as pd
-from sqlalchemy import func, select
 
-from proxystore.db.models import RUN_STATUSES, SqlRun, SqlStudy, SqlStudyCell
+from proxystore.db.models import RUN_STATUSES
 from proxystore.db.session import Database
+from proxystore.db.store.runs import status_counts
+from proxystore.db.store.studies import run_counts_by_study
 
 
 def run_counts(db: Database, study: str | None = None) -> pd.DataFrame:
     """Return one row per study (or one overall row) with a column per run status and a total."""
-    with db.session() as session:
-        if study is None:
-            overall = session.execute(
-                select(SqlRun.status, func.count()).group_by(SqlRun.status)
-            ).all()
-            rows: list[tuple[object, ...]] = [("(all runs)", status, n) for status, n in overall]
-            cells = (
-                select(SqlStudy.name, SqlRun.status, func.count(func.distinct(SqlRun.id)))
-                .join(SqlStudyCell, SqlStudyCell.study_id == SqlStudy.id)
-                .join(SqlRun, SqlRun.id == SqlStudyCell.run_id)
-                .group_by(SqlStudy.name, SqlRun.status)
-            )
-        else:
-            rows = []
-            cells = (
-                select(SqlStudy.name, SqlRun.status, func.count(func.distinct(SqlRun.id)))
-                .join(SqlStudyCell, SqlStudyCell.study_id == SqlStudy.id)
-                .join(SqlRun, SqlRun.id == SqlStudyCell.run_id)
-                .where(SqlStudy.name == study)
-                .group_by(SqlStudy.name, SqlRun.status)
-            )
-        rows += [tuple(r) for r in session.execute(cells).all()]
+    rows: list[tuple[object, ...]] = []
+    if study is None:
+        rows += [("(all runs)", status, n) for status, n in status_counts(db).items()]
+    for name, counts in run_counts_by_study(db, study).items():
+        rows += [(name, status, n) for status, n in counts.items()]
     frame = pd.DataFrame(rows, columns=["scope", "status", "runs"])
     if frame.empty:
         scopes = ["(all runs)"] if study is None else [study]

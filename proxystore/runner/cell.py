@@ -6,18 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
-from proxystore.db.models import (
-    SqlArchitecture,
-    SqlDataset,
-    SqlStudy,
-    SqlStudyCell,
-    SqlSubset,
-)
 from proxystore.db.session import Database
+from proxystore.db.store import runs
 from proxystore.runner.claims import Claim
-from proxystore.study.cells import load_recipe
 from proxystore.train.recipe import Recipe
 
 
@@ -54,36 +46,23 @@ def load_inputs(db: Database, claim: Claim, cache_dir: str | None = None) -> Cel
     from proxystore.data.subsets import subset_indices
     from proxystore.space import parse_architecture
 
-    with db.session() as session:
-        genome = session.get(SqlArchitecture, claim.architecture_id).genome  # type: ignore[union-attr]
-        subset = session.get(SqlSubset, claim.subset_id)
-        assert subset is not None
-        dataset = session.get(SqlDataset, subset.dataset_id)
-        assert dataset is not None
-        label_map = ({int(k): int(v) for k, v in subset.label_map.items()}
-                     if subset.label_map else None)
-        recipe = load_recipe(session, claim.recipe_id)
-        name, channels = dataset.name, dataset.channels
+    facts = runs.cell_facts(db, claim)
+    recipe, name = Recipe.from_stored(facts.recipe), facts.dataset
     data = decoded(db, name, recipe.image_size, cache_dir=cache_dir)
     train_idx, val_idx = subset_indices(db, claim.subset_id)
     return CellInputs(
-        architecture=parse_architecture(genome), recipe=recipe, dataset=name, channels=channels,
+        architecture=parse_architecture(facts.genome), recipe=recipe, dataset=name,
+        channels=facts.channels,
         train_images=data.train, train_labels=labels(db, name, "train"),
         val_images=data.val, val_labels=labels(db, name, "val"),
         train_indices=np.asarray(train_idx), val_indices=np.asarray(val_idx),
         mean=np.asarray(data.mean, dtype=np.float32), std=np.asarray(data.std, dtype=np.float32),
-        label_map=label_map)
+        label_map=facts.label_map)
 
 
 def cell_label(db: Database, run_id: int, study: str | None = None) -> str:
     """A readable name of a run: 'candidate @ task s<seed>' from the first study that links it."""
-    with db.session() as session:
-        query = (select(SqlStudyCell.candidate, SqlStudyCell.task, SqlStudyCell.seed)
-                 .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
-                 .where(SqlStudyCell.run_id == run_id))
-        if study is not None:
-            query = query.order_by((SqlStudy.name != study), SqlStudyCell.id)
-        row = session.execute(query.limit(1)).first()
+    row = runs.cell_name(db, run_id, study)
     if row is None:
         return f"run {run_id}"
     return f"{row[0]} @ {row[1]} s{row[2]}"

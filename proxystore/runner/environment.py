@@ -28,13 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
-from proxystore.db.enums import RunStatus
-from proxystore.db.models import SqlDataset, SqlRecipe, SqlRun, SqlSubset
 from proxystore.db.session import Database
+from proxystore.db.store import runs
 from proxystore.errors import WorkerEnvironmentError
-from proxystore.runner.claims import in_study
 
 DEFAULT_MAX_ENV_ERRORS = 3
 # Exit code of a worker that stopped after max_env_errors environment errors in a row (and of a
@@ -95,23 +91,11 @@ def source_path(source: str, options: dict[str, Any] | None) -> Path | None:
 
 def _needs(db: Database, study: str | None) -> list[_Need]:
     """The datasets and image sizes of the pending cells this worker may claim."""
-    pairs = (select(SqlSubset.dataset_id, SqlRecipe.image_size).select_from(SqlRun)
-             .join(SqlSubset, SqlSubset.id == SqlRun.subset_id)
-             .join(SqlRecipe, SqlRecipe.id == SqlRun.recipe_id)
-             .where(SqlRun.status == RunStatus.PENDING).distinct())
-    flt = in_study(study)
-    if flt is not None:
-        pairs = pairs.where(flt)
-    with db.session() as session:
-        sizes = session.execute(pairs).all()
-        datasets = {row.id: row for row in session.scalars(
-            select(SqlDataset).where(SqlDataset.id.in_({d for d, _ in sizes})))}
     needs = []
-    for dataset_id, size in sizes:
-        row = datasets[dataset_id]
-        root = source_path(row.source, row.options)
-        needs.append(_Need(row.name, row.source, str(root) if root else None, row.fingerprint,
-                           int(size), row.train_count + row.val_count, row.channels))
+    for need in runs.pending_needs(db, study):
+        root = source_path(need.source, need.options)
+        needs.append(_Need(need.dataset, need.source, str(root) if root else None,
+                           need.fingerprint, need.image_size, need.images, need.channels))
     return sorted(needs, key=lambda n: (n.dataset, n.image_size))
 
 
@@ -275,11 +259,7 @@ def cell_roots(db: Database, run_id: int, config: Any) -> list[Path]:
     """The cache directory and the data root of a run's dataset: where an OSError is the
     machine's fault."""
     roots = [cache_root(config)]
-    with db.session() as session:
-        row = session.execute(
-            select(SqlDataset.source, SqlDataset.options)
-            .join(SqlSubset, SqlSubset.dataset_id == SqlDataset.id)
-            .join(SqlRun, SqlRun.subset_id == SqlSubset.id).where(SqlRun.id == run_id)).first()
+    row = runs.run_source(db, run_id)
     if row is not None and (path := source_path(row[0], row[1])) is not None:
         roots.append(path)
     return roots

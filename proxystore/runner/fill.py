@@ -8,13 +8,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-from sqlalchemy import func, select
-
 from proxystore.db import open_database
 from proxystore.db.enums import RunStatus
-from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell, SqlStudyTask
 from proxystore.db.session import Database
+from proxystore.db.store import runs as run_store
+from proxystore.db.store import studies
 from proxystore.errors import WorkerEnvironmentError
 from proxystore.limits import integer_in
 from proxystore.runner.environment import (
@@ -50,35 +48,11 @@ def default_spec() -> Path:
     return Path(str(resources.files("proxystore").joinpath("jobs", "demo.yaml")))
 
 
-def study_counts(db: Database, study: str) -> dict[str, int]:
-    """Distinct runs of a study by status."""
-    with db.session() as session:
-        rows = session.execute(
-            select(SqlRun.status, func.count(func.distinct(SqlRun.id)))
-            .join(SqlStudyCell, SqlStudyCell.run_id == SqlRun.id)
-            .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
-            .where(SqlStudy.name == study).group_by(SqlRun.status)).all()
-    return {status: int(n) for status, n in rows}
-
-
-def finished(counts: dict[str, int]) -> int:
-    """How many of a study's cells are finished (done or failed), from `study_counts`."""
-    return counts.get(RunStatus.DONE, 0) + counts.get(RunStatus.FAILED, 0)
-
-
-def study_runs(db: Database, study: str) -> pd.DataFrame:
-    """One row per cell of a study with its run's status and errors."""
-    with db.session() as session:
-        rows = session.execute(
-            select(SqlStudyCell.candidate, SqlStudyCell.task, SqlStudyCell.seed, SqlRun.id,
-                   SqlRun.status, SqlRun.final_top1_error, SqlRun.best_top1_error,
-                   SqlRun.wall_seconds, SqlRun.error)
-            .join(SqlRun, SqlRun.id == SqlStudyCell.run_id)
-            .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
-            .where(SqlStudy.name == study)
-            .order_by(SqlStudyCell.task, SqlStudyCell.candidate, SqlStudyCell.seed)).all()
-    return pd.DataFrame(rows, columns=["candidate", "task", "seed", "run", "status",
-                                       "top1_error", "best_top1_error", "seconds", "error"])
+# The study's runs by status, finished ones and its cell table: the store's, under the names
+# the runner and its tests use.
+study_counts = studies.run_counts
+finished = studies.finished
+study_runs = studies.run_table
 
 
 @dataclass
@@ -258,12 +232,8 @@ def fill_command(spec_path: str | None, db_url: str | None, *, device: str = "au
     return result.pool_code or (1 if result.summary.failed else 0)
 
 
-def _waiting_for_scorer(db: Database, name: str) -> list[str]:
-    """Labels of the study's easy/hard tasks not declared yet (their scorer is not done)."""
-    with db.session() as session:
-        return sorted(session.scalars(
-            select(SqlStudyTask.label).join(SqlStudy)
-            .where(SqlStudy.name == name, SqlStudyTask.subset_id.is_(None))).all())
+# Labels of the study's easy/hard tasks not declared yet (their scorer is not done).
+_waiting_for_scorer = studies.waiting_for_scorer
 
 
 def _stopped(error: WorkerEnvironmentError) -> int:
@@ -275,11 +245,7 @@ def _stopped(error: WorkerEnvironmentError) -> int:
     return error.exit_code
 
 
-def _cell_count(db: Database, name: str) -> int:
-    with db.session() as session:
-        return int(session.scalar(
-            select(func.count()).select_from(SqlStudyCell).join(SqlStudy)
-            .where(SqlStudy.name == name)) or 0)
+_cell_count = studies.cell_count
 
 
 def summary_text(db: Database, study: str, render: Any) -> str:
@@ -330,8 +296,6 @@ def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: st
     is not started. When a worker stops on an error (it prints its one line, e.g. a result
     kept in the spool), `pool_code` is 2 and nothing else is read from the database.
     """
-    from sqlalchemy import select as sql_select
-
     from proxystore import tracking
 
     registration = register_study(db, spec)
@@ -361,17 +325,10 @@ def fill_with_pool(spec: StudySpec, db: Database, *, device: str, mlflow_uri: st
     if code == 2:  # the database may still be away: no summary
         return FillResult(registration=registration, summary=summary, counts={}, pool_code=code)
     tracking.finish(db, spec.name, mlflow_uri)  # reused cells, and what workers could not log
-    with db.session() as session:
-        rows = session.execute(
-            sql_select(SqlRun.id, SqlRun.status, SqlRun.error, SqlRun.worker)
-            .join(SqlStudyCell, SqlStudyCell.run_id == SqlRun.id)
-            .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
-            .where(SqlStudy.name == spec.name,
-                   SqlRun.worker.in_([c.worker for c in configs]))).all()
-    for run_id, status, error, _ in rows:
-        if status == RunStatus.DONE:
-            summary.done.append(run_id)
-        elif status == RunStatus.FAILED:
-            summary.failed.append((run_id, error or "failed"))
+    for run in run_store.runs_of_workers(db, spec.name, [c.worker for c in configs]):
+        if run.status == RunStatus.DONE:
+            summary.done.append(run.run_id)
+        elif run.status == RunStatus.FAILED:
+            summary.failed.append((run.run_id, run.error or "failed"))
     return FillResult(registration=registration, summary=summary,
                       counts=study_counts(db, spec.name), pool_code=code)

@@ -5,23 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pandas as pd
-from sqlalchemy import and_, exists, func, select, update
 
-from proxystore.db.clock import utcnow
-from proxystore.db.enums import Failure, RunStatus
-from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell
 from proxystore.db.session import Database
 from proxystore.db.status import run_counts
-from proxystore.errors import NotFoundError
-from proxystore.runner.claims import _rows, in_study
+from proxystore.db.store import runs
+from proxystore.db.store.studies import require_study
 
-
-def _require_study(db: Database, study: str | None) -> None:
-    if study is None:
-        return
-    with db.session() as session:
-        if session.scalar(select(SqlStudy.id).where(SqlStudy.name == study)) is None:
-            raise NotFoundError(f"no study named {study!r} in this database")
+# `nodes` (and older callers) check a study by this name.
+_require_study = require_study
 
 
 @dataclass
@@ -46,42 +37,11 @@ class StatusReport:
 
 def status_report(db: Database, study: str | None = None, failures: int = 10) -> StatusReport:
     """Gather what `proxystore status` shows."""
-    _require_study(db, study)
-    flt = in_study(study)
-    with db.session() as session:
-        age = func.julianday(utcnow()) - func.julianday(SqlRun.heartbeat_at)
-        if db.dialect == "postgresql":
-            age = func.extract("epoch", utcnow() - SqlRun.heartbeat_at) / 86400.0
-        query = (select(SqlRun.id, SqlRun.worker, SqlRun.attempts, SqlRun.started_at,
-                        (age * 86400.0).label("heartbeat_age_s"), SqlRun.lease_expires_at)
-                 .where(SqlRun.status == RunStatus.RUNNING).order_by(SqlRun.started_at))
-        failed = (select(SqlRun.id, SqlRun.failure, SqlRun.attempts, SqlRun.finished_at,
-                         SqlRun.error).where(SqlRun.status == RunStatus.FAILED)
-                  .order_by(SqlRun.finished_at.desc()).limit(failures))
-        rate = select(func.count()).select_from(SqlRun).where(
-            SqlRun.status == RunStatus.DONE, SqlRun.finished_at >= utcnow(-3600))
-        is_pending = SqlRun.status == RunStatus.PENDING
-        pending = select(func.count()).select_from(SqlRun).where(is_pending)
-        returned = (select(SqlRun.id, SqlRun.attempts, SqlRun.error)
-                    .where(is_pending, SqlRun.failure == Failure.ENVIRONMENT)
-                    .order_by(SqlRun.id).limit(failures))
-        if flt is not None:
-            query, failed = query.where(flt), failed.where(flt)
-            rate, pending = rate.where(flt), pending.where(flt)
-            returned = returned.where(flt)
-        running = pd.DataFrame(session.execute(query).all(),
-                               columns=["run", "worker", "attempt", "started_at",
-                                        "heartbeat_age_s", "lease_expires_at"])
-        failures_frame = pd.DataFrame(session.execute(failed).all(),
-                                      columns=["run", "failure", "attempts", "finished_at",
-                                               "error"])
-        returned_frame = pd.DataFrame(session.execute(returned).all(),
-                                      columns=["run", "attempts", "error"])
-        done_last_hour = int(session.scalar(rate) or 0)
-        pending_count = int(session.scalar(pending) or 0)
-    return StatusReport(counts=run_counts(db, study), running=running, failures=failures_frame,
-                        done_last_hour=done_last_hour, pending=pending_count,
-                        returned=returned_frame)
+    require_study(db, study)
+    leases = runs.lease_report(db, study, failures)
+    return StatusReport(counts=run_counts(db, study), running=leases.running,
+                        failures=leases.failures, done_last_hour=leases.done_last_hour,
+                        pending=leases.pending, returned=leases.returned)
 
 
 def retry(db: Database, study: str | None = None, failed: bool = False,
@@ -94,25 +54,10 @@ def retry(db: Database, study: str | None = None, failed: bool = False,
         failed: cells whose training failed (diverged, error, oom).
         stale: cells whose worker vanished (lease expired), failed or still pending.
     """
-    _require_study(db, study)
+    require_study(db, study)
     if not failed and not stale:
         failed = stale = True
-    conditions = []
-    if failed:
-        conditions.append(and_(SqlRun.status == RunStatus.FAILED, SqlRun.failure != Failure.STALE))
-    if stale:
-        conditions.append(and_(SqlRun.status.in_(("failed", "pending")),
-                               SqlRun.failure == Failure.STALE))
-    from sqlalchemy import or_
-
-    statement = (update(SqlRun).where(or_(*conditions))
-                 .values(status=RunStatus.PENDING, attempts=0, worker=None, lease_expires_at=None)
-                 .execution_options(synchronize_session=False))
-    flt = in_study(study)
-    if flt is not None:
-        statement = statement.where(flt)
-    with db.session(immediate=True) as session:
-        return _rows(session.execute(statement))
+    return runs.retry_runs(db, study, failed=failed, stale=stale)
 
 
 def cancel(db: Database, study: str) -> tuple[int, int]:
@@ -120,14 +65,5 @@ def cancel(db: Database, study: str) -> tuple[int, int]:
 
     Returns (cancelled, kept because shared). Registering the study again re-activates them.
     """
-    _require_study(db, study)
-    other = exists().where(and_(SqlStudyCell.run_id == SqlRun.id,
-                                SqlStudyCell.study_id == SqlStudy.id, SqlStudy.name != study))
-    mine = in_study(study)
-    with db.session(immediate=True) as session:
-        kept = session.scalar(select(func.count()).select_from(SqlRun)
-                              .where(SqlRun.status == RunStatus.PENDING, mine, other)) or 0
-        done = _rows(session.execute(
-            update(SqlRun).where(SqlRun.status == RunStatus.PENDING, mine, ~other)
-            .values(status=RunStatus.CANCELLED).execution_options(synchronize_session=False)))
-    return done, int(kept)
+    require_study(db, study)
+    return runs.cancel_runs(db, study)

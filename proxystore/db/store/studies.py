@@ -9,32 +9,35 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from proxystore.db.enums import RunStatus
-from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell
+from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell, SqlStudyTask
 from proxystore.db.session import Database
 from proxystore.errors import NotFoundError
 
 
-def study_runs_select(study: str, *columns: Any) -> Select:
+def study_runs_select(study: str | None, *columns: Any, run: Any = SqlRun) -> Select:
     """A SELECT of `columns` over the runs of `study`, joined through its cells.
 
     Callers add their own `where`, `group_by` and `order_by`; the join is fixed here.
 
     Args:
-        study: the study's name.
-        *columns: ORM columns or expressions of SqlRun, SqlStudyCell or SqlStudy.
+        study: the study's name; None: the runs of every study (group by SqlStudy.name).
+        *columns: ORM columns or expressions of `run`, SqlStudyCell or SqlStudy.
+        run: the runs entity to join: SqlRun, or an alias of it when the select is a
+            subquery correlated with an outer SqlRun (see `runs.in_study`).
 
     Example:
         >>> str(study_runs_select("demo", SqlRun.id)).count("JOIN")
         2
     """
-    return (select(*columns).select_from(SqlStudyCell)
-            .join(SqlRun, SqlRun.id == SqlStudyCell.run_id)
-            .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
-            .where(SqlStudy.name == study))
+    query = (select(*columns).select_from(SqlStudyCell)
+             .join(run, run.id == SqlStudyCell.run_id)
+             .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id))
+    return query if study is None else query.where(SqlStudy.name == study)
 
 
 def study_id(session: Session, study: str) -> int | None:
@@ -54,13 +57,32 @@ def require_study(db: Database, study: str | None) -> None:
         raise NotFoundError(f"no study named {study!r} in this database")
 
 
+def study_names(db: Database) -> list[str]:
+    """The names of every registered study, sorted."""
+    with db.session() as session:
+        return list(session.scalars(select(SqlStudy.name).order_by(SqlStudy.name)))
+
+
+def run_counts_by_study(db: Database, study: str | None = None) -> dict[str, dict[str, int]]:
+    """Distinct runs by status of each study (or of `study` only), by study name.
+
+    Example:
+        run_counts_by_study(db) -> {"demo": {"done": 12, "pending": 3}}
+    """
+    query = (study_runs_select(study, SqlStudy.name, SqlRun.status,
+                               func.count(func.distinct(SqlRun.id)))
+             .group_by(SqlStudy.name, SqlRun.status).order_by(SqlStudy.name, SqlRun.status))
+    with db.session() as session:
+        rows = session.execute(query).all()
+    counts: dict[str, dict[str, int]] = {}
+    for name, status, n in rows:
+        counts.setdefault(str(name), {})[str(status)] = int(n)
+    return counts
+
+
 def run_counts(db: Database, study: str) -> dict[str, int]:
     """Distinct runs of `study` by status, e.g. {"done": 12, "pending": 3}."""
-    with db.session() as session:
-        rows = session.execute(
-            study_runs_select(study, SqlRun.status, func.count(func.distinct(SqlRun.id)))
-            .group_by(SqlRun.status)).all()
-    return {str(status): int(n) for status, n in rows}
+    return run_counts_by_study(db, study).get(study, {})
 
 
 def finished(counts: dict[str, int]) -> int:
@@ -74,3 +96,46 @@ def cell_count(db: Database, study: str) -> int:
         return int(session.scalar(
             select(func.count()).select_from(SqlStudyCell).join(SqlStudy)
             .where(SqlStudy.name == study)) or 0)
+
+
+def run_table(db: Database, study: str) -> pd.DataFrame:
+    """One row per cell of a study with its run's status and errors.
+
+    Columns: candidate, task, seed, run, status, top1_error, best_top1_error, seconds, error.
+    """
+    query = (study_runs_select(study, SqlStudyCell.candidate, SqlStudyCell.task,
+                               SqlStudyCell.seed, SqlRun.id, SqlRun.status,
+                               SqlRun.final_top1_error, SqlRun.best_top1_error,
+                               SqlRun.wall_seconds, SqlRun.error)
+             .order_by(SqlStudyCell.task, SqlStudyCell.candidate, SqlStudyCell.seed))
+    with db.session() as session:
+        rows = session.execute(query).all()
+    return pd.DataFrame(rows, columns=["candidate", "task", "seed", "run", "status",
+                                       "top1_error", "best_top1_error", "seconds", "error"])
+
+
+def waiting_for_scorer(db: Database, study: str) -> list[str]:
+    """Labels of the study's tasks still waiting for their scorer, sorted.
+
+    A task on an easy/hard (loss-quantile) subset is stored with no subset until its scorer run
+    is done with per-example losses: that NULL is the fact, whatever the spec's text says.
+    """
+    with db.session() as session:
+        return sorted(session.scalars(
+            select(SqlStudyTask.label).join(SqlStudy)
+            .where(SqlStudy.name == study, SqlStudyTask.subset_id.is_(None))).all())
+
+
+def studies_waiting_for_scorer(db: Database, study: str | None = None) -> dict[str, str]:
+    """{name: spec text} of the studies (or of `study` only) with a task waiting for its scorer.
+
+    The spec text is what `materialize_deferred` needs to declare the waiting tasks' subsets.
+    """
+    query = (select(SqlStudy.name, SqlStudy.spec_text)
+             .where(SqlStudy.id.in_(select(SqlStudyTask.study_id)
+                                    .where(SqlStudyTask.subset_id.is_(None))))
+             .order_by(SqlStudy.name))
+    if study is not None:
+        query = query.where(SqlStudy.name == study)
+    with db.session() as session:
+        return {str(name): str(text) for name, text in session.execute(query).all()}
