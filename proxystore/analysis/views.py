@@ -6,6 +6,7 @@ import pandas as pd
 from sqlalchemy import text
 
 from proxystore.db import Database, open_database
+from proxystore.db.store import studies
 from proxystore.errors import NotFoundError
 
 # View name -> columns that order its rows (the views' own columns are fixed by issue 7).
@@ -44,8 +45,9 @@ def query(db: Database | str | None, sql: str, **params: object) -> pd.DataFrame
 
 def study_exists(db: Database | str | None, study: str) -> None:
     """Raise NotFoundError naming the known studies when `study` is not in the database."""
-    names = query(db, "SELECT name AS label FROM studies ORDER BY name")["label"].tolist()
-    if study not in names:
+    database = as_database(db)
+    if not studies.study_exists(database, study):
+        names = studies.study_names(database)
         known = ", ".join(names) if names else "none yet"
         raise NotFoundError(f"no study named {study!r} (studies: {known})")
 
