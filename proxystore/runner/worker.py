@@ -11,8 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxystore.db.enums import Failure, RunStatus
+from proxystore.db.enums import Failure
 from proxystore.db.session import Database
+from proxystore.db.store import runs as run_store
+from proxystore.db.store import studies
 from proxystore.errors import DatabaseError, WorkerEnvironmentError
 from proxystore.runner import claims, environment, spool
 from proxystore.runner.cell import cell_label, load_inputs
@@ -332,8 +334,7 @@ def run_worker(db: Database, config: WorkerConfig,
     summary = _prepare(db, config)
     trained = in_a_row = 0
     if when_idle is None:
-        def when_idle() -> bool:
-            return _materialize_or_wait(db, config)
+        when_idle = _WhenIdle(db, config)
     while config.max_cells is None or trained < config.max_cells:
         claim = claims.claim_next(db, config.worker, lease_seconds=config.lease_seconds,
                                   study=config.study, max_attempts=config.max_attempts)
@@ -377,30 +378,35 @@ def _prepare(db: Database, config: WorkerConfig) -> WorkerSummary:
     return summary
 
 
-def _materialize_or_wait(db: Database, config: WorkerConfig) -> bool:
-    """When idle: add cells whose scorer finished; wait while another worker trains a scorer."""
-    import time
+class _WhenIdle:
+    """When idle: add the cells of easy/hard tasks whose scorer finished since the last look;
+    wait while a scorer trains elsewhere.
 
-    from sqlalchemy import select
+    Which tasks wait for a scorer is read from the database (a task stored without a subset),
+    and their studies' specs are materialized only when a scorer run finished since the last
+    tick (the first tick looks once): an idle worker re-registers nothing.
+    """
 
-    from proxystore.db.models import SqlRun, SqlStudy
-    from proxystore.study.register import materialize_deferred
-    from proxystore.study.spec import parse_spec
+    def __init__(self, db: Database, config: WorkerConfig) -> None:
+        self.db, self.config = db, config
+        self.scorers_done: int | None = None  # scorer runs done at the last look
 
-    with db.session() as session:
-        query = select(SqlStudy.spec_text)
-        if config.study is not None:
-            query = query.where(SqlStudy.name == config.study)
-        texts = list(session.scalars(query))
-        scoring = session.scalar(select(SqlRun.id).where(
-            SqlRun.needs_scores.is_(True), SqlRun.status == RunStatus.RUNNING).limit(1))
-    new = 0
-    for text in texts:
-        if "loss_quantile" in text:
-            new += materialize_deferred(db, parse_spec(text))
-    if new:
-        return True
-    if scoring is not None:
-        time.sleep(config.idle_wait_seconds)
-        return True
-    return False
+    def __call__(self) -> bool:
+        """True when new cells may be pending (look again), False when the worker may stop."""
+        scorers = run_store.scorer_progress(self.db)
+        if scorers.done != self.scorers_done:
+            self.scorers_done = scorers.done
+            if self._materialize():
+                return True
+        if scorers.running:
+            time.sleep(self.config.idle_wait_seconds)
+            return True
+        return False
+
+    def _materialize(self) -> int:
+        """Declare the waiting tasks whose scorer is done; return the new runs."""
+        from proxystore.study.register import materialize_deferred
+        from proxystore.study.spec import parse_spec
+
+        waiting = studies.studies_waiting_for_scorer(self.db, self.config.study)
+        return sum(materialize_deferred(self.db, parse_spec(text)) for text in waiting.values())
