@@ -270,5 +270,5 @@ def list_subsets(db: Database, dataset_id: int, dataset: str) -> list[SubsetInfo
 
 def subset_train_counts(session: Session, subset_ids: set[int]) -> dict[int, int]:
     """Subset id -> its number of training examples, for the ids given."""
-    return dict(session.execute(select(SqlSubset.id, SqlSubset.train_count)  # type: ignore[arg-type]
+    return dict(session.execute(select(SqlSubset.id, SqlSubset.train_count)
                                 .where(SqlSubset.id.in_(subset_ids))).all())
