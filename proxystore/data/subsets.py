@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select as sql_select
 from sqlalchemy.orm import Session
 
-from proxystore.data import bulk, selection
+from proxystore.data import selection
 from proxystore.data.registry import DatasetInfo, get_dataset, labels
 from proxystore.db import Database
-from proxystore.db.models import SqlDataset, SqlRun, SqlSubset
-from proxystore.errors import DataError, NotFoundError
+from proxystore.db.store import datasets as store
+from proxystore.db.store.datasets import SubsetInfo
+from proxystore.errors import DataError
 from proxystore.limits import MAX_SEED
 
 
@@ -63,25 +63,6 @@ class SubsetDecl:
         if self.parent is not None:
             out["parent"] = self.parent.to_dict()
         return out
-
-
-@dataclass(frozen=True)
-class SubsetInfo:
-    """A stored subset as the rest of proxystore sees it."""
-
-    id: int
-    dataset: str
-    kind: str
-    params: dict[str, Any]
-    seed: int | None
-    name: str
-    num_classes: int
-    train_count: int
-    val_count: int
-    label_map: dict[int, int] | None
-    fingerprint: str
-    scorer_run_id: int | None
-    parent_id: int | None = None
 
 
 def _num(x: float) -> str:
@@ -135,16 +116,11 @@ class _Planned:
 
 
 def _losses(session: Session, run_id: int, indices: np.ndarray) -> np.ndarray:
-    if session.get(SqlRun, run_id) is None:
+    scored = store.train_scores(session, run_id)
+    if scored is None:
         raise DataError(f"scorer run {run_id} does not exist")
-    rows = session.connection().exec_driver_sql(
-        'SELECT "index", loss FROM example_losses WHERE run_id = {0} AND split = {0}'
-        .format("%s" if session.connection().dialect.name == "postgresql" else "?"),
-        (run_id, "train"),
-    ).fetchall()
-    if not rows:
+    if not len(scored):
         raise DataError(f"scorer run {run_id} has no per-example scores; score it first")
-    scored = np.array(rows, dtype=np.float64)
     order = np.argsort(scored[:, 0], kind="stable")
     scored_indices, losses = scored[order, 0].astype(np.int64), scored[order, 1]
     position = np.minimum(np.searchsorted(scored_indices, indices), len(scored_indices) - 1)
@@ -178,24 +154,10 @@ def _plan(session: Session, info: DatasetInfo, decl: SubsetDecl, y_train: np.nda
                     members_fingerprint(info.fingerprint, train, val), parent, len(space))
 
 
-def _info(row: SqlSubset, dataset: str) -> SubsetInfo:
-    return SubsetInfo(
-        id=row.id, dataset=dataset, kind=row.kind, params=dict(row.params or {}), seed=row.seed,
-        name=row.name, num_classes=row.num_classes, train_count=row.train_count,
-        val_count=row.val_count,
-        label_map={int(k): int(v) for k, v in row.label_map.items()} if row.label_map else None,
-        fingerprint=row.fingerprint, scorer_run_id=row.scorer_run_id, parent_id=row.parent_id,
-    )
-
-
-def _store(session: Session, info: DatasetInfo, plan: _Planned) -> SqlSubset:
+def _store(session: Session, info: DatasetInfo, plan: _Planned) -> SubsetInfo:
     parent = _store(session, info, plan.parent) if plan.parent else None
-    found = session.scalars(
-        sql_select(SqlSubset).where(SqlSubset.fingerprint == plan.fingerprint)).first()
-    if found is not None:
-        return found
     decl = plan.decl
-    row = SqlSubset(
+    row = dict(
         dataset_id=info.id, parent_id=parent.id if parent else None, kind=decl.kind,
         params=decl.params, seed=decl.seed, name=plan.name,
         num_classes=plan.num_classes,
@@ -203,12 +165,7 @@ def _store(session: Session, info: DatasetInfo, plan: _Planned) -> SqlSubset:
         label_map={str(k): v for k, v in plan.label_map.items()} if plan.label_map else None,
         scorer_run_id=decl.params.get("scorer_run"), fingerprint=plan.fingerprint,
     )
-    session.add(row)
-    session.flush()
-    for split, indices in (("train", plan.train), ("val", plan.val)):
-        bulk.insert_columns(session, "subset_members", ("subset_id", "split", "index"),
-                            (row.id, split, indices))
-    return row
+    return store.insert_subset(session, info.name, row, plan.train, plan.val)
 
 
 def declare_subset(db: Database, dataset: str | DatasetInfo, decl: SubsetDecl) -> SubsetInfo:
@@ -229,7 +186,7 @@ def declare_subset(db: Database, dataset: str | DatasetInfo, decl: SubsetDecl) -
         try:
             with db.session(immediate=True) as session:
                 plan = _plan(session, info, decl, y_train, y_val)
-                return _info(_store(session, info, plan), info.name)
+                return _store(session, info, plan)
         except sa_exc.IntegrityError:  # another process stored the same subset meanwhile
             if attempt:
                 raise
@@ -243,17 +200,7 @@ def get_subset(db: Database, subset: int | str) -> SubsetInfo:
         db: the open database.
         subset: the subset's id, or its fingerprint or a unique prefix of it.
     """
-    with db.session() as session:
-        query = sql_select(SqlSubset, SqlDataset.name).join(SqlDataset)
-        if isinstance(subset, int) or str(subset).isdigit():
-            rows = session.execute(query.where(SqlSubset.id == int(subset))).all()
-        else:
-            rows = session.execute(
-                query.where(SqlSubset.fingerprint.startswith(str(subset))).limit(2)).all()
-        if len(rows) != 1:
-            raise NotFoundError(f"{'no' if not rows else 'more than one'} subset matches "
-                                f"{subset!r}")
-        return _info(*rows[0])
+    return store.get_subset(db, subset)
 
 
 def subset_indices(db: Database, subset_id: int | SubsetInfo) -> tuple[np.ndarray, np.ndarray]:
@@ -264,11 +211,7 @@ def subset_indices(db: Database, subset_id: int | SubsetInfo) -> tuple[np.ndarra
         subset_id: the subset's id (or its info).
     """
     sid = subset_id.id if isinstance(subset_id, SubsetInfo) else int(subset_id)
-    with db.session() as session:
-        return tuple(  # type: ignore[return-value]
-            bulk.ordered_column(session, "subset_members", "index",
-                                {"subset_id": sid, "split": split}, "index")
-            for split in ("train", "val"))
+    return store.subset_members(db, sid)
 
 
 def stored_decl(db: Database, subset: int | str) -> SubsetDecl:
@@ -291,7 +234,4 @@ def list_subsets(db: Database, dataset: str | DatasetInfo) -> list[SubsetInfo]:
         dataset: the dataset's name or info.
     """
     info = get_dataset(db, dataset)
-    with db.session() as session:
-        rows = session.scalars(sql_select(SqlSubset).where(SqlSubset.dataset_id == info.id)
-                               .order_by(SqlSubset.id))
-        return [_info(row, info.name) for row in rows]
+    return store.list_subsets(db, info.id, info.name)

@@ -7,13 +7,16 @@ study (two tasks sharing a subset), so counts are of distinct runs.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from proxystore.db.enums import RunStatus
-from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell
+from proxystore.db.models import SqlRecipe, SqlRun, SqlStudy, SqlStudyCell
 from proxystore.db.session import Database
 from proxystore.errors import NotFoundError
 
@@ -74,3 +77,59 @@ def cell_count(db: Database, study: str) -> int:
         return int(session.scalar(
             select(func.count()).select_from(SqlStudyCell).join(SqlStudy)
             .where(SqlStudy.name == study)) or 0)
+
+
+# --- for `plan --explain` (store-study, issue 17) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkedRun:
+    """A run as another study links it: the study, the run and the parts of its cell key."""
+
+    name: str  # the study's name
+    id: int
+    architecture_id: int
+    seed: int
+    trainer_version: str
+    spec: dict[str, Any] | None  # the run's canonical recipe (None: a run without a recipe)
+
+
+def linked_runs_select(*columns: Any) -> Select:
+    """`study_runs_select` for every study at once: runs joined to each study linking them.
+
+    Callers add a `where` (e.g. on the study's name or the run's subset).
+    """
+    return (select(*columns).select_from(SqlStudyCell)
+            .join(SqlRun, SqlRun.id == SqlStudyCell.run_id)
+            .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id))
+
+
+def studies_of_runs(session: Session, run_ids: Sequence[int],
+                    other_than: str | None = None) -> dict[int, set[str]]:
+    """Run id -> the names of the studies that link it, leaving out the study `other_than`.
+
+    Args:
+        session: an open session.
+        run_ids: the runs asked about (queried 500 at a time).
+        other_than: a study's name to leave out (None: every study).
+    """
+    studies_of: dict[int, set[str]] = defaultdict(set)
+    for start in range(0, len(run_ids), 500):
+        query = (select(SqlStudy.name, SqlStudyCell.run_id)
+                 .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
+                 .where(SqlStudyCell.run_id.in_(run_ids[start:start + 500])))
+        if other_than is not None:
+            query = query.where(SqlStudy.name != other_than)
+        for name, run_id in session.execute(query):
+            studies_of[run_id].add(name)
+    return studies_of
+
+
+def runs_on_subset(session: Session, subset_id: int, other_than: str) -> list[LinkedRun]:
+    """The runs on subset `subset_id` of every study but `other_than`, once per linking study."""
+    rows = session.execute(
+        linked_runs_select(SqlStudy.name, SqlRun.id, SqlRun.architecture_id, SqlRun.seed,
+                           SqlRun.trainer_version, SqlRecipe.spec)
+        .outerjoin(SqlRecipe, SqlRecipe.id == SqlRun.recipe_id)
+        .where(SqlRun.subset_id == subset_id, SqlStudy.name != other_than)).all()
+    return [LinkedRun(*row) for row in rows]
