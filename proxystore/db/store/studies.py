@@ -74,3 +74,15 @@ def cell_count(db: Database, study: str) -> int:
         return int(session.scalar(
             select(func.count()).select_from(SqlStudyCell).join(SqlStudy)
             .where(SqlStudy.name == study)) or 0)
+
+
+def study_names(session: Session, *, by_id: bool = False) -> list[str]:
+    """Every study's name, in name order (or in the order they were registered: `by_id`).
+
+    Example:
+        >>> with db.session() as session:  # doctest: +SKIP
+        ...     study_names(session)
+        ['cifar-proxies', 'demo']
+    """
+    order = SqlStudy.id if by_id else SqlStudy.name
+    return list(session.scalars(select(SqlStudy.name).order_by(order)))
