@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from proxystore import yaml_strict
-from proxystore.db.models import TASK_ROLES
+from proxystore.db.enums import TaskRole
 from proxystore.errors import ResultsFileError
 from proxystore.limits import integer_in
 
@@ -29,6 +29,7 @@ MINIMUM = {"seed": 0, "gpu_seconds": 0, "epochs": 1, "task_num_classes": 1,
 INTEGER_MAX = 2**31 - 1  # the database's INTEGER columns
 TASK_KEYS = ("role", "proxy_of", "num_classes", "train_count", "epochs", "image_size",
              "eval_metric", "strategy")
+TASK_ROLES = tuple(role.value for role in TaskRole)  # every role the database allows
 
 
 @dataclass(frozen=True)
