@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
-from proxystore.analysis.results_file import ResultsFile, TaskInfo, read_results, roles_mapping
+from proxystore.analysis.results_file import (
+    ResultsFile,
+    ResultsSummary,
+    TaskInfo,
+    read_results,
+    roles_mapping,
+)
 from proxystore.analysis.views import as_database
 from proxystore.db.session import Database
 from proxystore.db.store.results import (
@@ -31,22 +37,21 @@ from proxystore.study.spec import AnalysisSettings, default_strategy, parse_anal
 __all__ = ["IMPORTED", "ImportSummary", "cell_key", "import_results", "write_results"]
 
 
-@dataclass(frozen=True)
-class ImportSummary:
+@dataclass(frozen=True, kw_only=True)
+class ImportSummary(ResultsSummary):
     """What an import did: rows read, runs created and updated, tasks and candidates."""
 
+    LINE: ClassVar[str] = ("{s.study}: {s.rows} results, {s.created} runs imported, {s.updated}"
+                           " updated, {s.unchanged} unchanged ({s.tasks} tasks, {s.candidates}"
+                           " candidates)")
     study: str
-    rows: int
     created: int
     updated: int
-    tasks: int
-    candidates: int
 
-    def line(self) -> str:
-        """One line for the terminal."""
-        return (f"{self.study}: {self.rows} results, {self.created} runs imported, "
-                f"{self.updated} updated, {self.rows - self.created - self.updated} unchanged "
-                f"({self.tasks} tasks, {self.candidates} candidates)")
+    @property
+    def unchanged(self) -> int:
+        """Rows whose run was stored already as the file has it."""
+        return self.rows - self.created - self.updated
 
 
 def cell_key(study: str, candidate: str, task: str, seed: int) -> str:
