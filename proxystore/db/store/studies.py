@@ -133,3 +133,15 @@ def runs_on_subset(session: Session, subset_id: int, other_than: str) -> list[Li
         .outerjoin(SqlRecipe, SqlRecipe.id == SqlRun.recipe_id)
         .where(SqlRun.subset_id == subset_id, SqlStudy.name != other_than)).all()
     return [LinkedRun(*row) for row in rows]
+
+
+def study_names(session: Session, *, by_id: bool = False) -> list[str]:
+    """Every study's name, in name order (or in the order they were registered: `by_id`).
+
+    Example:
+        >>> with db.session() as session:  # doctest: +SKIP
+        ...     study_names(session)
+        ['cifar-proxies', 'demo']
+    """
+    order = SqlStudy.id if by_id else SqlStudy.name
+    return list(session.scalars(select(SqlStudy.name).order_by(order)))
