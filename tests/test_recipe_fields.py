@@ -23,6 +23,7 @@ def test_the_field_table_is_the_recipe() -> None:
         default = REQUIRED if field.default is dataclasses.MISSING else field.default
         assert FIELDS[field.name].default == default, field.name
     assert tuple(FIELDS) == Recipe.FIRST_FIELDS  # no field has been added since release 1
+    assert all(field.meaning for field in FIELDS.values())  # docs/studies.md's "what it sets"
 
 
 def test_every_recipe_field_is_in_the_schema_with_its_limits() -> None:

@@ -1,6 +1,7 @@
 """Recipe fields, one table: each field's type, limits and default.
 
-`Recipe.validate` checks every field with `RecipeField.problem`; `RecipeField.schema` is that
+`Recipe.validate` checks every field with `RecipeField.problem`; study/recipe_docs.py writes the
+recipe table of docs/studies.md from it; `RecipeField.schema` is that
 field's property in schemas/study.schema.json (`$defs/recipe`, and epochs, image_size and
 eval_metric of `$defs/task`), which a test keeps equal to the file
 (`python -m proxystore.study.schema_sections --write` rewrites it); another test keeps the
@@ -40,11 +41,15 @@ class RecipeField:
         at_most: another field this one may not exceed (warmup_epochs ≤ epochs), checked by
             `Recipe.validate` on top of `high`, which is all a schema can state.
         plain_int: only a Python int will do (not a numpy integer).
+        meaning: what it sets, for the recipe table of docs/studies.md.
+        default_text: the default in words, where it is not a value.
     """
 
     name: str
     type: str
     default: Any = REQUIRED
+    meaning: str = ""
+    default_text: str = ""
     low: float | None = None
     high: float | None = None
     open_low: bool = False
@@ -103,21 +108,34 @@ def _int(bound: float | None) -> int | None:
 
 
 _FIELDS = (
-    RecipeField("epochs", "integer", low=1, high=MAX_EPOCHS),
-    RecipeField("image_size", "integer", low=1, high=MAX_IMAGE_SIZE, plain_int=True),
-    RecipeField("eval_metric", "choice", "top1", choices=EVAL_METRICS),
-    RecipeField("batch_size", "integer", 128, low=1, high=MAX_BATCH_SIZE),
-    RecipeField("optimizer", "choice", "sgd", choices=OPTIMIZERS),
-    RecipeField("lr", "number", 0.1, low=0, open_low=True),
-    RecipeField("momentum", "number", 0.9, low=0, high=1, open_high=True),
-    RecipeField("nesterov", "boolean", True),
-    RecipeField("weight_decay", "number", 5e-5, low=0),
-    RecipeField("schedule", "choice", "cosine", choices=SCHEDULES),
-    RecipeField("warmup_epochs", "number", 0.0, low=0, high=MAX_EPOCHS, at_most="epochs"),
-    RecipeField("label_smoothing", "number", 0.0, low=0, high=1, open_high=True),
-    RecipeField("flip_prob", "number", 0.5, low=0, high=1),
-    RecipeField("crop_padding", "integer", None, low=0, high=MAX_IMAGE_SIZE),
-    RecipeField("precision", "choice", "auto", choices=PRECISIONS),
+    RecipeField("epochs", "integer", meaning="training epochs; the schedule spans all of them",
+                low=1, high=MAX_EPOCHS),
+    RecipeField("image_size", "integer", meaning="side in pixels every image is resized to (the "
+                "decode cache is per size)", low=1, high=MAX_IMAGE_SIZE, plain_int=True),
+    RecipeField("eval_metric", "choice", "top1", "the error a run is ranked by (top-1 or top-5) "
+                "and picks its best epoch by", choices=EVAL_METRICS),
+    RecipeField("batch_size", "integer", 128, "training examples per step", low=1,
+                high=MAX_BATCH_SIZE),
+    RecipeField("optimizer", "choice", "sgd", "the optimizer", choices=OPTIMIZERS),
+    RecipeField("lr", "number", 0.1, "learning rate at `batch_size` (the peak lr for onecycle)",
+                low=0, open_low=True),
+    RecipeField("momentum", "number", 0.9, "SGD momentum (Adam and RMSprop keep torch's "
+                "defaults)", low=0, high=1, open_high=True),
+    RecipeField("nesterov", "boolean", True, "Nesterov momentum for SGD (only when momentum > 0)"),
+    RecipeField("weight_decay", "number", 5e-5, "L2 weight decay on every parameter, BN and "
+                "biases included", low=0),
+    RecipeField("schedule", "choice", "cosine", "learning-rate schedule, stepped per iteration",
+                choices=SCHEDULES),
+    RecipeField("warmup_epochs", "number", 0.0, "linear warm-up, in epochs (fractions allowed)",
+                low=0, high=MAX_EPOCHS, at_most="epochs"),
+    RecipeField("label_smoothing", "number", 0.0, "label smoothing of the training loss", low=0,
+                high=1, open_high=True),
+    RecipeField("flip_prob", "number", 0.5, "probability of a horizontal flip per training image",
+                low=0, high=1),
+    RecipeField("crop_padding", "integer", None, "random pad-and-crop by up to this many pixels",
+                "image_size // 8", low=0, high=MAX_IMAGE_SIZE),
+    RecipeField("precision", "choice", "auto", "auto: bf16 autocast on CUDA, fp32 on the CPU",
+                choices=PRECISIONS),
 )
 FIELDS: Mapping[str, RecipeField] = {f.name: f for f in _FIELDS}
 
