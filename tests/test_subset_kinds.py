@@ -138,3 +138,22 @@ def test_selection_is_the_kinds_own() -> None:
     with pytest.raises(DataError, match="needs the scorer run's losses"):
         kinds.select("loss_quantile", {"a": 0.0, "b": 1.0, "drop_hardest": 0.0}, None, indices,
                      labels)
+
+
+@pytest.mark.parametrize(("subset", "message"), [
+    ("{kind: classes, k: 2, count: 5}", "tasks.t.subset.count: only a random subset takes count"),
+    ("{kind: random, fraction: 0.5, count: 5}",
+     "tasks.t.subset: a random subset takes exactly one of fraction and count"),
+    ("{kind: random}", "tasks.t.subset: a random subset takes exactly one of fraction and count"),
+    ("{kind: full, parent: {kind: per_class, n: 5, k: 2}}",
+     "tasks.t.subset.parent.k: only a classes subset takes k"),
+])
+def test_a_spec_subset_is_checked_by_its_kinds_table_before_anything_runs(subset, message) -> None:
+    """A classes subset with a count passed `spec check` and failed only at registration."""
+    from proxystore.errors import SpecError
+    from proxystore.study.spec import parse_spec
+    from tests.studies import tiny_spec
+
+    with pytest.raises(SpecError) as info:
+        parse_spec(tiny_spec("kinds", f"t: {{dataset: digits, subset: {subset}}}"))
+    assert str(info.value) == message

@@ -11,7 +11,7 @@ equal to it; `python -m proxystore.study.schema_sections --write` rewrites it). 
 Example:
     >>> check_params("random", {"fraction": 0.5})
     {'fraction': 0.5, 'stratified': False}
-    >>> KINDS["random"].name({"fraction": 0.5, "stratified": False}, 1, 10)
+    >>> KINDS["random"].name_of({"fraction": 0.5, "stratified": False}, 1, 10)
     'random-0.5-s1'
 """
 
@@ -246,12 +246,11 @@ def _quantile_rule(params: dict) -> None:
                          f"must be greater than a ({a}), got {b}")
 
 
-FRACTION = dict(type="number", low=0, high=1, open_low=True)
+FRACTION_HELP = "random: share of training examples; classes: share of classes; in (0, 1]."
 _KINDS = (
     SubsetKind("full", (), _full, lambda p, seed, kept: "full"),
     SubsetKind("random", (
-        Param("fraction", help="random: share of training examples; classes: share of classes; "
-              "in (0, 1].", what="random fraction", **FRACTION),
+        Param("fraction", "number", FRACTION_HELP, "random fraction", 0, 1, open_low=True),
         Param("count", "integer", "random: number of training examples.", "random count", 1,
               MAX_EXAMPLES),
         Param("stratified", "boolean", "random: keep each class's share.", default=False),
@@ -259,8 +258,7 @@ _KINDS = (
     SubsetKind("classes", (
         Param("k", "integer", "classes: number of classes to keep.", "number of classes k", 1,
               MAX_CLASSES),
-        Param("fraction", help="random: share of training examples; classes: share of classes; "
-              "in (0, 1].", what="fraction of classes", **FRACTION),
+        Param("fraction", "number", FRACTION_HELP, "fraction of classes", 0, 1, open_low=True),
         Param("labels", "labels", "classes: the class labels to keep, e.g. 0,2,4,6 (instead of "
               "k or fraction).", "classes labels"),
         Param("complement", "boolean", "classes: keep the classes the same seed (or labels) "

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from proxystore.limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IMAGE_SIZE, integer_in
 
@@ -81,9 +81,10 @@ class RecipeField:
             return True  # any truth value, as before the table; a spec's is checked by the schema
         if not isinstance(value, numbers.Real):
             return False
+        number = cast(float, value)  # compared as it is: float() overflows on a huge int
         low, high = self.low, recipe[self.at_most] if self.at_most else self.high
-        above_low = low is None or (value > low if self.open_low else value >= low)
-        return above_low and (high is None or (value < high if self.open_high else value <= high))
+        above_low = low is None or (number > low if self.open_low else number >= low)
+        return above_low and (high is None or (number < high if self.open_high else number <= high))
 
     def problem(self, value: Any, recipe: Mapping[str, Any]) -> str | None:
         """`must be ..., got ...` when `value` is not valid, else None."""
