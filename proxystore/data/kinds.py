@@ -118,8 +118,9 @@ Namer = Callable[[dict, "int | None", int], str]
 Validation = Callable[[np.ndarray, np.ndarray, np.ndarray, dict, "int | None"], np.ndarray]
 
 
-def _all_of_validation(val: np.ndarray, y_val: np.ndarray, kept: np.ndarray, params: dict,
-                       seed: int | None) -> np.ndarray:
+def _parents_validation(val: np.ndarray, y_val: np.ndarray, kept: np.ndarray, params: dict,
+                        seed: int | None) -> np.ndarray:
+    """The default validation side: all of the parent's."""
     return val
 
 
@@ -147,7 +148,7 @@ class SubsetKind:
     seeded: bool = False
     one_of: tuple[str, ...] = ()
     rule: Callable[[dict], None] | None = None
-    validation: Validation = _all_of_validation
+    validation: Validation = _parents_validation
     scored: bool = False
     spec_fields: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
