@@ -21,6 +21,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from proxystore.data import selection
+from proxystore.data.kinds import check_params, select, subset_kind
 from proxystore.data.registry import DatasetInfo, get_dataset, labels
 from proxystore.db import Database
 from proxystore.db.store import datasets as store
@@ -39,9 +40,9 @@ class SubsetDecl:
     parent: SubsetDecl | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "params", selection.check_params(self.kind, self.params))
+        object.__setattr__(self, "params", check_params(self.kind, self.params))
         seed = None
-        if self.kind in selection.SEEDED:
+        if subset_kind(self.kind).seeded:
             seed = 0 if self.seed is None else selection.integer(self.seed, "seed", 0, MAX_SEED)
         object.__setattr__(self, "seed", seed)
 
@@ -65,33 +66,9 @@ class SubsetDecl:
         return out
 
 
-def _num(x: float) -> str:
-    return repr(float(x))
-
-
 def subset_name(decl: SubsetDecl, kept_classes: int) -> str:
     """Return a readable name: classes-5-s0, random-0.25-s1, hard-0.0-0.1-by-run12, ..."""
-    p, s = decl.params, f"-s{decl.seed}"
-    if decl.kind == "random":
-        size = f"{p['fraction']:g}" if "fraction" in p else f"n{p['count']}"
-        own = f"random-{'strat-' if p['stratified'] else ''}{size}{s}"
-    elif decl.kind == "classes":
-        other = "-other" if p["complement"] else ""
-        if "labels" in p:  # named classes: no seed involved
-            own = f"classes-{'.'.join(str(c) for c in p['labels'])}{other}"
-        else:
-            own = f"classes-{kept_classes}{other}{s}"
-    elif decl.kind == "per_class":
-        val = f"-val{p['val_n']}" if "val_n" in p else ""
-        own = f"per_class-{p['n']}{val}{s}"
-    elif decl.kind == "balanced":
-        own = f"balanced{s}"
-    elif decl.kind == "loss_quantile":
-        drop = f"-drop{_num(p['drop_hardest'])}" if p["drop_hardest"] else ""
-        own = f"hard-{_num(p['a'])}-{_num(p['b'])}{drop}-by-run{p['scorer_run']}"
-    else:
-        own = "full"
-    return own
+    return subset_kind(decl.kind).name_of(decl.params, decl.seed, kept_classes)
 
 
 def members_fingerprint(dataset_fingerprint: str, train: np.ndarray, val: np.ndarray) -> str:
@@ -136,16 +113,11 @@ def _plan(session: Session, info: DatasetInfo, decl: SubsetDecl, y_train: np.nda
     parent = _plan(session, info, decl.parent, y_train, y_val) if decl.parent else None
     train_in = parent.train if parent else np.arange(len(y_train))
     val_in = parent.val if parent else np.arange(len(y_val))
-    losses = (_losses(session, decl.params["scorer_run"], train_in)
-              if decl.kind == "loss_quantile" else None)
-    train = selection.select(decl.kind, decl.params, decl.seed, train_in, y_train[train_in],
-                             losses)
+    kind = subset_kind(decl.kind)
+    losses = _losses(session, decl.params["scorer_run"], train_in) if kind.scored else None
+    train = select(decl.kind, decl.params, decl.seed, train_in, y_train[train_in], losses)
     kept = np.unique(y_train[train])
-    val = val_in[np.isin(y_val[val_in], kept)] if decl.kind == "classes" else val_in
-    if decl.kind == "per_class" and "val_n" in decl.params:
-        # Its own random stream, so adding val_n never changes which training examples are kept.
-        val = selection.per_class_subset(val, y_val[val], decl.params["val_n"],
-                                         np.random.default_rng([decl.seed or 0, 1]))
+    val = kind.validation(val_in, y_val[val_in], kept, decl.params, decl.seed)
     space = np.unique(np.concatenate([kept, y_val[val]]))
     label_map = ({int(c): i for i, c in enumerate(space)} if len(space) < info.num_classes
                  else None)
