@@ -88,7 +88,10 @@ def _declare(db: Database, task: TaskSpec, scorer_run_id: int | None = None) -> 
 def _with_scorer(subset: dict[str, Any], run_id: int | None) -> dict[str, Any]:
     """Replace the spec's scorer reference (candidate, task) by the scorer run's id."""
     out = {k: v for k, v in subset.items() if k != "parent"}
-    if out.get("kind") == "loss_quantile":
+    from proxystore.data.kinds import KINDS
+
+    kind = KINDS.get(str(out.get("kind")))
+    if kind is not None and kind.scored:
         out.pop("scorer", None)
         out["scorer_run"] = run_id
     if "parent" in subset:
