@@ -24,8 +24,8 @@ def node_main(config: WorkerConfig, gpus_per_node: int, per_gpu: int) -> int:
 
     import torch
 
-    base = replace(config, worker=worker_id(os.environ.get("SLURM_ARRAY_TASK_ID", "0")
-                                            ).rsplit(":", 1)[0])
+    task = os.environ.get("SLURM_ARRAY_TASK_ID", "0")
+    base = replace(config, worker=worker_id(task).rsplit(":", 1)[0])
     gpus = list(range(min(gpus_per_node, torch.cuda.device_count()))) if gpus_per_node else []
     configs = worker_configs(base, workers=1, gpus=gpus, per_gpu=per_gpu)
     return run_pool(configs)
