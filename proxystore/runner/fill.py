@@ -1,4 +1,5 @@
-"""`fill`: register a study, then train its missing cells until none is left."""
+"""`fill`: register a study, then train its missing cells until none is left (the library; the
+`fill` command is `runner/commands.py::fill_command`, its progress bars `runner/progress.py`)."""
 
 from __future__ import annotations
 
