@@ -300,8 +300,7 @@ def fill_command(spec_path: str | None, db_url: str | None, execution: Execution
     worker stopped on errors of this machine).
 
     Example:
-        >>> fill_command("jobs/demo.yaml", "demo.db", ExecutionOptions(device="cpu"))
-        0
+        >>> code = fill_command("jobs/demo.yaml", "demo.db", ExecutionOptions(device="cpu"))
 
     Args:
         spec_path: the study spec (None: `fill.default_spec()`).
