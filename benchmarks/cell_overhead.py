@@ -130,6 +130,7 @@ def run(db_url: str, folder: Path, cells: int, epochs: int, mlflow: str) -> dict
     import proxystore.tracking.runs as tracking_runs
     import proxystore.train.data as train_data
     import proxystore.train.loop as loop
+    from proxystore.runner.execution import ExecutionOptions
     from proxystore.runner.fill import fill
     from proxystore.space.genome import Genome
     from proxystore.study.spec import load_spec
@@ -174,8 +175,8 @@ def run(db_url: str, folder: Path, cells: int, epochs: int, mlflow: str) -> dict
 
         worker.run_claim = timed_run_claim
         try:
-            result = fill(load_spec(str(spec_path)), db, device="cpu", quiet=True,
-                          mlflow_uri=uri)
+            result = fill(load_spec(str(spec_path)), db,
+                          ExecutionOptions(device="cpu", mlflow_uri=uri), quiet=True)
         finally:
             worker.run_claim = original_run_claim
         total = time.perf_counter() - started

@@ -13,15 +13,8 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxystore.cli_commands import (
-    Command,
-    Param,
-    command_paths,
-    dashed,
-    describe,
-    group_class,
-    members,
-)
+from proxystore import cli_commands
+from proxystore.cli_commands import dashed, members
 
 SECTION = re.compile(r"^(Args|Arguments|Examples?|Raises|Returns|Yields|Notes?):\s*$")
 ARG = re.compile(r"^\s{2,8}\**(\w+)(?: \([^)]*\))?:\s*(.*)$")
@@ -92,7 +85,7 @@ def _rows(rows: list[tuple[str, str]], width: int, indent: int = 2) -> list[str]
     return out
 
 
-def _default(param: Param, text: str) -> str:
+def _default(param: cli_commands.Param, text: str) -> str:
     """`text` with the default appended, unless it says it already."""
     if param.required or param.variadic or param.default is None:
         return text
@@ -103,7 +96,7 @@ def _default(param: Param, text: str) -> str:
     return f"{text} (default: {shown})".strip()
 
 
-def _note(flags: list[Param]) -> str:
+def _note(flags: list[cli_commands.Param]) -> str:
     """How to write flags, with this command's own flags as the examples."""
     note = "Write --name value or --name=value."
     long = next((p for p in flags if "_" in p.name), None)
@@ -116,7 +109,7 @@ def _note(flags: list[Param]) -> str:
     return note
 
 
-def command_help(command: Command) -> str:
+def command_help(command: cli_commands.Command) -> str:
     """The --help page of one command."""
     width = _width()
     doc = parse_doc(command.function)
@@ -150,7 +143,7 @@ def command_help(command: Command) -> str:
 def group_help(root: type, name: str) -> str:
     """The --help page of a command group such as `proxystore db`."""
     width = _width()
-    cls = group_class(root, name)
+    cls = cli_commands.group_class(root, name)
     prop = members(root)[name]
     out = [f"usage: proxystore {dashed(name)} COMMAND [ARGUMENTS] [flags]", "",
            *_wrap(parse_doc(prop.fget).summary, width), "", "commands:"]
@@ -168,8 +161,8 @@ def root_help(root: type) -> str:
     out = ["usage: proxystore COMMAND [ARGUMENTS] [flags]", "", *_wrap(doc.summary, width),
            "", "commands:"]
     rows = []
-    for path in command_paths(root):
-        command = describe(root, path)
+    for path in cli_commands.command_paths(root):
+        command = cli_commands.describe(root, path)
         rows.append((command.name, parse_doc(command.function).summary))
     out += _rows(rows, width)
     if doc.body:
@@ -185,4 +178,4 @@ def help_text(root: type, path: tuple[str, ...]) -> str:
         return root_help(root)
     if len(path) == 1 and isinstance(members(root)[path[0]], property):
         return group_help(root, path[0])
-    return command_help(describe(root, path))
+    return command_help(cli_commands.describe(root, path))

@@ -15,12 +15,15 @@ import os
 import sys
 from typing import Any
 
-from proxystore.runner import fill, nodes
+from proxystore.runner.execution import ExecutionOptions
 from proxystore.runner.worker import WorkerConfig
 
+_worker_config = ExecutionOptions.worker_config
 
-def _fake_config(*args: Any, **kwargs: Any) -> WorkerConfig:
-    config = WorkerConfig(*args, **kwargs)
+
+def _fake_config(self: ExecutionOptions, *args: Any, **kwargs: Any) -> WorkerConfig:
+    """Every command makes its workers' configs here (`fill`, `fill --workers N`, `worker`)."""
+    config = _worker_config(self, *args, **kwargs)
     return dataclasses.replace(
         config, trainer="tests.fake_trainer:train", idle_wait_seconds=0.2,
         result_patience_seconds=float(os.environ.get("PROXYSTORE_TEST_PATIENCE", "600")),
@@ -28,8 +31,7 @@ def _fake_config(*args: Any, **kwargs: Any) -> WorkerConfig:
 
 
 if __name__ == "__main__":
-    fill.WorkerConfig = _fake_config  # type: ignore[misc,assignment]
-    nodes.WorkerConfig = _fake_config  # type: ignore[misc,assignment]  # `worker`
+    ExecutionOptions.worker_config = _fake_config  # type: ignore[method-assign]
     from proxystore.cli import main
 
     main(sys.argv[1:])

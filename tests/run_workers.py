@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 from proxystore.runner.pool import run_pool, worker_configs
 from proxystore.runner.worker import WorkerConfig, worker_id
@@ -16,7 +17,7 @@ if __name__ == "__main__":
         from proxystore.db import open_database
         from proxystore.runner.worker import run_worker
 
-        base.worker = worker_id("solo")
+        base = replace(base, worker=worker_id("solo"))
         try:
             summary = run_worker(open_database(url, pool=False), base)
         except KeyboardInterrupt:

@@ -13,10 +13,18 @@ from sqlalchemy import func, select
 
 from proxystore.db import open_database
 from proxystore.db.models import SqlRun, SqlRunEpoch, SqlStudy, SqlStudyCell
+from proxystore.runner.execution import ExecutionOptions
 from proxystore.runner.fill import fill
 from proxystore.study.spec import load_spec, parse_spec
 from tests.helpers import REPO, run_cli
 from tests.studies import FULL_AND_HALF, GENOME_A, GENOME_C, tiny_spec, write
+
+CPU = ExecutionOptions(device="cpu")
+
+
+def _logged(uri: str) -> ExecutionOptions:
+    """On the CPU, logging to the MLflow store `uri`."""
+    return ExecutionOptions(device="cpu", mlflow_uri=uri)
 
 
 def _runs(db):
@@ -27,7 +35,7 @@ def _runs(db):
 
 def test_fill_trains_every_cell_once_with_its_epochs(sqlite_db):
     spec = parse_spec(tiny_spec("s1", FULL_AND_HALF))
-    result = fill(spec, sqlite_db, device="cpu", quiet=True)
+    result = fill(spec, sqlite_db, CPU, quiet=True)
     assert len(result.summary.done) == 4 and not result.summary.failed
     with sqlite_db.session() as session:
         runs = session.scalars(select(SqlRun)).all()
@@ -44,22 +52,22 @@ def test_fill_trains_every_cell_once_with_its_epochs(sqlite_db):
 
 def test_second_fill_trains_nothing(sqlite_db):
     spec = parse_spec(tiny_spec("s1", FULL_AND_HALF))
-    fill(spec, sqlite_db, device="cpu", quiet=True)
+    fill(spec, sqlite_db, CPU, quiet=True)
     before = _runs(sqlite_db)
-    again = fill(spec, sqlite_db, device="cpu", quiet=True)
+    again = fill(spec, sqlite_db, CPU, quiet=True)
     assert again.summary.done == [] and again.registration.new_runs == 0
     assert _runs(sqlite_db) == before
 
 
 def test_second_study_trains_only_its_new_cells(db):
     first = parse_spec(tiny_spec("first", FULL_AND_HALF))
-    fill(first, db, device="cpu", quiet=True)
+    fill(first, db, CPU, quiet=True)
     shared_tasks = FULL_AND_HALF + (
         "quarter: {dataset: digits, subset: {kind: random, fraction: 0.25, seed: 0}, "
         "role: proxy, proxy_of: full}\n")
     second = parse_spec(tiny_spec("second", shared_tasks, archs={
         "a": GENOME_A, "c": GENOME_C}))
-    result = fill(second, db, device="cpu", quiet=True)
+    result = fill(second, db, CPU, quiet=True)
     # second: {a, c} x {full, half, quarter} = 6 cells; a@full and a@half were trained by first.
     assert result.registration.cells == 6
     assert len(result.summary.done) == 4
@@ -84,10 +92,9 @@ def test_a_second_study_shows_the_run_it_reuses_linked_to_its_training(sqlite_db
 
     uri = f"sqlite:///{tmp_path / 'ml.db'}"
     tasks = "full: {dataset: digits, role: target}\n"
-    fill(parse_spec(tiny_spec("one", tasks, archs={"a": GENOME_A})), sqlite_db, device="cpu",
-         quiet=True, mlflow_uri=uri)
-    fill(parse_spec(tiny_spec("two", tasks, archs={"a": GENOME_A})), sqlite_db, device="cpu",
-         quiet=True, mlflow_uri=uri)
+    for name in ("one", "two"):
+        fill(parse_spec(tiny_spec(name, tasks, archs={"a": GENOME_A})), sqlite_db, _logged(uri),
+             quiet=True)
     client = MlflowClient(tracking_uri=uri)
     (one,) = client.search_runs([client.get_experiment_by_name("one").experiment_id])
     (two,) = client.search_runs([client.get_experiment_by_name("two").experiment_id])
@@ -101,7 +108,7 @@ def test_diverging_run_is_failed_with_its_epoch_and_fill_goes_on(sqlite_db, tmp_
 full: {dataset: digits, subset: {kind: full}, role: target}
 """
     spec = parse_spec(tiny_spec("nan", tasks, hyperparameters="sane: {}\nabsurd: {lr: 1.0e+6}\n"))
-    result = fill(spec, sqlite_db, device="cpu", quiet=True)
+    result = fill(spec, sqlite_db, CPU, quiet=True)
     assert len(result.summary.done) == 2 and len(result.summary.failed) == 2
     with sqlite_db.session() as session:
         failed = session.scalars(select(SqlRun).where(SqlRun.status == "failed")).all()
@@ -118,7 +125,7 @@ def test_cpu_run_is_reproducible_from_its_seed(tmp_path):
     errors = []
     for i in range(2):
         db = open_database(str(tmp_path / f"r{i}.db"), create=True)
-        fill(spec, db, device="cpu", quiet=True)
+        fill(spec, db, CPU, quiet=True)
         with db.session() as session:
             errors.append([(e.train_loss, e.top1_error, e.val_loss) for e in session.scalars(
                 select(SqlRunEpoch).order_by(SqlRunEpoch.epoch))])
@@ -269,7 +276,7 @@ def test_readme_main_command_runs_the_demo_and_a_second_run_trains_nothing(tmp_p
 def test_plan_estimates_compute_from_finished_runs(sqlite_db, tmp_path):
     from proxystore.study.plan import plan_study
 
-    fill(parse_spec(tiny_spec("fit", FULL_AND_HALF)), sqlite_db, device="cpu", quiet=True)
+    fill(parse_spec(tiny_spec("fit", FULL_AND_HALF)), sqlite_db, CPU, quiet=True)
     more = FULL_AND_HALF + ("quarter: {dataset: digits, subset: {kind: random, fraction: 0.25},"
                             " role: proxy, proxy_of: full}\n")
     plan = plan_study(sqlite_db, parse_spec(tiny_spec("more", more)))
@@ -323,7 +330,7 @@ hard: {dataset: digits, role: proxy, proxy_of: full,
        subset: {kind: loss_quantile, a: 0.0, b: 0.5, scorer: {candidate: a, task: full}}}
 """
     spec = parse_spec(tiny_spec("easyhard", tasks))
-    result = fill(spec, db, device="cpu", quiet=True)
+    result = fill(spec, db, CPU, quiet=True)
     assert len(result.summary.done) == 6 and not result.summary.failed
     with db.session() as session:
         runs = session.scalars(select(SqlRun).order_by(SqlRun.started_at)).all()
@@ -380,7 +387,7 @@ def test_a_scorer_trained_by_another_study_without_losses_is_trained_again_for_t
     from proxystore.db.models import SqlExampleLoss
 
     fill(parse_spec(tiny_spec("plain", "full: {dataset: digits, role: target}",
-                              archs={"a": GENOME_A})), db, device="cpu", quiet=True)
+                              archs={"a": GENOME_A})), db, CPU, quiet=True)
     tasks = """\
 full: {dataset: digits, role: target}
 easy: {dataset: digits, role: proxy, proxy_of: full,
@@ -389,7 +396,7 @@ hard: {dataset: digits, role: proxy, proxy_of: full,
        subset: {kind: loss_quantile, a: 0.0, b: 0.5, scorer: {candidate: a, task: full}}}
 """
     result = fill(parse_spec(tiny_spec("easyhard", tasks, archs={"a": GENOME_A})), db,
-                  device="cpu", quiet=True)
+                  CPU, quiet=True)
     assert not result.summary.failed
     assert len(result.summary.done) == 3  # the scorer's second training, then easy and hard
     with db.session() as session:

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from proxystore.data.selection import check_params
+from proxystore.data.kinds import check_params
 from proxystore.errors import DataError, ProxystoreError
 from proxystore.limits import integer_in
 from proxystore.runner.pool import check_workers

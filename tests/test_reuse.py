@@ -12,7 +12,9 @@ from sqlalchemy import func, select
 
 from proxystore.db.models import SqlArchitecture, SqlDataset, SqlRun, SqlStudy, SqlStudyCell
 from proxystore.errors import NotFoundError, SpecError
-from proxystore.runner.fill import fill, fill_command
+from proxystore.runner.commands import fill_command
+from proxystore.runner.execution import ExecutionOptions
+from proxystore.runner.fill import fill
 from proxystore.space import parse_architecture
 from proxystore.space.listing import find, listed
 from proxystore.study.plan import plan_study
@@ -23,6 +25,7 @@ from proxystore.train.recipe import Recipe
 from tests.helpers import REPO, run_cli
 from tests.studies import GENOME_A, GENOME_B, GENOME_C, tiny_spec, write
 
+CPU = ExecutionOptions(device="cpu")
 DOCS = REPO / "docs" / "studies.md"
 DEMO = REPO / "jobs" / "demo.yaml"
 FULL = "full: {dataset: digits, subset: {kind: full}, role: target}\n"
@@ -148,12 +151,12 @@ def test_plan_explain_names_seeds_or_says_what_is_missing(db):
 
 def test_listed_by_fingerprint_and_from_study_reuse_the_exact_cells(db):
     first = parse_spec(tiny_spec("first", FULL))
-    assert len(fill(first, db, device="cpu", quiet=True).summary.done) == 2
+    assert len(fill(first, db, CPU, quiet=True).summary.done) == 2
     archs = {"mine": f"{{fingerprint: '{_fp(GENOME_A)[:8]}'}}",
              "old": "{from_study: first, candidates: [b]}"}
     second = parse_spec(tiny_spec("second", FULL, archs=archs))
     assert set(second.candidates) == {"mine", "b"}
-    result = fill(second, db, device="cpu", quiet=True)
+    result = fill(second, db, CPU, quiet=True)
     assert result.summary.done == [] and result.registration.new_runs == 0
     before, after = _links(db, "first"), _links(db, "second")
     assert after[("mine", "full", 0)] == before[("a", "full", 0)]
@@ -310,7 +313,8 @@ def test_fill_ends_with_trained_and_reused(db_url, tmp_path, capsys, monkeypatch
 
     def last_line(name: str, text: str, **options) -> str:
         path = write(tmp_path, name, text)
-        assert fill_command(str(path), db_url, device="cpu", quiet=True, **options) == 0
+        assert fill_command(str(path), db_url, ExecutionOptions(device="cpu", **options),
+                            quiet=True) == 0
         return capsys.readouterr().out.strip().splitlines()[-1]
 
     first = tiny_spec("first", FULL)

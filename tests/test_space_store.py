@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from proxystore.db.models import SqlArchitecture, SqlArchitectureStage
+from proxystore.db.store import architectures as architectures_store
 from proxystore.errors import GenomeError, NotFoundError
 from proxystore.space import TimmModel, named_genome, sample_genomes
 from proxystore.space import store as store_module
@@ -66,14 +67,9 @@ def test_losing_the_insert_race_to_another_process_is_harmless(db, monkeypatch):
         built = real_row(arch, *args)
         if not raced:  # the other process commits its row first
             raced.append(True)
-            other_row, other_stages = real_row(arch, *args)
-            with db.session() as session:
-                session.add(other_row)
-                session.flush()
-                for stage in other_stages:
-                    stage.architecture_id = other_row.id
-                session.add_all(other_stages)
-            raced.append(other_row.id)
+            other = real_row(arch, *args)
+            stored = architectures_store.insert_architectures(db, [other], [other.fingerprint])
+            raced.append(stored[other.fingerprint])
         return built
 
     monkeypatch.setattr(store_module, "_row", row_then_race)

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -51,9 +52,7 @@ def _config(url: str, tmp_path: Path, **overrides: object) -> WorkerConfig:
     config = WorkerConfig(db_url=url, worker=worker_id("spool"), device="cpu", lease_seconds=30,
                           trainer="tests.fake_trainer:train", idle_wait_seconds=0.2,
                           cache_dir=str(tmp_path / "cache"))
-    for name, value in overrides.items():
-        setattr(config, name, value)
-    return config
+    return replace(config, **overrides)  # type: ignore[arg-type]
 
 
 def _trainings(log: Path) -> int:

@@ -22,6 +22,7 @@ from proxystore.db.models import (
     SqlStudyTask,
     SqlSubset,
 )
+from proxystore.runner.execution import ExecutionOptions
 from proxystore.runner.fill import fill
 from proxystore.study.spec import parse_spec
 from proxystore.tracking import sync
@@ -36,6 +37,11 @@ quarter: {dataset: digits, subset: {kind: random, fraction: 0.25, seed: 0}, role
 """
 
 
+def _logged(uri: str) -> ExecutionOptions:
+    """On the CPU, logging to the MLflow store `uri`."""
+    return ExecutionOptions(device="cpu", mlflow_uri=uri)
+
+
 def _spec(name: str, tasks: str, description: str | None = None, **kwargs):  # type: ignore[no-untyped-def]
     data = yaml.safe_load(tiny_spec(name, tasks, **kwargs))
     if description:
@@ -44,10 +50,9 @@ def _spec(name: str, tasks: str, description: str | None = None, **kwargs):  # t
 
 
 def _fill_two_studies(db, uri: str) -> None:  # type: ignore[no-untyped-def]
-    fill(_spec("one", FULL_AND_HALF, ONE_DESCRIPTION), db, device="cpu", quiet=True,
-         mlflow_uri=uri)
-    fill(_spec("two", SECOND_TASKS, archs={"a": GENOME_A, "c": GENOME_C}), db, device="cpu",
-         quiet=True, mlflow_uri=uri)
+    fill(_spec("one", FULL_AND_HALF, ONE_DESCRIPTION), db, _logged(uri), quiet=True)
+    fill(_spec("two", SECOND_TASKS, archs={"a": GENOME_A, "c": GENOME_C}), db, _logged(uri),
+         quiet=True)
 
 
 def _study_runs(uri: str, study: str) -> dict[str, object]:
@@ -209,16 +214,15 @@ def test_a_changed_spec_leaves_its_experiment_with_exactly_its_new_cells(sqlite_
     a task's role left the old role on its runs. The training run of a dropped cell that
     another study reuses goes too: that study's run of it becomes the training run."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    fill(_spec("one", FULL_AND_HALF), sqlite_db, device="cpu", quiet=True, mlflow_uri=uri)
+    fill(_spec("one", FULL_AND_HALF), sqlite_db, _logged(uri), quiet=True)
     halves = "half2: {dataset: digits, subset: {kind: random, fraction: 0.5, seed: 0}, " \
              "role: target}\n"
-    fill(_spec("two", halves, archs={"a": GENOME_A}), sqlite_db, device="cpu", quiet=True,
-         mlflow_uri=uri)
+    fill(_spec("two", halves, archs={"a": GENOME_A}), sqlite_db, _logged(uri), quiet=True)
     reused = _study_runs(uri, "two")["a/half2/s0"]
     assert reused.data.tags["proxystore.trained_in"] == _study_runs(uri, "one")["a/half/s0"] \
         .info.run_id
     only_full = "full: {dataset: digits, subset: {kind: full}, role: reference}\n"
-    fill(_spec("one", only_full), sqlite_db, device="cpu", quiet=True, mlflow_uri=uri)
+    fill(_spec("one", only_full), sqlite_db, _logged(uri), quiet=True)
 
     one = _study_runs(uri, "one")
     assert sorted(one) == ["a/full/s0", "b/full/s0"]

@@ -14,12 +14,18 @@ import threading
 from sqlalchemy import select
 
 from proxystore.db.models import SqlRun
+from proxystore.runner.execution import ExecutionOptions
 from proxystore.runner.fill import fill
 from proxystore.study.spec import parse_spec
 from proxystore.tracking.store import HTTP_SETTINGS
 from tests.helpers import run_cli
 from tests.mlflow_server import free_port, start_ui
 from tests.studies import tiny_spec
+
+
+def _logged(uri: str) -> ExecutionOptions:
+    """On the CPU, logging to the MLflow store `uri`."""
+    return ExecutionOptions(device="cpu", mlflow_uri=uri)
 
 
 def _spy_on_http(monkeypatch) -> list[tuple[str, int, int]]:  # type: ignore[no-untyped-def]
@@ -49,7 +55,7 @@ def test_mlflow_down_costs_training_nothing_and_sync_logs_it_later(sqlite_db, tm
         monkeypatch.delenv(key, raising=False)
     down = f"http://127.0.0.1:{free_port()}"
     spec = parse_spec(tiny_spec("outage", "full: {dataset: digits, role: target}\n"))
-    result = fill(spec, sqlite_db, device="cpu", quiet=True, mlflow_uri=down)
+    result = fill(spec, sqlite_db, _logged(down), quiet=True)
 
     # Both results are in the database, marked as not in MLflow.
     assert len(result.summary.done) == 2 and not result.summary.failed

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import logging
 
+from proxystore.runner.execution import ExecutionOptions
 from proxystore.runner.fill import fill
 from proxystore.study.spec import parse_spec
 from proxystore.tracking import log_report
 from tests.helpers import run_cli
 from tests.mlflow_server import free_port
 from tests.studies import FULL_AND_HALF, tiny_spec
+
+
+def _logged(uri: str) -> ExecutionOptions:
+    """On the CPU, logging to the MLflow store `uri`."""
+    return ExecutionOptions(device="cpu", mlflow_uri=uri)
 
 
 def test_report_is_logged_to_mlflow_and_linked_from_the_study(tmp_path):
@@ -20,8 +26,7 @@ def test_report_is_logged_to_mlflow_and_linked_from_the_study(tmp_path):
     db_path = tmp_path / "proxystore.db"
     db = open_database(str(db_path), create=True)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # the default beside the database
-    fill(parse_spec(tiny_spec("rep", FULL_AND_HALF)), db, device="cpu", quiet=True,
-         mlflow_uri=uri)
+    fill(parse_spec(tiny_spec("rep", FULL_AND_HALF)), db, _logged(uri), quiet=True)
     db.dispose()
     made = run_cli("report", "rep", "--out", str(tmp_path / "out"), "--boot", "10", "--db",
                    str(db_path), cwd=tmp_path)

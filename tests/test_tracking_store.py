@@ -174,12 +174,15 @@ def test_sync_waits_for_the_stores_lock_so_two_never_log_a_cell_twice(sqlite_db,
     import fcntl
     import threading
 
+    from proxystore.runner.execution import ExecutionOptions
     from proxystore.runner.fill import fill
+
+    cpu = ExecutionOptions(device="cpu")
     from proxystore.study.spec import parse_spec
     from proxystore.tracking import ensure_store, sync
     from proxystore.tracking.store import lock_file
 
-    fill(parse_spec(tiny_spec("twice", FULL_AND_HALF)), sqlite_db, device="cpu", quiet=True)
+    fill(parse_spec(tiny_spec("twice", FULL_AND_HALF)), sqlite_db, cpu, quiet=True)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     ensure_store(uri)
     done = []

@@ -13,12 +13,12 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 import yaml
 
-from proxystore.analysis.results_file import TASK_KEYS
+from proxystore.analysis.results_file import TASK_KEYS, ResultsSummary
 from proxystore.analysis.views import as_database, query, study_exists
 from proxystore.db.session import Database
 from proxystore.errors import ResultsFileError
@@ -45,21 +45,19 @@ _CELLS = """
     ORDER BY c.task, c.candidate, c.seed"""
 
 
-@dataclass(frozen=True)
-class ExportSummary:
+@dataclass(frozen=True, kw_only=True)
+class ExportSummary(ResultsSummary):
     """What an export wrote: the files, result rows, diverged rows, tasks and candidates."""
 
-    csv: Path
-    roles: Path
-    rows: int
-    diverged: int
-    tasks: int
-    candidates: int
+    @property
+    def roles(self) -> Path:
+        """The roles file, beside the CSV."""
+        return self.csv.with_suffix(".yaml")
 
-    def line(self) -> str:
-        """One line for the terminal."""
-        return (f"{self.csv}: {self.rows} results ({self.diverged} diverged), {self.tasks} tasks,"
-                f" {self.candidates} candidates; roles in {self.roles}")
+    LINE: ClassVar[str] = ("{s.csv}: {s.rows} results ({s.diverged} diverged), {s.tasks} tasks,"
+                           " {s.candidates} candidates; roles in {s.roles}")
+    csv: Path
+    diverged: int
 
 
 def _cell(value: Any) -> Any:
@@ -166,6 +164,6 @@ def export_results(db: Database | str | None, study: str, path: str | Path) -> E
         writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
     roles_path = path.with_suffix(".yaml")
     roles_path.write_text(yaml.safe_dump(roles, sort_keys=False), encoding="utf-8")
-    return ExportSummary(csv=path, roles=roles_path, rows=len(rows),
+    return ExportSummary(csv=path, rows=len(rows),
                          diverged=sum(r["status"] == "diverged" for r in rows),
                          tasks=len(roles["tasks"]), candidates=len({r["candidate"] for r in rows}))

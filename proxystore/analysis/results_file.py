@@ -7,12 +7,12 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
 from proxystore import yaml_strict
-from proxystore.db.models import TASK_ROLES
+from proxystore.db.enums import TaskRole
 from proxystore.errors import ResultsFileError
 from proxystore.limits import integer_in
 
@@ -29,6 +29,28 @@ MINIMUM = {"seed": 0, "gpu_seconds": 0, "epochs": 1, "task_num_classes": 1,
 INTEGER_MAX = 2**31 - 1  # the database's INTEGER columns
 TASK_KEYS = ("role", "proxy_of", "num_classes", "train_count", "epochs", "image_size",
              "eval_metric", "strategy")
+TASK_ROLES = tuple(role.value for role in TaskRole)  # every role the database allows
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResultsSummary:
+    """What an import or an export of a results file counted: result rows, tasks, candidates.
+
+    Each kind of summary says itself in one line by its `LINE` template (`s` is the summary).
+
+    Example:
+        >>> ResultsSummary(rows=12, tasks=2, candidates=6).line()
+        '12 results (2 tasks, 6 candidates)'
+    """
+
+    LINE: ClassVar[str] = "{s.rows} results ({s.tasks} tasks, {s.candidates} candidates)"
+    rows: int
+    tasks: int
+    candidates: int
+
+    def line(self) -> str:
+        """One line for the terminal."""
+        return self.LINE.format(s=self)
 
 
 @dataclass(frozen=True)

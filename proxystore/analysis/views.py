@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import pandas as pd
 from sqlalchemy import text
 
@@ -9,17 +12,41 @@ from proxystore.db import Database, open_database
 from proxystore.db.store import studies
 from proxystore.errors import NotFoundError
 
-# View name -> columns that order its rows (the views' own columns are fixed by issue 7).
-VIEWS: dict[str, tuple[str, ...]] = {
-    "cell_errors": ("task", "candidate", "seed"),
-    "candidate_errors": ("task", "candidate"),
-    "apr_correlations": ("task_a", "task_b"),
-    "imagenet_x_matches": ("target", "reference"),
-    "imagenet_x_summary": ("study",),
-    "depth_width_correlations": ("task",),
-    "proxy_quality": ("target", "proxy"),
-    "proxy_strategies": ("strategy",),
-    "epoch_correlations": ("task", "epoch"),
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """An analysis view: the columns that order its rows, and its reader's docstring."""
+
+    order: tuple[str, ...]
+    doc: str
+
+
+# Every analysis view (their columns are fixed by issue 7). Each gets a reader, NAME(db, study),
+# made by `_reader` at the end of this module: adding a view here adds its function.
+VIEWS: dict[str, ViewSpec] = {
+    "cell_errors": ViewSpec(
+        ("task", "candidate", "seed"),
+        "Return the cell_errors view for `study`: one row per finished cell."),
+    "candidate_errors": ViewSpec(
+        ("task", "candidate"), "Return the candidate_errors view for `study`: means over seeds."),
+    "apr_correlations": ViewSpec(
+        ("task_a", "task_b"),
+        "Return the apr_correlations view for `study`: Spearman rho of every task pair."),
+    "imagenet_x_matches": ViewSpec(
+        ("target", "reference"),
+        "Return the imagenet_x_matches view for `study` (seed 2, Table 3)."),
+    "imagenet_x_summary": ViewSpec(
+        ("study",), "Return the imagenet_x_summary view for `study` (seed 2's headline, "
+        "Table 3's average)."),
+    "depth_width_correlations": ViewSpec(
+        ("task",), "Return the depth_width_correlations view for `study` (seed 2, Table 4)."),
+    "proxy_quality": ViewSpec(
+        ("target", "proxy"), "Return the proxy_quality view for `study` (seed 1, Table 2)."),
+    "proxy_strategies": ViewSpec(
+        ("strategy",), "Return the proxy_strategies view for `study` (seed 1, Table 2: one row "
+        "per strategy)."),
+    "epoch_correlations": ViewSpec(
+        ("task", "epoch"), "Return the epoch_correlations view for `study` (seed 1, Figure 4)."),
 }
 TEXT_COLUMNS = {"study", "candidate", "task", "task_a", "task_b", "target", "reference", "match",
                 "proxy", "role", "proxy_of", "label", "eval_metric", "strategy", "diverged",
@@ -46,10 +73,12 @@ def query(db: Database | str | None, sql: str, **params: object) -> pd.DataFrame
 def study_exists(db: Database | str | None, study: str) -> None:
     """Raise NotFoundError naming the known studies when `study` is not in the database."""
     database = as_database(db)
-    if not studies.study_exists(database, study):
-        names = studies.study_names(database)
-        known = ", ".join(names) if names else "none yet"
-        raise NotFoundError(f"no study named {study!r} (studies: {known})")
+    if studies.study_exists(database, study):
+        return
+    with database.session() as session:
+        names = studies.study_names(session)
+    known = ", ".join(names) if names else "none yet"
+    raise NotFoundError(f"no study named {study!r} (studies: {known})")
 
 
 def view(db: Database | str | None, name: str, study: str) -> pd.DataFrame:
@@ -62,7 +91,7 @@ def view(db: Database | str | None, name: str, study: str) -> pd.DataFrame:
     """
     if name not in VIEWS:
         raise NotFoundError(f"no analysis view {name!r} (views: {', '.join(VIEWS)})")
-    order = ", ".join(VIEWS[name])
+    order = ", ".join(VIEWS[name].order)
     return query(db, f"SELECT * FROM {name} WHERE study = :study ORDER BY {order}", study=study)
 
 
@@ -117,52 +146,23 @@ def epoch_errors(db: Database | str | None, study: str) -> pd.DataFrame:
         ORDER BY c.task, e.epoch, c.candidate""", study=study)
 
 
-def cell_errors(db: Database | str | None, study: str) -> pd.DataFrame:
-    """Return the cell_errors view for `study`: one row per finished cell."""
-    return view(db, "cell_errors", study)
-
-
-def candidate_errors(db: Database | str | None, study: str) -> pd.DataFrame:
-    """Return the candidate_errors view for `study`: means over seeds."""
-    return view(db, "candidate_errors", study)
-
-
-def apr_correlations(db: Database | str | None, study: str) -> pd.DataFrame:
-    """Return the apr_correlations view for `study`: Spearman rho of every task pair."""
-    return view(db, "apr_correlations", study)
-
-
-def imagenet_x_matches(db: Database | str | None, study: str) -> pd.DataFrame:
-    """Return the imagenet_x_matches view for `study` (seed 2, Table 3)."""
-    return view(db, "imagenet_x_matches", study)
-
-
-def depth_width_correlations(db: Database | str | None, study: str) -> pd.DataFrame:
-    """Return the depth_width_correlations view for `study` (seed 2, Table 4)."""
-    return view(db, "depth_width_correlations", study)
-
-
-def proxy_quality(db: Database | str | None, study: str) -> pd.DataFrame:
-    """Return the proxy_quality view for `study` (seed 1, Table 2)."""
-    return view(db, "proxy_quality", study)
-
-
-def imagenet_x_summary(db: Database | str | None, study: str) -> pd.DataFrame:
-    """Return the imagenet_x_summary view for `study` (seed 2's headline, Table 3's average)."""
-    return view(db, "imagenet_x_summary", study)
-
-
-def proxy_strategies(db: Database | str | None, study: str) -> pd.DataFrame:
-    """Return the proxy_strategies view for `study` (seed 1, Table 2: one row per strategy)."""
-    return view(db, "proxy_strategies", study)
-
-
 def analysis_settings(db: Database | str | None, study: str) -> pd.Series:
     """Return the study's analysis settings (diverged, good_rule, good_value, thresholds)."""
     return query(db, "SELECT * FROM analysis_settings WHERE study = :study",
                  study=study).iloc[0]
 
 
-def epoch_correlations(db: Database | str | None, study: str) -> pd.DataFrame:
-    """Return the epoch_correlations view for `study` (seed 1, Figure 4)."""
-    return view(db, "epoch_correlations", study)
+def _reader(name: str, doc: str) -> Callable[[Database | str | None, str], pd.DataFrame]:
+    """The function `name(db, study)` that returns view `name`'s rows for `study`."""
+    def read(db: Database | str | None, study: str) -> pd.DataFrame:
+        return view(db, name, study)
+
+    read.__name__ = read.__qualname__ = name
+    read.__doc__ = doc
+    return read
+
+
+# cell_errors(db, study), candidate_errors(db, study), ...: one function per view, as before.
+for _name, _spec in VIEWS.items():
+    globals()[_name] = _reader(_name, _spec.doc)
+del _name, _spec

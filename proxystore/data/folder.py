@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,62 @@ def _refusal(root: Path, bad: dict[str, str], total: int) -> DataError:
                      "(skip_bad: true in a spec)")
 
 
+Listing = dict[str, list[tuple[str, str]]]  # split -> (class, file) pairs, sorted
+
+
+def _check_listed(root: Path, listed: Listing, opts: dict, mode: str | None,
+                  relative: Callable[[str], str]) -> tuple[Listing, dict[str, str], dict, str]:
+    """Inspect every listed file's header (registration).
+
+    Returns:
+        the listing without the bad files, the bad files ({relative path: problem}), the count
+        of each PIL mode among the good ones, and the mode: `mode`, else the majority rule's.
+
+    Raises:
+        DataError: some files are bad and `opts` does not say skip_bad.
+    """
+    every = listed["train"] + listed["val"]
+    results = check_files([f for _, f in every], f"checking {root.name}")
+    bad = {relative(f): problem for (_, f), (_, _, problem) in zip(every, results, strict=True)
+           if problem is not None}
+    if bad and not opts.get("skip_bad"):
+        raise _refusal(root, bad, len(every))
+    good = [(m, grey) for (m, grey, problem) in results if problem is None]
+    found = Counter(m for m, _ in good)
+    mode = mode or images.majority_mode(Counter("grey" if g else "colour" for _, g in good))
+    kept = {split: [(c, f) for c, f in files if relative(f) not in bad]
+            for split, files in listed.items()}
+    return kept, bad, dict(sorted(found.items())), mode
+
+
+def _content(listed: Listing, index: dict[str, int], skipped: dict[str, str], mode: str,
+             first_mode: str, relative: Callable[[str], str]) -> str:
+    """The folder's fingerprint: each kept file's path, size and label, then what was skipped
+    and the mode where it is not the first training file's (so older folders keep theirs)."""
+    digest = hashlib.sha256(b"proxystore-folder-v1")
+    for files in (listed["train"], listed["val"]):
+        for cls, file in files:
+            digest.update(f"{relative(file)}\t{Path(file).stat().st_size}\t{index[cls]}\n".encode())
+    for skipped_path in sorted(skipped):
+        digest.update(f"skipped\t{skipped_path}\n".encode())
+    if mode != first_mode:
+        digest.update(f"mode\t{mode}\n".encode())
+    return digest.hexdigest()
+
+
+def _classes(root: Path, listed: Listing, skipped: dict[str, str]) -> list[str]:
+    """The class names (train/'s folders), sorted; DataError when there are none or val/ has
+    others."""
+    if not listed["train"]:
+        after = f" (after leaving out {len(skipped)} bad files)" if skipped else ""
+        raise DataError(f"folder source {root}: no images under train/CLASS/{after}")
+    classes = sorted({c for c, _ in listed["train"]})
+    unknown = sorted({c for c, _ in listed["val"]} - set(classes))
+    if unknown:
+        raise DataError(f"folder source {root}: val/ has classes not in train/: {unknown[:5]}")
+    return classes
+
+
 def load_folder(path: str, opts: dict, download: bool, check: bool = True
                 ) -> tuple[SourceData, bool]:
     """Load an ImageFolder tree: PATH/train/CLASS/*.jpg and PATH/val/CLASS/*.jpg.
@@ -114,49 +170,25 @@ def load_folder(path: str, opts: dict, download: bool, check: bool = True
     recorded: dict[str, Any] = {}
     mode = opts.get("mode")
     if check:
-        every = listed["train"] + listed["val"]
-        results = check_files([f for _, f in every], f"checking {root.name}")
-        bad = {relative(f): problem for (_, f), (_, _, problem) in zip(every, results, strict=True)
-               if problem is not None}
-        if bad and not opts.get("skip_bad"):
-            raise _refusal(root, bad, len(every))
+        listed, bad, recorded["found_modes"], mode = _check_listed(root, listed, opts, mode,
+                                                                   relative)
         skipped.update(bad)
-        good = [(m, grey) for (m, grey, problem) in results if problem is None]
-        found = Counter(m for m, _ in good)
-        recorded["found_modes"] = dict(sorted(found.items()))
-        mode = mode or images.majority_mode(Counter("grey" if g else "colour" for _, g in good))
-        listed = {split: [(c, f) for c, f in files if relative(f) not in bad]
-                  for split, files in listed.items()}
     elif opts.get("found_modes") is not None:
         recorded["found_modes"] = dict(opts["found_modes"])
-    train, val = listed["train"], listed["val"]
-    if not train:
-        after = f" (after leaving out {len(skipped)} bad files)" if skipped else ""
-        raise DataError(f"folder source {root}: no images under train/CLASS/{after}")
-    classes = sorted({c for c, _ in train})
+    classes = _classes(root, listed, skipped)
     index = {c: i for i, c in enumerate(classes)}
-    unknown = sorted({c for c, _ in val} - set(index))
-    if unknown:
-        raise DataError(f"folder source {root}: val/ has classes not in train/: {unknown[:5]}")
-    digest = hashlib.sha256(b"proxystore-folder-v1")
-    for files in (train, val):
-        for cls, file in files:
-            digest.update(f"{relative(file)}\t{Path(file).stat().st_size}\t{index[cls]}\n".encode())
-    for skipped_path in sorted(skipped):
-        digest.update(f"skipped\t{skipped_path}\n".encode())
+    train, val = listed["train"], listed["val"]
     first_mode = images.legacy_mode(train[0][1])
     mode = mode or first_mode
-    if mode != first_mode:
-        digest.update(f"mode\t{mode}\n".encode())
+    content = _content(listed, index, skipped, mode, first_mode, relative)
     recorded["mode"] = mode
     if skipped:
         recorded["skipped"] = dict(sorted(skipped.items()))
-    y_train = as_labels([index[c] for c, _ in train], len(train), str(root))
-    y_val = as_labels([index[c] for c, _ in val], len(val), str(root))
     data = SourceData(
-        train_labels=y_train, val_labels=y_val, num_classes=len(classes),
-        channels=1 if mode == "L" else 3, image_height=None, image_width=None,
-        class_names=tuple(classes), content=digest.hexdigest(),
+        train_labels=as_labels([index[c] for c, _ in train], len(train), str(root)),
+        val_labels=as_labels([index[c] for c, _ in val], len(val), str(root)),
+        num_classes=len(classes), channels=1 if mode == "L" else 3, image_height=None,
+        image_width=None, class_names=tuple(classes), content=content,
         images=FileImages(tuple(f for _, f in train), tuple(f for _, f in val), mode),
         recorded=recorded,
     )

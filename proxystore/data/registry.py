@@ -8,48 +8,18 @@ first (the fingerprint column is unique, and an alias would make `get_dataset` a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import exc as sa_exc
-from sqlalchemy import func, select
 
-from proxystore.data import bulk
 from proxystore.data.sources import SourceData, load_source, parse_source
 from proxystore.db import Database
-from proxystore.db.models import SqlDataset, SqlExample
-from proxystore.errors import DataError, NotFoundError
+from proxystore.db.store import datasets as store
+from proxystore.db.store.datasets import SPLITS, DatasetInfo
+from proxystore.errors import DataError
 
-SPLITS = ("train", "val")
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """A registered dataset as the rest of proxystore sees it."""
-
-    id: int
-    name: str
-    source: str
-    options: dict[str, Any]
-    num_classes: int
-    channels: int
-    image_height: int | None
-    image_width: int | None
-    train_count: int
-    val_count: int
-    class_names: tuple[str, ...] | None
-    fingerprint: str
-
-
-def _info(row: SqlDataset) -> DatasetInfo:
-    return DatasetInfo(
-        id=row.id, name=row.name, source=row.source, options=dict(row.options or {}),
-        num_classes=row.num_classes, channels=row.channels, image_height=row.image_height,
-        image_width=row.image_width, train_count=row.train_count, val_count=row.val_count,
-        class_names=tuple(row.class_names) if row.class_names is not None else None,
-        fingerprint=row.fingerprint,
-    )
+__all__ = ["SPLITS", "DatasetInfo", "class_counts", "get_dataset", "labels", "list_datasets",
+           "register_dataset", "register_source_data"]
 
 
 def register_dataset(db: Database, name: str, source: str, **options: Any) -> DatasetInfo:
@@ -81,9 +51,7 @@ def _known(db: Database, name: str, source: str, options: dict[str, Any]) -> Dat
     kind, arg = parse_source(source)
     if kind != "folder":
         return None
-    with db.session() as session:
-        row = session.scalars(select(SqlDataset).where(SqlDataset.name == name)).first()
-        info = _info(row) if row is not None else None
+    info = store.find_dataset(db, name)
     if info is None or info.source != f"{kind}:{arg}":
         return None
     given = {k: v for k, v in options.items() if v is not None}
@@ -107,46 +75,14 @@ def register_source_data(db: Database, name: str, source: str, options: dict[str
     """
     if not name or not str(name).strip():
         raise DataError("a dataset needs a non-empty name")
-    for attempt in range(2):
-        try:
-            return _write_dataset(db, name, source, options, data)
-        except sa_exc.IntegrityError:  # another process registered it meanwhile: read theirs
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
-
-
-def _write_dataset(db: Database, name: str, source: str, options: dict[str, Any],
-                   data: SourceData) -> DatasetInfo:
-    with db.session(immediate=True) as session:
-        # One statement for both checks: on PostgreSQL two would see different snapshots, and a
-        # racing registration of the same dataset committed between them looks like an alias.
-        found = session.scalars(select(SqlDataset).where(
-            (SqlDataset.name == name) | (SqlDataset.fingerprint == data.content))).all()
-        same_name = next((row for row in found if row.name == name), None)
-        if same_name is not None:
-            if same_name.fingerprint == data.content:
-                return _info(same_name)
-            raise DataError(f"dataset {name!r} is already registered with other content "
-                            f"(from {same_name.source}); choose another name")
-        same_content = next(iter(found), None)
-        if same_content is not None:
-            raise DataError(f"this content is already registered as dataset "
-                            f"{same_content.name!r} (from {same_content.source}); use that name")
-        row = SqlDataset(
-            name=name, source=source, options=options, num_classes=data.num_classes,
-            channels=data.channels, image_height=data.image_height,
-            image_width=data.image_width, train_count=len(data.train_labels),
-            val_count=len(data.val_labels),
-            class_names=list(data.class_names) if data.class_names is not None else None,
-            fingerprint=data.content,
-        )
-        session.add(row)
-        session.flush()
-        for split, labels in (("train", data.train_labels), ("val", data.val_labels)):
-            bulk.insert_columns(session, "examples", ("dataset_id", "split", "index", "label"),
-                                (row.id, split, np.arange(len(labels)), labels))
-        return _info(row)
+    row = dict(
+        name=name, source=source, options=options, num_classes=data.num_classes,
+        channels=data.channels, image_height=data.image_height, image_width=data.image_width,
+        train_count=len(data.train_labels), val_count=len(data.val_labels),
+        class_names=list(data.class_names) if data.class_names is not None else None,
+        fingerprint=data.content,
+    )
+    return store.store_dataset(db, row, data.train_labels, data.val_labels)
 
 
 def get_dataset(db: Database, name: str | DatasetInfo) -> DatasetInfo:
@@ -161,13 +97,7 @@ def get_dataset(db: Database, name: str | DatasetInfo) -> DatasetInfo:
     """
     if isinstance(name, DatasetInfo):
         return name
-    with db.session() as session:
-        row = session.scalars(select(SqlDataset).where(SqlDataset.name == name)).first()
-        if row is None:
-            known = session.scalars(select(SqlDataset.name).order_by(SqlDataset.name)).all()
-            hint = f" (registered: {', '.join(known[:10])})" if known else " (none registered)"
-            raise NotFoundError(f"no dataset named {name!r}{hint}")
-        return _info(row)
+    return store.get_dataset(db, name)
 
 
 def list_datasets(db: Database) -> list[DatasetInfo]:
@@ -176,8 +106,7 @@ def list_datasets(db: Database) -> list[DatasetInfo]:
     Args:
         db: the open database.
     """
-    with db.session() as session:
-        return [_info(r) for r in session.scalars(select(SqlDataset).order_by(SqlDataset.name))]
+    return store.list_datasets(db)
 
 
 def labels(db: Database, dataset: str | DatasetInfo, split: str) -> np.ndarray:
@@ -191,9 +120,7 @@ def labels(db: Database, dataset: str | DatasetInfo, split: str) -> np.ndarray:
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}: use train or val")
     info = get_dataset(db, dataset)
-    with db.session() as session:
-        return bulk.ordered_column(session, "examples", "label",
-                                   {"dataset_id": info.id, "split": split}, "index")
+    return store.example_labels(db, info.id, split)
 
 
 def class_counts(db: Database, dataset: str | DatasetInfo) -> dict[str, dict[int, int]]:
@@ -204,11 +131,4 @@ def class_counts(db: Database, dataset: str | DatasetInfo) -> dict[str, dict[int
         dataset: the dataset's name or info.
     """
     info = get_dataset(db, dataset)
-    counts: dict[str, dict[int, int]] = {s: {} for s in SPLITS}
-    with db.session() as session:
-        query = (select(SqlExample.split, SqlExample.label, func.count())
-                 .where(SqlExample.dataset_id == info.id)
-                 .group_by(SqlExample.split, SqlExample.label))
-        for split, label, count in session.execute(query):
-            counts[split][int(label)] = int(count)
-    return {s: dict(sorted(c.items())) for s, c in counts.items()}
+    return store.class_counts(db, info.id)

@@ -18,14 +18,15 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select as sql_select
 from sqlalchemy.orm import Session
 
-from proxystore.data import bulk, selection
+from proxystore.data import selection
+from proxystore.data.kinds import check_params, select, subset_kind
 from proxystore.data.registry import DatasetInfo, get_dataset, labels
 from proxystore.db import Database
-from proxystore.db.models import SqlDataset, SqlRun, SqlSubset
-from proxystore.errors import DataError, NotFoundError
+from proxystore.db.store import datasets as store
+from proxystore.db.store.datasets import SubsetInfo
+from proxystore.errors import DataError
 from proxystore.limits import MAX_SEED
 
 
@@ -39,9 +40,9 @@ class SubsetDecl:
     parent: SubsetDecl | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "params", selection.check_params(self.kind, self.params))
+        object.__setattr__(self, "params", check_params(self.kind, self.params))
         seed = None
-        if self.kind in selection.SEEDED:
+        if subset_kind(self.kind).seeded:
             seed = 0 if self.seed is None else selection.integer(self.seed, "seed", 0, MAX_SEED)
         object.__setattr__(self, "seed", seed)
 
@@ -65,52 +66,9 @@ class SubsetDecl:
         return out
 
 
-@dataclass(frozen=True)
-class SubsetInfo:
-    """A stored subset as the rest of proxystore sees it."""
-
-    id: int
-    dataset: str
-    kind: str
-    params: dict[str, Any]
-    seed: int | None
-    name: str
-    num_classes: int
-    train_count: int
-    val_count: int
-    label_map: dict[int, int] | None
-    fingerprint: str
-    scorer_run_id: int | None
-    parent_id: int | None = None
-
-
-def _num(x: float) -> str:
-    return repr(float(x))
-
-
 def subset_name(decl: SubsetDecl, kept_classes: int) -> str:
     """Return a readable name: classes-5-s0, random-0.25-s1, hard-0.0-0.1-by-run12, ..."""
-    p, s = decl.params, f"-s{decl.seed}"
-    if decl.kind == "random":
-        size = f"{p['fraction']:g}" if "fraction" in p else f"n{p['count']}"
-        own = f"random-{'strat-' if p['stratified'] else ''}{size}{s}"
-    elif decl.kind == "classes":
-        other = "-other" if p["complement"] else ""
-        if "labels" in p:  # named classes: no seed involved
-            own = f"classes-{'.'.join(str(c) for c in p['labels'])}{other}"
-        else:
-            own = f"classes-{kept_classes}{other}{s}"
-    elif decl.kind == "per_class":
-        val = f"-val{p['val_n']}" if "val_n" in p else ""
-        own = f"per_class-{p['n']}{val}{s}"
-    elif decl.kind == "balanced":
-        own = f"balanced{s}"
-    elif decl.kind == "loss_quantile":
-        drop = f"-drop{_num(p['drop_hardest'])}" if p["drop_hardest"] else ""
-        own = f"hard-{_num(p['a'])}-{_num(p['b'])}{drop}-by-run{p['scorer_run']}"
-    else:
-        own = "full"
-    return own
+    return subset_kind(decl.kind).name_of(decl.params, decl.seed, kept_classes)
 
 
 def members_fingerprint(dataset_fingerprint: str, train: np.ndarray, val: np.ndarray) -> str:
@@ -135,16 +93,11 @@ class _Planned:
 
 
 def _losses(session: Session, run_id: int, indices: np.ndarray) -> np.ndarray:
-    if session.get(SqlRun, run_id) is None:
+    scored = store.train_scores(session, run_id)
+    if scored is None:
         raise DataError(f"scorer run {run_id} does not exist")
-    rows = session.connection().exec_driver_sql(
-        'SELECT "index", loss FROM example_losses WHERE run_id = {0} AND split = {0}'
-        .format("%s" if session.connection().dialect.name == "postgresql" else "?"),
-        (run_id, "train"),
-    ).fetchall()
-    if not rows:
+    if not len(scored):
         raise DataError(f"scorer run {run_id} has no per-example scores; score it first")
-    scored = np.array(rows, dtype=np.float64)
     order = np.argsort(scored[:, 0], kind="stable")
     scored_indices, losses = scored[order, 0].astype(np.int64), scored[order, 1]
     position = np.minimum(np.searchsorted(scored_indices, indices), len(scored_indices) - 1)
@@ -160,16 +113,11 @@ def _plan(session: Session, info: DatasetInfo, decl: SubsetDecl, y_train: np.nda
     parent = _plan(session, info, decl.parent, y_train, y_val) if decl.parent else None
     train_in = parent.train if parent else np.arange(len(y_train))
     val_in = parent.val if parent else np.arange(len(y_val))
-    losses = (_losses(session, decl.params["scorer_run"], train_in)
-              if decl.kind == "loss_quantile" else None)
-    train = selection.select(decl.kind, decl.params, decl.seed, train_in, y_train[train_in],
-                             losses)
+    kind = subset_kind(decl.kind)
+    losses = _losses(session, decl.params["scorer_run"], train_in) if kind.scored else None
+    train = select(decl.kind, decl.params, decl.seed, train_in, y_train[train_in], losses)
     kept = np.unique(y_train[train])
-    val = val_in[np.isin(y_val[val_in], kept)] if decl.kind == "classes" else val_in
-    if decl.kind == "per_class" and "val_n" in decl.params:
-        # Its own random stream, so adding val_n never changes which training examples are kept.
-        val = selection.per_class_subset(val, y_val[val], decl.params["val_n"],
-                                         np.random.default_rng([decl.seed or 0, 1]))
+    val = kind.validation(val_in, y_val[val_in], kept, decl.params, decl.seed)
     space = np.unique(np.concatenate([kept, y_val[val]]))
     label_map = ({int(c): i for i, c in enumerate(space)} if len(space) < info.num_classes
                  else None)
@@ -178,24 +126,10 @@ def _plan(session: Session, info: DatasetInfo, decl: SubsetDecl, y_train: np.nda
                     members_fingerprint(info.fingerprint, train, val), parent, len(space))
 
 
-def _info(row: SqlSubset, dataset: str) -> SubsetInfo:
-    return SubsetInfo(
-        id=row.id, dataset=dataset, kind=row.kind, params=dict(row.params or {}), seed=row.seed,
-        name=row.name, num_classes=row.num_classes, train_count=row.train_count,
-        val_count=row.val_count,
-        label_map={int(k): int(v) for k, v in row.label_map.items()} if row.label_map else None,
-        fingerprint=row.fingerprint, scorer_run_id=row.scorer_run_id, parent_id=row.parent_id,
-    )
-
-
-def _store(session: Session, info: DatasetInfo, plan: _Planned) -> SqlSubset:
+def _store(session: Session, info: DatasetInfo, plan: _Planned) -> SubsetInfo:
     parent = _store(session, info, plan.parent) if plan.parent else None
-    found = session.scalars(
-        sql_select(SqlSubset).where(SqlSubset.fingerprint == plan.fingerprint)).first()
-    if found is not None:
-        return found
     decl = plan.decl
-    row = SqlSubset(
+    row = dict(
         dataset_id=info.id, parent_id=parent.id if parent else None, kind=decl.kind,
         params=decl.params, seed=decl.seed, name=plan.name,
         num_classes=plan.num_classes,
@@ -203,12 +137,7 @@ def _store(session: Session, info: DatasetInfo, plan: _Planned) -> SqlSubset:
         label_map={str(k): v for k, v in plan.label_map.items()} if plan.label_map else None,
         scorer_run_id=decl.params.get("scorer_run"), fingerprint=plan.fingerprint,
     )
-    session.add(row)
-    session.flush()
-    for split, indices in (("train", plan.train), ("val", plan.val)):
-        bulk.insert_columns(session, "subset_members", ("subset_id", "split", "index"),
-                            (row.id, split, indices))
-    return row
+    return store.insert_subset(session, info.name, row, plan.train, plan.val)
 
 
 def declare_subset(db: Database, dataset: str | DatasetInfo, decl: SubsetDecl) -> SubsetInfo:
@@ -229,7 +158,7 @@ def declare_subset(db: Database, dataset: str | DatasetInfo, decl: SubsetDecl) -
         try:
             with db.session(immediate=True) as session:
                 plan = _plan(session, info, decl, y_train, y_val)
-                return _info(_store(session, info, plan), info.name)
+                return _store(session, info, plan)
         except sa_exc.IntegrityError:  # another process stored the same subset meanwhile
             if attempt:
                 raise
@@ -243,17 +172,7 @@ def get_subset(db: Database, subset: int | str) -> SubsetInfo:
         db: the open database.
         subset: the subset's id, or its fingerprint or a unique prefix of it.
     """
-    with db.session() as session:
-        query = sql_select(SqlSubset, SqlDataset.name).join(SqlDataset)
-        if isinstance(subset, int) or str(subset).isdigit():
-            rows = session.execute(query.where(SqlSubset.id == int(subset))).all()
-        else:
-            rows = session.execute(
-                query.where(SqlSubset.fingerprint.startswith(str(subset))).limit(2)).all()
-        if len(rows) != 1:
-            raise NotFoundError(f"{'no' if not rows else 'more than one'} subset matches "
-                                f"{subset!r}")
-        return _info(*rows[0])
+    return store.get_subset(db, subset)
 
 
 def subset_indices(db: Database, subset_id: int | SubsetInfo) -> tuple[np.ndarray, np.ndarray]:
@@ -264,11 +183,7 @@ def subset_indices(db: Database, subset_id: int | SubsetInfo) -> tuple[np.ndarra
         subset_id: the subset's id (or its info).
     """
     sid = subset_id.id if isinstance(subset_id, SubsetInfo) else int(subset_id)
-    with db.session() as session:
-        return tuple(  # type: ignore[return-value]
-            bulk.ordered_column(session, "subset_members", "index",
-                                {"subset_id": sid, "split": split}, "index")
-            for split in ("train", "val"))
+    return store.subset_members(db, sid)
 
 
 def stored_decl(db: Database, subset: int | str) -> SubsetDecl:
@@ -291,7 +206,4 @@ def list_subsets(db: Database, dataset: str | DatasetInfo) -> list[SubsetInfo]:
         dataset: the dataset's name or info.
     """
     info = get_dataset(db, dataset)
-    with db.session() as session:
-        rows = session.scalars(sql_select(SqlSubset).where(SqlSubset.dataset_id == info.id)
-                               .order_by(SqlSubset.id))
-        return [_info(row, info.name) for row in rows]
+    return store.list_subsets(db, info.id, info.name)

@@ -1,9 +1,23 @@
-"""Top-level commands that run studies: fill, plan, ui (mixed into the root CLI)."""
+"""The runner's commands: their flags (the Fire classes, mixed into the root CLI) and the body of
+`fill`.
+
+A command checks its execution flags once (`execution.parse_execution`), before anything is
+opened or written, and passes the one `ExecutionOptions` down to the library (`fill`,
+`fill_with_pool`, `nodes.worker_command`, `nodes.launch_command`). Imports are lazy, so that
+`proxystore --help` stays fast.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from proxystore.db.session import Database
+    from proxystore.errors import WorkerEnvironmentError
+    from proxystore.runner.execution import ExecutionOptions
+    from proxystore.runner.fill import FillResult
 
 
 class RunnerCommands:
@@ -38,12 +52,12 @@ class RunnerCommands:
                 row (cache or disk, data root, device); each puts its cell back to pending
                 without using an attempt.
         """
-        from proxystore.runner.fill import fill_command
+        from proxystore.runner.execution import parse_execution
 
-        code = fill_command(spec, db, device=device, max_cells=max_cells, dry_run=dry_run,
-                            mlflow=mlflow, quiet=quiet, workers=workers, gpus=gpus,
-                            per_gpu=per_gpu, compile=compile, cuda_graphs=cuda_graphs,
-                            max_env_errors=max_env_errors)
+        execution = parse_execution(train=dict(compile=compile, cuda_graphs=cuda_graphs),
+                                    device=device, workers=workers, gpus=gpus, per_gpu=per_gpu,
+                                    max_env_errors=max_env_errors, max_cells=max_cells)
+        code = fill_command(spec, db, execution, dry_run=dry_run, mlflow=mlflow, quiet=quiet)
         if code:
             sys.exit(code)
 
@@ -97,12 +111,14 @@ class RunnerCommands:
                 (cache or disk, data root, device); each puts its cell back to pending without
                 using an attempt.
         """
+        from proxystore.runner.execution import parse_execution
         from proxystore.runner.nodes import worker_command
 
-        sys.exit(worker_command(db, study=study, workers=workers, gpus=gpus, per_gpu=per_gpu,
-                                device=device, mlflow=mlflow, lease=lease,
-                                max_attempts=max_attempts, compile=compile,
-                                cuda_graphs=cuda_graphs, max_env_errors=max_env_errors))
+        execution = parse_execution(train=dict(compile=compile, cuda_graphs=cuda_graphs),
+                                    device=device, workers=workers, gpus=gpus, per_gpu=per_gpu,
+                                    lease=lease, max_attempts=max_attempts,
+                                    max_env_errors=max_env_errors)
+        sys.exit(worker_command(db, execution, study=study, mlflow=mlflow))
 
     def retry(self, study: str | None = None, failed: bool = False, stale: bool = False,
               db: str | None = None) -> None:
@@ -267,8 +283,111 @@ class LaunchCommands:
             compile: torch.compile mode for training (off, default, reduce-overhead, ...).
             cuda_graphs: capture each training step in a CUDA graph.
         """
+        from proxystore.runner.execution import parse_execution
         from proxystore.runner.nodes import launch_command
 
-        launch_command(spec, db, nodes=nodes, gpus_per_node=gpus_per_node, per_gpu=per_gpu,
-                       partition=partition, time=time, folder=folder, mlflow=mlflow,
-                       lease=lease, cluster=cluster, compile=compile, cuda_graphs=cuda_graphs)
+        # The nodes' devices are not this machine's: nothing here checks them.
+        execution = parse_execution(train=dict(compile=compile, cuda_graphs=cuda_graphs),
+                                    lease=lease)
+        launch_command(spec, db, execution, nodes=nodes, gpus_per_node=gpus_per_node,
+                       per_gpu=per_gpu, partition=partition, time=time, folder=folder,
+                       mlflow=mlflow, cluster=cluster)
+
+
+def fill_command(spec_path: str | None, db_url: str | None, execution: ExecutionOptions, *,
+                 dry_run: bool = False, mlflow: str | None = None, quiet: bool = False) -> int:
+    """The `fill` command's body; returns the process exit code (1 when cells failed, 3 when a
+    worker stopped on errors of this machine).
+
+    Example:
+        >>> code = fill_command("jobs/demo.yaml", "demo.db", ExecutionOptions(device="cpu"))
+
+    Args:
+        spec_path: the study spec (None: `fill.default_spec()`).
+        db_url: the database (None: $PROXYSTORE_DB, else ./proxystore.db).
+        execution: the checked execution flags (`execution.parse_execution`); their
+            `mlflow_uri` is set here from `mlflow`, once the database is open.
+        dry_run: print the plan and train nothing.
+        mlflow: the --mlflow flag (`tracking.tracking_uri` resolves it).
+        quiet: no progress bar.
+    """
+    from proxystore.db import open_database
+    from proxystore.errors import WorkerEnvironmentError
+    from proxystore.runner.fill import default_spec, fill, fill_with_pool
+    from proxystore.study.plan import done_runs, plan_study
+    from proxystore.study.spec import load_spec
+    from proxystore.tracking import tracking_uri
+
+    spec = load_spec(spec_path or default_spec())
+    db = open_database(db_url, create=True)
+    if dry_run:
+        for line in plan_study(db, spec).lines():
+            print(line)
+        return 0
+    execution = replace(execution, mlflow_uri=tracking_uri(db.url, mlflow))
+    reused = done_runs(db, spec)  # the study's runs done before this fill, by anyone
+    if execution.pooled:
+        result = fill_with_pool(spec, db, execution, quiet=quiet)
+        if result.pool_code == 2:  # the worker printed its line; as `fill` alone, nothing more
+            return 2
+    else:
+        try:
+            result = fill(spec, db, execution, quiet=quiet)
+        except WorkerEnvironmentError as error:
+            return stopped(error)
+    _print_fill(db, spec.name, result, reused)
+    return result.pool_code or (1 if result.summary.failed else 0)
+
+
+def _print_fill(db: Database, study: str, result: FillResult, reused: int) -> None:
+    """What `fill` prints at the end: failures, the study's summary, the trained/reused line
+    and the tasks still waiting for their scorer."""
+    from proxystore.formatting import render
+    from proxystore.runner.environment import ENVIRONMENT_EXIT
+    from proxystore.runner.fill import _cell_count, _waiting_for_scorer
+
+    trained = len(result.summary.done) + len(result.summary.failed)
+    runs = sum(result.counts.values())
+    cells = _cell_count(db, study)
+    shared = f" ({cells} cells; cells with identical keys share a run)" if cells != runs else ""
+    if result.summary.failed:
+        print(f"{len(result.summary.failed)} cells failed:")
+        for run_id, reason in result.summary.failed:
+            print(f"  run {run_id}: {reason}")
+    print(summary_text(db, study, render))
+    nothing = trained == 0 and not any(result.counts.get(s) for s in ("pending", "running"))
+    failed = len(result.summary.failed)
+    halted = result.pool_code == ENVIRONMENT_EXIT and result.counts.get("pending")
+    print(f"trained {trained}" + (f" ({failed} failed)" if failed else "") + f", reused {reused}"
+          + (" - nothing to train" if nothing else "") + f": {result.counts.get('done', 0)} of "
+          f"{runs} runs of study {study} done{shared}"
+          + (f", {result.counts['failed']} failed" if result.counts.get("failed") else "")
+          + (f", {result.counts['pending']} pending" if halted else ""))
+    waiting = _waiting_for_scorer(db, study)
+    if waiting:
+        print(f"{len(waiting)} tasks ({', '.join(waiting)}) still wait for their scorer run: they "
+              "get cells once it is done with per-example losses (see `proxystore status`; run "
+              "fill again)")
+
+
+def stopped(error: WorkerEnvironmentError) -> int:
+    """A worker that stopped part-way on errors of this machine: its line, and exit code 3
+    (one that refused to start is the CLI's one line and exit 2, as any bad input)."""
+    if error.exit_code == 2:
+        raise error
+    print(f"proxystore: error: {' '.join(str(error).split())}", file=sys.stderr)
+    return error.exit_code
+
+
+def summary_text(db: Database, study: str, render: Any) -> str:
+    """What the study found: the analysis summaries when available, else the run table."""
+    from proxystore.runner.fill import study_runs
+
+    try:
+        from proxystore.analysis import summary_text as analysis_summary
+    except ImportError:
+        analysis_summary = None
+    if analysis_summary is not None:
+        return str(analysis_summary(db, study))
+    frame = study_runs(db, study)
+    return render(frame.drop(columns=["error"]))

@@ -2,77 +2,79 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from proxystore.db import open_database
 from proxystore.db.session import Database
 from proxystore.errors import WorkerEnvironmentError
-from proxystore.runner.environment import DEFAULT_MAX_ENV_ERRORS, check_environment
-from proxystore.runner.fill import _sigterm_as_interrupt, _stopped
-from proxystore.runner.pool import (
-    check_limits,
-    check_workers,
-    parse_gpus,
-    run_pool,
-    worker_configs,
-)
-from proxystore.runner.worker import WorkerConfig, run_worker, train_options, worker_id
+from proxystore.runner.environment import check_environment
+from proxystore.runner.execution import ExecutionOptions
+from proxystore.runner.fill import _sigterm_as_interrupt
+from proxystore.runner.pool import run_pool, worker_configs
+from proxystore.runner.worker import run_worker, worker_id
 from proxystore.study.register import register_study
 from proxystore.study.spec import load_spec
 
 
-def worker_command(db_url: str | None, *, study: str | None, workers: int, gpus: Any,
-                   per_gpu: int, device: str, mlflow: str | None, lease: float,
-                   max_attempts: int, compile: str | None = None, cuda_graphs: bool = False,
-                   max_env_errors: int = DEFAULT_MAX_ENV_ERRORS) -> int:
-    """The `worker` command's body: join the work on this machine; returns the exit code."""
+def worker_command(db_url: str | None, execution: ExecutionOptions, *, study: str | None,
+                   mlflow: str | None) -> int:
+    """The `worker` command's body: join the work on this machine; returns the exit code.
+
+    Args:
+        db_url: the database.
+        execution: the checked execution flags (`execution.parse_execution`).
+        study: only this study's cells.
+        mlflow: the --mlflow flag (`tracking.tracking_uri` resolves it).
+    """
+    from proxystore.runner.commands import stopped
     from proxystore.runner.ops import _require_study
     from proxystore.tracking import prepare, tracking_uri
 
-    options = train_options(compile, cuda_graphs, device)
-    check_workers(device, gpus, workers, per_gpu)
-    check_limits(lease=lease, max_attempts=max_attempts, max_env_errors=max_env_errors)
     db = open_database(db_url)
     _require_study(db, study)
-    base = WorkerConfig(db_url=db.url, worker=worker_id("w").rsplit(":", 1)[0], device=device,
-                        study=study, mlflow_uri=tracking_uri(db.url, mlflow),
-                        lease_seconds=lease, max_attempts=max_attempts, train_options=options,
-                        max_env_errors=max_env_errors)
+    execution = replace(execution, mlflow_uri=tracking_uri(db.url, mlflow))
+    base = execution.worker_config(db.url, worker_id("w").rsplit(":", 1)[0], study)
     prepare(db, study, base.mlflow_uri)  # the store made once, before workers log
     _sigterm_as_interrupt()
-    if workers > 1 or parse_gpus(gpus):
+    if execution.pooled:
         check_environment(db, base, device=False)  # once for the machine; each its device
-        return run_pool(worker_configs(base, workers=workers, gpus=gpus, per_gpu=per_gpu))
-    base.worker = worker_id("0")
+        return run_pool(worker_configs(base, workers=execution.workers, gpus=execution.gpus,
+                                       per_gpu=execution.per_gpu))
+    base = replace(base, worker=worker_id("0"))
     try:
         summary = run_worker(db, base)
     except WorkerEnvironmentError as error:
-        return _stopped(error)
+        return stopped(error)
     print(f"worker {base.worker}: {len(summary.done)} done, {len(summary.failed)} failed, "
           f"{len(summary.lost)} lost leases")
     return 0
 
 
-def launch_command(spec_path: str, db_url: str | None, *, nodes: int, gpus_per_node: int,
-                   per_gpu: int, partition: str | None, time: int, folder: str,
-                   mlflow: str | None, lease: float, cluster: str | None,
-                   compile: str | None = None, cuda_graphs: bool = False) -> list[Any]:
-    """The `launch slurm` command's body: register the study, submit one job per node."""
+def launch_command(spec_path: str, db_url: str | None, execution: ExecutionOptions, *,
+                   nodes: int, gpus_per_node: int, per_gpu: int, partition: str | None,
+                   time: int, folder: str, mlflow: str | None, cluster: str | None) -> list[Any]:
+    """The `launch slurm` command's body: register the study, submit one job per node.
+
+    Args:
+        spec_path: the study spec.
+        db_url: the database every node reaches.
+        execution: the checked execution flags (`execution.parse_execution`).
+        nodes, gpus_per_node, per_gpu, partition, time, folder, cluster: see `slurm.launch`.
+        mlflow: the --mlflow flag (`tracking.tracking_uri` resolves it).
+    """
     from proxystore.errors import ProxystoreError
     from proxystore.runner.slurm import launch
     from proxystore.tracking import tracking_uri
 
-    options = train_options(compile, cuda_graphs, "cuda" if cluster != "local" else "auto")
-    check_limits(lease=lease)
     spec = load_spec(spec_path)
     db = open_database(db_url, create=True)
     if db.dialect == "sqlite" and cluster != "local":
         raise ProxystoreError("workers on many machines need a shared PostgreSQL database: "
                               "pass --db postgresql://USER@HOST/DB")
     registration = register_study(db, spec)
-    base = WorkerConfig(db_url=db.url, worker="slurm", study=spec.name,
-                        mlflow_uri=tracking_uri(db.url, mlflow), lease_seconds=lease,
-                        train_options=options)
+    execution = replace(execution, mlflow_uri=tracking_uri(db.url, mlflow))
+    base = execution.worker_config(db.url, "slurm", spec.name)
     jobs = launch(base, nodes=nodes, gpus_per_node=gpus_per_node, per_gpu=per_gpu,
                   partition=partition, time_minutes=time, folder=folder, cluster=cluster)
     print(f"study {spec.name}: {registration.cells} cells; submitted {len(jobs)} jobs "

@@ -18,7 +18,8 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import asdict, replace
+from collections.abc import Callable
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -121,9 +122,9 @@ def process_worker_id(worker: str, pid: int) -> str:
     return f"{socket.gethostname()}:{pid}:{worker.rsplit(':', 1)[-1]}"
 
 
-def _child(config: dict[str, Any], tell: Connection) -> None:
-    """Entry point of a worker process (spawned: no state shared with the parent); why it
-    stopped on an error goes to the parent through `tell`."""
+def _child(config: WorkerConfig, tell: Connection) -> None:
+    """Entry point of a worker process (spawned: no state shared with the parent, the config
+    comes pickled); why it stopped on an error goes to the parent through `tell`."""
     from proxystore.db import open_database
     from proxystore.errors import ProxystoreError, WorkerEnvironmentError
     from proxystore.runner.worker import run_worker
@@ -135,8 +136,7 @@ def _child(config: dict[str, Any], tell: Connection) -> None:
     # The parent forwards Ctrl-C as SIGINT; a child of a fill started with SIGINT ignored (a
     # `&` job of a script) inherits the ignore and would train on for the parent's 60 s grace.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    cfg = WorkerConfig(**config)
-    cfg.worker = process_worker_id(cfg.worker, os.getpid())
+    cfg = replace(config, worker=process_worker_id(config.worker, os.getpid()))
     try:
         db = open_database(cfg.db_url, pool=False)
         run_worker(db, cfg)
@@ -198,22 +198,26 @@ def _said(listen: Connection) -> str | None:
 
 
 def run_pool(configs: list[WorkerConfig], progress: Any | None = None,
-             poll_seconds: float = 1.0) -> int:
+             poll_seconds: float = 1.0,
+             on_start: Callable[[list[WorkerConfig]], None] | None = None) -> int:
     """Run one process per config until all exit; return the pool's exit code.
 
     The code is the CLI's: 0 when every worker exited 0; 2 when one stopped on a proxystore
     error, as one worker alone would (e.g. a finished result kept in the spool because the
     database stayed away); 3 when one stopped on an error of this machine (its cells went
     back to pending; see `environment`); else 1 (a worker crashed or was killed). Each worker
-    that stopped on an error gets one line naming it and saying why. Each config's `worker`
-    becomes the id its process claims under (`process_worker_id`).
+    that stopped on an error gets one line naming it and saying why.
 
     Args:
         configs: one per worker (see `worker_configs`).
         progress: object with `refresh()` called while waiting (e.g. a progress bar).
         poll_seconds: how often to refresh progress.
+        on_start: called once all have started, with their configs as started: `worker` is
+            the id each process claims under (`process_worker_id`).
     """
-    processes, listens = _start(configs)
+    processes, listens, configs = _start(configs)
+    if on_start is not None:
+        on_start(configs)
     handled: set[str] = set()
     try:
         while any(p.is_alive() for p in processes):
@@ -232,21 +236,22 @@ def run_pool(configs: list[WorkerConfig], progress: Any | None = None,
     return _pool_code([p.exitcode for p in processes])
 
 
-def _start(configs: list[WorkerConfig]) -> tuple[list[Any], list[Any]]:
-    """Start one spawned process per config; return them and the ends their last words reach.
-
-    Each config's `worker` becomes the id its process claims under (`process_worker_id`).
+def _start(configs: list[WorkerConfig]
+           ) -> tuple[list[Any], list[Any], list[WorkerConfig]]:
+    """Start one spawned process per config; return them, the ends their last words reach, and
+    the configs with `worker` the id each process claims under (`process_worker_id`).
     """
     context = mp.get_context("spawn")
     pipes = [context.Pipe(duplex=False) for _ in configs]
-    processes = [context.Process(target=_child, args=(asdict(c), tell), name=c.worker,
+    processes = [context.Process(target=_child, args=(c, tell), name=c.worker,
                                  daemon=False) for c, (_, tell) in zip(configs, pipes, strict=True)]
+    started = []
     for process, config, (_, tell) in zip(processes, configs, pipes, strict=True):
         process.start()
         tell.close()  # the child's end: the parent only listens
         assert process.pid is not None
-        config.worker = process_worker_id(config.worker, process.pid)
-    return processes, [listen for listen, _ in pipes]
+        started.append(replace(config, worker=process_worker_id(config.worker, process.pid)))
+    return processes, [listen for listen, _ in pipes], started
 
 
 def _report_exits(processes: list[Any], configs: list[WorkerConfig], listens: list[Any],

@@ -7,7 +7,7 @@ through lease expiry; nothing else needs cleaning up.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +15,17 @@ from proxystore.runner.pool import run_pool, worker_configs
 from proxystore.runner.worker import WorkerConfig, worker_id
 
 
-def node_main(config: dict[str, Any], gpus_per_node: int, per_gpu: int) -> int:
-    """What one Slurm task runs: a pool of workers over this node's GPUs (or one CPU worker)."""
+def node_main(config: WorkerConfig, gpus_per_node: int, per_gpu: int) -> int:
+    """What one Slurm task runs: a pool of workers over this node's GPUs (or one CPU worker).
+
+    `config` comes pickled by submitit, as `launch` gave it.
+    """
     import os
 
     import torch
 
-    base = WorkerConfig(**config)
-    base.worker = worker_id(os.environ.get("SLURM_ARRAY_TASK_ID", "0")).rsplit(":", 1)[0]
+    task = os.environ.get("SLURM_ARRAY_TASK_ID", "0")
+    base = replace(config, worker=worker_id(task).rsplit(":", 1)[0])
     gpus = list(range(min(gpus_per_node, torch.cuda.device_count()))) if gpus_per_node else []
     configs = worker_configs(base, workers=1, gpus=gpus, per_gpu=per_gpu)
     return run_pool(configs)
@@ -56,6 +59,5 @@ def launch(base: WorkerConfig, *, nodes: int, gpus_per_node: int, per_gpu: int =
         parameters["slurm_partition"] = partition
     parameters.update(extra or {})
     executor.update_parameters(**parameters)
-    config = asdict(base)
-    return list(executor.map_array(node_main, [config] * nodes, [gpus_per_node] * nodes,
+    return list(executor.map_array(node_main, [base] * nodes, [gpus_per_node] * nodes,
                                    [per_gpu] * nodes))

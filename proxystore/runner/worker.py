@@ -20,7 +20,7 @@ from proxystore.runner import claims, environment, spool
 from proxystore.runner.cell import cell_label, load_inputs
 from proxystore.runner.claims import Claim, Outcome
 from proxystore.runner.execution import compile_cache_dir as compile_cache_dir
-from proxystore.runner.execution import train_options as train_options
+from proxystore.train.options import TrainOptions
 
 log = logging.getLogger("proxystore.worker")
 
@@ -39,9 +39,14 @@ def resolve_device(device: str = "auto") -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@dataclass
+@dataclass(frozen=True)
 class WorkerConfig:
-    """How a worker runs: which database, device, study, lease and MLflow store."""
+    """How a worker runs: which database, device, study, lease and MLflow store.
+
+    Frozen: a pool derives each worker's config with `dataclasses.replace`, and the config
+    travels to worker processes (and Slurm jobs) pickled as it is. Commands make it from their
+    `execution.ExecutionOptions` (`ExecutionOptions.worker_config`).
+    """
 
     db_url: str
     worker: str
@@ -59,9 +64,9 @@ class WorkerConfig:
     # "module:function" replacing train_claim, e.g. a fast fake trainer in tests.
     trainer: str | None = None
     idle_wait_seconds: float = 2.0
-    # How cells are executed, never what they compute: fields of TrainOptions
-    # (compile, cuda_graphs, ...); see `train_options`.
-    train_options: dict[str, Any] = field(default_factory=dict)
+    # How cells are executed, never what they compute (compile, cuda_graphs, ...); the command
+    # line's flags become these in `execution.train_options`.
+    train_options: TrainOptions = field(default_factory=TrainOptions)
     # Worker processes sharing this worker's device: each may keep 1/share of the resident
     # budget (half the device's memory) for images, so K cells per GPU don't run it out.
     share: int = 1
@@ -119,7 +124,7 @@ def train_claim(db: Database, claim: Claim, config: WorkerConfig,
     import torch
 
     from proxystore.train.data import TrainData, resident_budget
-    from proxystore.train.loop import TrainOptions, train
+    from proxystore.train.loop import train
     from proxystore.train.losses import score_examples
 
     inputs = load_inputs(db, claim, config.cache_dir)
@@ -139,7 +144,7 @@ def train_claim(db: Database, claim: Claim, config: WorkerConfig,
 
     result = train(model, data, inputs.recipe, claim.seed, device, on_epoch=record,
                    should_stop=(lambda: lost.is_set()) if lost is not None else None,
-                   options=TrainOptions(**config.train_options))
+                   options=config.train_options)
     values = dict(
         epochs_done=len(result.epochs), final_loss=result.final_loss,
         final_top1_error=result.final_top1_error, final_top5_error=result.final_top5_error,
@@ -373,7 +378,7 @@ def _prepare(db: Database, config: WorkerConfig) -> WorkerSummary:
         import torch
 
         torch.set_num_threads(config.threads or 1)
-    if config.train_options.get("compile"):
+    if config.train_options.compile_mode:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = compile_cache_dir(config)
     return summary
 

@@ -155,6 +155,27 @@ def _bound(d: np.ndarray, w: np.ndarray, w_b: np.ndarray, g: np.ndarray, stem: n
             + (width + 1) * num_classes)
 
 
+def _stage(w_in: np.ndarray, h_in: np.ndarray, wi: np.ndarray, wbi: np.ndarray, gi: np.ndarray,
+           di: np.ndarray, si: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(flops, params, acts, output size) of one stage for every genome, elementwise."""
+    h_out = (h_in - 1) // si + 1
+    area_in, area = h_in * h_in, h_out * h_out
+    # First block: 1x1 at the input resolution, 3x3 (stride) and 1x1 at the output one.
+    flops = w_in * wbi * area_in + 9 * wbi * gi * area + wbi * wi * area
+    params = w_in * wbi + 9 * wbi * gi + wbi * wi + 4 * wbi + 2 * wi
+    acts = wbi * area_in + wbi * area + wi * area
+    proj = (w_in != wi) | (si != 1)
+    flops = flops + proj * (w_in * wi * area)
+    params = params + proj * (w_in * wi + 2 * wi)
+    acts = acts + proj * (wi * area)
+    # The other d - 1 blocks: width wi in and out, stride 1, no projection.
+    rest = di - 1
+    flops = flops + rest * (2 * wi * wbi + 9 * wbi * gi) * area
+    params = params + rest * (2 * wi * wbi + 9 * wbi * gi + 4 * wbi + 2 * wi)
+    acts = acts + rest * (2 * wbi + wi) * area
+    return flops, params, acts, h_out
+
+
 def anynetx_complexity_arrays(
     depths: npt.ArrayLike,
     widths: npt.ArrayLike,
@@ -205,22 +226,9 @@ def anynetx_complexity_arrays(
     params = 9 * int(in_channels) * w_in + 2 * w_in
     acts = w_in * hh
     for i in range(d.shape[1]):
-        wi, wbi, gi, di, si = w[:, i], w_b[:, i], g[:, i], d[:, i], s[:, i]
-        h_out = (h_in - 1) // si + 1
-        area_in, area = h_in * h_in, h_out * h_out
-        # First block: 1x1 at the input resolution, 3x3 (stride) and 1x1 at the output one.
-        flops = flops + w_in * wbi * area_in + 9 * wbi * gi * area + wbi * wi * area
-        params = params + w_in * wbi + 9 * wbi * gi + wbi * wi + 4 * wbi + 2 * wi
-        acts = acts + wbi * area_in + wbi * area + wi * area
-        proj = (w_in != wi) | (si != 1)
-        flops = flops + proj * (w_in * wi * area)
-        params = params + proj * (w_in * wi + 2 * wi)
-        acts = acts + proj * (wi * area)
-        # The other d - 1 blocks: width wi in and out, stride 1, no projection.
-        rest = di - 1
-        flops = flops + rest * (2 * wi * wbi + 9 * wbi * gi) * area
-        params = params + rest * (2 * wi * wbi + 9 * wbi * gi + 4 * wbi + 2 * wi)
-        acts = acts + rest * (2 * wbi + wi) * area
+        wi = w[:, i]
+        f, p, a, h_out = _stage(w_in, h_in, wi, w_b[:, i], g[:, i], d[:, i], s[:, i])
+        flops, params, acts = flops + f, params + p, acts + a
         w_in, h_in = wi, h_out
     flops = flops + w_in * int(num_classes) + int(num_classes)
     params = params + w_in * int(num_classes) + int(num_classes)

@@ -194,6 +194,34 @@ def _check_count(count: int) -> None:
         raise GenomeError(f"sampler: count must be {SAMPLED_COUNT_RULE}, got {count!r}")
 
 
+def _keep_in_band(block: np.ndarray, cx: tuple[np.ndarray, ...], metric: int,
+                  config: SamplerConfig, seen: set[bytes], genomes: list[Genome],
+                  complexities: list[Complexity], count: int) -> tuple[int, int, int | None]:
+    """Append the block's new in-band genomes (in draw order) until `count` are kept.
+
+    Returns:
+        (in-band genomes looked at, duplicates among them, the index in `block` of the genome
+        that completed `count`, or None when the block ran out first).
+    """
+    lo, hi = config.band
+    in_band = duplicates = 0
+    for j in np.flatnonzero((cx[metric] >= lo) & (cx[metric] <= hi)).tolist():
+        in_band += 1
+        key = block[j].tobytes()
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        d, w, b, g = (tuple(row) for row in block[j].T.tolist())
+        genomes.append(Genome(depths=d, widths=w, bottleneck_ratios=b, group_widths=g,
+                              strides=config.strides, stem_width=config.stem_width,
+                              stem_type=config.stem_type))
+        complexities.append(Complexity(int(cx[0][j]), int(cx[1][j]), int(cx[2][j])))
+        if len(genomes) == count:
+            return in_band, duplicates, j
+    return in_band, duplicates, None
+
+
 def sample_genomes(count: int, config: SamplerConfig | None = None, seed: int = 0) -> Sample:
     """Draw `count` distinct genomes from the prior restricted to validity and the band.
 
@@ -213,7 +241,7 @@ def sample_genomes(count: int, config: SamplerConfig | None = None, seed: int = 
     config = config or SamplerConfig()
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
-    num_stages, (lo, hi) = config.num_stages, config.band
+    num_stages = config.num_stages
     metric = METRICS.index(config.metric)
     buffer = np.empty((0, 4), dtype=np.int64)
     seen: set[bytes] = set()
@@ -243,21 +271,11 @@ def sample_genomes(count: int, config: SamplerConfig | None = None, seed: int = 
             stem_width=config.stem_width, stem_type=config.stem_type,
             image_size=config.image_size, num_classes=config.num_classes,
             in_channels=config.in_channels)
-        for j in np.flatnonzero((cx[metric] >= lo) & (cx[metric] <= hi)).tolist():
-            in_band += 1
-            key = block[j].tobytes()
-            if key in seen:
-                duplicates += 1
-                continue
-            seen.add(key)
-            d, w, b, g = (tuple(row) for row in block[j].T.tolist())
-            genomes.append(Genome(depths=d, widths=w, bottleneck_ratios=b, group_widths=g,
-                                  strides=config.strides, stem_width=config.stem_width,
-                                  stem_type=config.stem_type))
-            complexities.append(Complexity(int(cx[0][j]), int(cx[1][j]), int(cx[2][j])))
-            if len(genomes) == count:
-                scored -= n - (j + 1)  # the rest of this block was never looked at
-                break
+        added, dups, last = _keep_in_band(block, cx, metric, config, seen, genomes,
+                                          complexities, count)
+        in_band, duplicates = in_band + added, duplicates + dups
+        if last is not None:
+            scored -= n - (last + 1)  # the rest of this block was never looked at
     return Sample(tuple(genomes), tuple(complexities), stats(), config)
 
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from proxystore import TRAINER_VERSION
-from proxystore.db.models import SqlRecipe
-from proxystore.db.upsert import insert_ignore
+from proxystore.db.store import registration as store
 from proxystore.fingerprint import fingerprint
 from proxystore.train.recipe import Recipe
 
@@ -38,14 +36,9 @@ def save_recipes(session: Session, recipes: list[Recipe]) -> dict[str, int]:
             batch_size=recipe.batch_size, optimizer=recipe.optimizer, lr=float(recipe.lr),
             weight_decay=float(recipe.weight_decay), schedule=recipe.schedule,
             image_size=recipe.image_size, eval_metric=recipe.eval_metric)
-    insert_ignore(session, SqlRecipe, list(rows.values()), ["fingerprint"])
-    found = session.execute(select(SqlRecipe.fingerprint, SqlRecipe.id)
-                            .where(SqlRecipe.fingerprint.in_(list(rows)))).all()
-    return {fp: rid for fp, rid in found}
+    return store.save_recipe_rows(session, list(rows.values()))
 
 
 def load_recipe(session: Session, recipe_id: int) -> Recipe:
     """Rebuild the Recipe stored under `recipe_id`."""
-    spec = session.get(SqlRecipe, recipe_id)
-    assert spec is not None, f"no recipe {recipe_id}"
-    return Recipe.from_stored(spec.spec)
+    return Recipe.from_stored(store.recipe_spec(session, recipe_id))

@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-
 from proxystore import TRAINER_VERSION
-from proxystore.db.models import SqlRecipe, SqlRun, SqlStudy, SqlStudyCell
+from proxystore.db.store import studies as store
 from proxystore.train.recipe import Recipe
 
 Cell = tuple[str, str, int, str, dict[str, Any]]  # candidate, task, seed, key, run row
@@ -58,19 +56,12 @@ def task_reuse(session: Any, spec: Any, cells: list[Cell], existing: dict[str, t
         waiting: task label -> why its cells are not known yet (a scorer to train first).
     """
     run_ids = sorted({existing[c[3]][0] for c in cells if c[3] in existing})
-    studies_of: dict[int, set[str]] = defaultdict(set)
-    for start in range(0, len(run_ids), 500):
-        for name, run_id in session.execute(
-                select(SqlStudy.name, SqlStudyCell.run_id)
-                .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
-                .where(SqlStudyCell.run_id.in_(run_ids[start:start + 500]),
-                       SqlStudy.name != spec.name)):
-            studies_of[run_id].add(name)
+    studies_of = store.studies_of_runs(session, run_ids, other_than=spec.name)
     by_task: dict[str, list[Cell]] = defaultdict(list)
     for cell in cells:
         by_task[cell[1]].append(cell)
     per_task = len(spec.candidates) * len(spec.seeds)
-    registered = session.scalar(select(SqlStudy.id).where(SqlStudy.name == spec.name)) is not None
+    registered = store.study_id(session, spec.name) is not None
     out = []
     for label in spec.tasks:
         if label in waiting:
@@ -94,13 +85,7 @@ def why_nothing(session: Any, spec: Any, task: str, cells: list[Cell]) -> str:
     if not cells:
         return "no cells"
     subset_id = cells[0][4]["subset_id"]
-    rows = session.execute(
-        select(SqlStudy.name, SqlRun.id, SqlRun.architecture_id, SqlRun.seed,
-               SqlRun.trainer_version, SqlRecipe.spec)
-        .join(SqlStudyCell, SqlStudyCell.run_id == SqlRun.id)
-        .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
-        .outerjoin(SqlRecipe, SqlRecipe.id == SqlRun.recipe_id)
-        .where(SqlRun.subset_id == subset_id, SqlStudy.name != spec.name)).all()
+    rows = store.runs_on_subset(session, subset_id, other_than=spec.name)
     if not rows:
         return "nothing reused: no other study has runs on this subset"
     arch_of = {c[0]: c[4]["architecture_id"] for c in cells}

@@ -14,17 +14,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-
-from proxystore.db.models import (
-    SqlArchitecture,
-    SqlRecipe,
-    SqlRun,
-    SqlStudy,
-    SqlStudyCell,
-    SqlSubset,
-)
 from proxystore.db.session import Database
+from proxystore.db.store import estimates
+from proxystore.db.store.datasets import subset_train_counts
+from proxystore.db.store.registration import run_states
+from proxystore.db.store.studies import studies_of_runs
 from proxystore.study import register as reg
 from proxystore.study.explain import TaskReuse, explain_lines, task_reuse
 from proxystore.study.spec import StudySpec
@@ -97,16 +91,6 @@ def _expand(db: Database, spec: StudySpec) -> tuple[StudySpec, list[Any], dict[s
     return spec, reg.expand_cells(spec, archs, list(ready.values()) + scored), waiting
 
 
-def _existing(session: Any, keys: list[str]) -> dict[str, tuple[int, str]]:
-    """Cell key -> (run id, status) of the keys that have a run."""
-    existing: dict[str, tuple[int, str]] = {}
-    for start in range(0, len(keys), 500):
-        rows = session.execute(select(SqlRun.cell_key, SqlRun.id, SqlRun.status)
-                               .where(SqlRun.cell_key.in_(keys[start:start + 500]))).all()
-        existing.update({k: (i, s) for k, i, s in rows})
-    return existing
-
-
 def done_runs(db: Database, spec: StudySpec) -> int:
     """How many distinct runs of `spec`'s cells are done already (writes no study or run).
 
@@ -116,7 +100,7 @@ def done_runs(db: Database, spec: StudySpec) -> int:
     """
     _, cells, _ = _expand(db, spec)
     with db.session() as session:
-        existing = _existing(session, sorted({c[3] for c in cells}))
+        existing = run_states(session, sorted({c[3] for c in cells}))
     return sum(status == "done" for _, status in existing.values())
 
 
@@ -134,24 +118,16 @@ def plan_study(db: Database, spec: StudySpec, explain: bool = False) -> Plan:
     plan.waiting_for_scorer = len(waiting) * len(spec.candidates) * len(spec.seeds)
     keys = [c[3] for c in cells]
     with db.session() as session:
-        existing = _existing(session, keys)
+        existing = run_states(session, keys)
         for key in keys:
             if key in existing:
                 plan.by_status[existing[key][1]] += 1
             else:
                 plan.new += 1
         done_ids = [i for i, s in existing.values() if s == "done"]
-        for start in range(0, len(done_ids), 500):
-            links = session.execute(
-                select(SqlStudy.name, SqlStudyCell.run_id)
-                .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
-                .where(SqlStudyCell.run_id.in_(done_ids[start:start + 500]))).all()
-            studies_of: dict[int, set[str]] = defaultdict(set)
-            for name, run_id in links:
-                studies_of[run_id].add(name)
-            for names in studies_of.values():
-                for name in names:
-                    plan.done_by_study[name] += 1
+        for names in studies_of_runs(session, done_ids).values():
+            for name in names:
+                plan.done_by_study[name] += 1
         plan.estimate_seconds = _estimate(session, spec, cells, existing)
         if explain:
             plan.tasks = task_reuse(session, spec, cells, existing, waiting)
@@ -168,20 +144,13 @@ def _work(flops: int | None, ref_size: int | None, image_size: int, examples: in
 
 def _estimate(session: Any, spec: StudySpec, cells: list[Any],
               existing: dict[str, tuple[int, str]]) -> dict[str, float]:
-    finished = session.execute(
-        select(SqlRun.device, SqlRun.device_seconds, SqlArchitecture.flops,
-               SqlArchitecture.complexity_image_size, SqlRecipe.image_size,
-               SqlSubset.train_count, SqlRecipe.epochs)
-        .join(SqlArchitecture, SqlArchitecture.id == SqlRun.architecture_id)
-        .join(SqlRecipe, SqlRecipe.id == SqlRun.recipe_id)
-        .join(SqlSubset, SqlSubset.id == SqlRun.subset_id)
-        .where(SqlRun.status == "done", SqlRun.device_seconds.is_not(None))).all()
     sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
-    for device, seconds, flops, ref, size, examples, epochs in finished:
-        x = _work(flops, ref, size, examples, epochs)
+    for run in estimates.finished_work(session):
+        x = _work(run.flops, run.complexity_image_size, run.image_size, run.train_count,
+                  run.epochs)
         if x:
-            acc = sums[device]
-            acc[0] += seconds * x
+            acc = sums[run.device]
+            acc[0] += run.device_seconds * x
             acc[1] += x * x
             acc[2] += 1
     rates = {d: a[0] / a[1] for d, a in sums.items() if a[2] >= MIN_RUNS_FOR_ESTIMATE and a[1]}
@@ -189,12 +158,8 @@ def _estimate(session: Any, spec: StudySpec, cells: list[Any],
         return {}
     arch_ids = {c[4]["architecture_id"] for c in cells}
     subset_ids = {c[4]["subset_id"] for c in cells}
-    flops = dict(session.execute(select(SqlArchitecture.id, SqlArchitecture.flops)
-                                 .where(SqlArchitecture.id.in_(arch_ids))).all())
-    refs = dict(session.execute(select(SqlArchitecture.id, SqlArchitecture.complexity_image_size)
-                                .where(SqlArchitecture.id.in_(arch_ids))).all())
-    counts = dict(session.execute(select(SqlSubset.id, SqlSubset.train_count)
-                                  .where(SqlSubset.id.in_(subset_ids))).all())
+    flops, refs = estimates.architecture_complexity(session, arch_ids)
+    counts = subset_train_counts(session, subset_ids)
     remaining = 0.0
     for candidate, task, _seed, key, run in cells:
         if key in existing and existing[key][1] == "done":

@@ -1,4 +1,4 @@
-"""The recipe table of docs/studies.md, generated from Recipe's fields and the spec schema's ranges.
+"""The recipe table of docs/studies.md, generated from the recipe fields (train/fields.py).
 
 A test compares the table in the docs with `recipe_table()`, so a new field, a changed default or
 a changed range cannot leave the docs behind. `python -m proxystore.study.recipe_docs` prints it.
@@ -7,34 +7,16 @@ a changed range cannot leave the docs behind. `python -m proxystore.study.recipe
 from __future__ import annotations
 
 import dataclasses
-import json
 from decimal import Decimal
 from typing import Any
 
-from proxystore.resources import schema_text
+from proxystore.train.fields import FIELDS
 from proxystore.train.recipe import Recipe
 
-# What each field sets (the one part of the table written by hand; the test checks it is complete).
-MEANING = {
-    "epochs": "training epochs; the schedule spans all of them",
-    "image_size": "side in pixels every image is resized to (the decode cache is per size)",
-    "eval_metric": "the error a run is ranked by (top-1 or top-5) and picks its best epoch by",
-    "batch_size": "training examples per step",
-    "optimizer": "the optimizer",
-    "lr": "learning rate at `batch_size` (the peak lr for onecycle)",
-    "momentum": "SGD momentum (Adam and RMSprop keep torch's defaults)",
-    "nesterov": "Nesterov momentum for SGD (only when momentum > 0)",
-    "weight_decay": "L2 weight decay on every parameter, BN and biases included",
-    "schedule": "learning-rate schedule, stepped per iteration",
-    "warmup_epochs": "linear warm-up, in epochs (fractions allowed)",
-    "label_smoothing": "label smoothing of the training loss",
-    "flip_prob": "probability of a horizontal flip per training image",
-    "crop_padding": "random pad-and-crop by up to this many pixels",
-    "precision": "auto: bf16 autocast on CUDA, fp32 on the CPU",
-}
-# Rules the schema can't state (they relate two fields or follow from another field).
-EXTRA_RULES = {"warmup_epochs": "≤ epochs"}
-DEFAULT_TEXT = {"crop_padding": "image_size // 8"}
+# What each field sets, the rules the schema can't state, and defaults in words: the field table.
+MEANING = {name: field.meaning for name, field in FIELDS.items()}
+EXTRA_RULES = {name: f"≤ {field.at_most}" for name, field in FIELDS.items() if field.at_most}
+DEFAULT_TEXT = {name: field.default_text for name, field in FIELDS.items() if field.default_text}
 
 
 def _range(prop: dict[str, Any]) -> str:
@@ -82,7 +64,7 @@ def identity_fields() -> set[str]:
 
 def recipe_table() -> str:
     """The markdown table of every recipe field: default, range, identity, meaning."""
-    schema = json.loads(schema_text("study.schema.json"))["$defs"]["recipe"]["properties"]
+    schema = {name: field.schema() for name, field in FIELDS.items()}  # = the spec schema's
     in_key = identity_fields()
     lines = ["| field | default | allowed values | changes a cell's identity | what it sets |",
              "| --- | --- | --- | --- | --- |"]

@@ -20,21 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from proxystore import TRAINER_VERSION
-from proxystore.db.models import (
-    SqlExampleLoss,
-    SqlRun,
-    SqlStudy,
-    SqlStudyCandidate,
-    SqlStudyCell,
-    SqlStudyTask,
-)
+from proxystore.db.enums import RunStatus
 from proxystore.db.session import Database
-from proxystore.db.upsert import insert_ignore
+from proxystore.db.store import registration as store
+from proxystore.db.store import studies
 from proxystore.errors import ProxystoreError, SpecError
 from proxystore.study.cells import cell_key, save_recipes
 from proxystore.study.spec import StudySpec, TaskSpec, expand_env
@@ -95,7 +88,10 @@ def _declare(db: Database, task: TaskSpec, scorer_run_id: int | None = None) -> 
 def _with_scorer(subset: dict[str, Any], run_id: int | None) -> dict[str, Any]:
     """Replace the spec's scorer reference (candidate, task) by the scorer run's id."""
     out = {k: v for k, v in subset.items() if k != "parent"}
-    if out.get("kind") == "loss_quantile":
+    from proxystore.data.kinds import KINDS
+
+    kind = KINDS.get(str(out.get("kind")))
+    if kind is not None and kind.scored:
         out.pop("scorer", None)
         out["scorer_run"] = run_id
     if "parent" in subset:
@@ -205,36 +201,22 @@ def _register(db: Database, spec: StudySpec) -> Registration:
             registration.new_runs += _mark_scorer(session, study_id, spec, archs, ready, task)
     registration.deferred_tasks = [t.label for t in deferred]
     registration.new_runs += _materialize(db, spec, registration)
-    with db.session() as session:
-        registration.cells = session.scalar(
-            select(func.count()).select_from(SqlStudyCell)
-            .where(SqlStudyCell.study_id == study_id)) or 0
+    registration.cells = studies.cell_count(db, spec.name)
     return registration
 
 
 def _upsert_study(session: Session, spec: StudySpec) -> int:
-    # Insert-if-absent, then read: a racing registration's row is found, not collided with.
-    insert_ignore(session, SqlStudy, [dict(name=spec.name, spec_text=spec.text,
-                                           spec_fingerprint=spec.fingerprint)], ["name"])
-    study = session.scalar(select(SqlStudy).where(SqlStudy.name == spec.name))
-    assert study is not None
-    if study.spec_fingerprint != spec.fingerprint:
-        # The spec changed: its tasks, candidates and links are rebuilt; runs are never deleted.
-        study.spec_text, study.spec_fingerprint = spec.text, spec.fingerprint
-        study.updated_at = func.current_timestamp()
-        for model in (SqlStudyCell, SqlStudyTask, SqlStudyCandidate):
-            session.execute(delete(model).where(model.study_id == study.id))
     settings = spec.analysis
-    study.analysis_diverged, study.good_rule = settings.diverged, settings.good_rule
-    study.good_value = settings.good_value
-    return study.id
+    return store.upsert_study(session, spec.name, spec.text, spec.fingerprint, dict(
+        analysis_diverged=settings.diverged, good_rule=settings.good_rule,
+        good_value=settings.good_value))
 
 
 def _write_candidates(session: Session, study_id: int, spec: StudySpec,
                       archs: dict[str, tuple[int, str]]) -> None:
     rows = [dict(study_id=study_id, label=label, architecture_id=archs[label][0],
                  hparams=candidate.hparams) for label, candidate in spec.candidates.items()]
-    insert_ignore(session, SqlStudyCandidate, rows, ["study_id", "label"])
+    store.write_candidates(session, rows)
 
 
 def _write_task(session: Session, study_id: int, spec: StudySpec, task: TaskSpec,
@@ -249,13 +231,7 @@ def _write_task(session: Session, study_id: int, spec: StudySpec, task: TaskSpec
                epochs=recipe.epochs, image_size=recipe.image_size,
                eval_metric=recipe.eval_metric, regime=dict(task.regime),
                strategy=task.strategy_label)
-    insert_ignore(session, SqlStudyTask, [row], ["study_id", "label"])
-    if ready:
-        session.execute(update(SqlStudyTask)
-                        .where(SqlStudyTask.study_id == study_id,
-                               SqlStudyTask.label == task.label)
-                        .values(subset_id=ready.subset_id, num_classes=ready.num_classes,
-                                train_count=ready.train_count))
+    store.write_task(session, row)
 
 
 def expand_cells(spec: StudySpec, archs: dict[str, tuple[int, str]], tasks: list[_Task],
@@ -271,7 +247,7 @@ def expand_cells(spec: StudySpec, archs: dict[str, tuple[int, str]], tasks: list
                 key = cell_key(arch_fp, task.subset_fp, recipe.fingerprint, seed)
                 run = dict(cell_key=key, architecture_id=arch_id, subset_id=task.subset_id,
                            recipe_id=(recipe_ids or {}).get(recipe.fingerprint), seed=seed,
-                           trainer_version=TRAINER_VERSION, status="pending", priority=0,
+                           trainer_version=TRAINER_VERSION, status=RunStatus.PENDING, priority=0,
                            needs_scores=False, imported=False, attempts=0,
                            mlflow_logged=False)
                 cells.append((candidate, task.label, seed, key, run))
@@ -283,32 +259,7 @@ def _write_cells(session: Session, study_id: int, spec: StudySpec,
     """Insert the runs these tasks need (if new) and link them; return how many were new."""
     recipes = [spec.recipe(t.label, c) for t in tasks for c in spec.candidates]
     recipe_ids = save_recipes(session, recipes)
-    return _insert_and_link(session, study_id, expand_cells(spec, archs, tasks, recipe_ids))
-
-
-def _insert_and_link(session: Session, study_id: int,
-                     cells: list[tuple[str, str, int, str, dict[str, Any]]]) -> int:
-    keys = [c[3] for c in cells]
-    before = _existing(session, keys)
-    insert_ignore(session, SqlRun, [c[4] for c in cells], ["cell_key"])
-    ids = _existing(session, keys)
-    links = [dict(study_id=study_id, candidate=cand, task=task, seed=seed, run_id=ids[key])
-             for cand, task, seed, key, _ in cells]
-    insert_ignore(session, SqlStudyCell, links, ["study_id", "candidate", "task", "seed"])
-    # A study registered again wants its cancelled cells back.
-    session.execute(update(SqlRun).where(SqlRun.id.in_(list(ids.values())),
-                                         SqlRun.status == "cancelled")
-                    .values(status="pending").execution_options(synchronize_session=False))
-    return len(set(ids) - set(before))
-
-
-def _existing(session: Session, keys: list[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        found.update(dict(session.execute(
-            select(SqlRun.cell_key, SqlRun.id).where(SqlRun.cell_key.in_(chunk))).all()))
-    return found
+    return store.insert_and_link(session, study_id, expand_cells(spec, archs, tasks, recipe_ids))
 
 
 def _scorer_cell(spec: StudySpec, archs: dict[str, tuple[int, str]], ready: dict[str, _Task],
@@ -331,30 +282,14 @@ def _mark_scorer(session: Session, study_id: int, spec: StudySpec,
     source = ready[source_label]
     arch_id, arch_fp = archs[candidate]
     recipe_id = save_recipes(session, [recipe])[recipe.fingerprint]
-    key = cell_key(arch_fp, source.subset_fp, recipe.fingerprint, seed)
-    run = session.scalar(select(SqlRun).where(SqlRun.cell_key == key))
-    new = 0
-    if run is not None and run.status == "done" and not _has_scores(session, run.id):
-        # Trained earlier without its losses: a second training of the same cell scores examples.
-        key = cell_key(arch_fp, source.subset_fp, recipe.fingerprint, seed, variant="scorer")
-        run = session.scalar(select(SqlRun).where(SqlRun.cell_key == key))
-    if run is None:
-        insert_ignore(session, SqlRun, [dict(
-            cell_key=key, architecture_id=arch_id, subset_id=source.subset_id,
-            recipe_id=recipe_id, seed=seed, trainer_version=TRAINER_VERSION, status="pending",
-            priority=SCORER_PRIORITY, needs_scores=True, imported=False, attempts=0,
-            mlflow_logged=False)], ["cell_key"])
-        run = session.scalar(select(SqlRun).where(SqlRun.cell_key == key))
-        assert run is not None
-        new = 1
-    if run.status != "done":
-        run.needs_scores, run.priority = True, max(run.priority, SCORER_PRIORITY)
-    return new
-
-
-def _has_scores(session: Session, run_id: int) -> bool:
-    return session.scalar(select(SqlExampleLoss.run_id)
-                          .where(SqlExampleLoss.run_id == run_id).limit(1)) is not None
+    row = dict(architecture_id=arch_id, subset_id=source.subset_id, recipe_id=recipe_id,
+               seed=seed, trainer_version=TRAINER_VERSION, status=RunStatus.PENDING,
+               priority=SCORER_PRIORITY, needs_scores=True, imported=False, attempts=0,
+               mlflow_logged=False)
+    return store.mark_scorer(
+        session, cell_key(arch_fp, source.subset_fp, recipe.fingerprint, seed),
+        cell_key(arch_fp, source.subset_fp, recipe.fingerprint, seed, variant="scorer"),
+        row, SCORER_PRIORITY)
 
 
 def scorer_run(session: Session, spec: StudySpec, archs: dict[str, tuple[int, str]],
@@ -363,12 +298,9 @@ def scorer_run(session: Session, spec: StudySpec, archs: dict[str, tuple[int, st
     candidate, source_label, seed, recipe = _scorer_cell(spec, archs, ready, task)
     source = ready[source_label]
     arch_fp = archs[candidate][1]
-    for variant in (None, "scorer"):
-        key = cell_key(arch_fp, source.subset_fp, recipe.fingerprint, seed, variant=variant)
-        run = session.scalar(select(SqlRun).where(SqlRun.cell_key == key))
-        if run is not None and run.status == "done" and _has_scores(session, run.id):
-            return run.id
-    return None
+    return store.scored_run(session, [
+        cell_key(arch_fp, source.subset_fp, recipe.fingerprint, seed, variant=variant)
+        for variant in (None, "scorer")])
 
 
 def materialize_deferred(db: Database, spec: StudySpec,
@@ -390,7 +322,7 @@ def _materialize(db: Database, spec: StudySpec, registration: Registration | Non
     new = 0
     for task in deferred:
         with db.session() as session:
-            study_id = session.scalar(select(SqlStudy.id).where(SqlStudy.name == spec.name))
+            study_id = studies.study_id(session, spec.name)
             assert study_id is not None
             run_id = scorer_run(session, spec, archs, ready, task)
         if run_id is None:

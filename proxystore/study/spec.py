@@ -55,9 +55,12 @@ class TaskSpec:
     @property
     def scorer(self) -> dict[str, Any] | None:
         """The (candidate, task, seed) whose losses rank examples, for loss-quantile subsets."""
+        from proxystore.data.kinds import KINDS
+
         node: dict[str, Any] | None = self.subset
         while node is not None:
-            if node.get("kind") == "loss_quantile":
+            kind = KINDS.get(node.get("kind", "full"))
+            if kind is not None and kind.scored:
                 return dict(node["scorer"])
             node = node.get("parent")
         return None
@@ -320,32 +323,34 @@ def _check_scored(scorer_task: TaskSpec, subset: dict[str, Any], where: str) -> 
 
 
 def _check_subset(spec: StudySpec, subset: dict[str, Any], where: str) -> None:
-    if subset.get("kind") == "loss_quantile":
-        a, b = subset["a"], subset["b"]
-        if not a < b:
-            raise SpecError(f"{where}.b: must be greater than a ({a}), got {b}")
-        scorer = subset["scorer"]
-        if scorer["candidate"] not in spec.candidates:
-            raise SpecError(f"{where}.scorer.candidate: {scorer['candidate']!r} is not a "
-                            "candidate of this study")
-        task = spec.tasks.get(scorer["task"])
-        if task is None:
-            raise SpecError(f"{where}.scorer.task: {scorer['task']!r} is not a task")
-        if task.scorer is not None:
-            raise SpecError(f"{where}.scorer.task: {scorer['task']!r} is itself a loss-quantile "
-                            "task; a scorer must train on a subset that exists before training")
-        seed = scorer.get("seed", spec.seeds[0])
-        if seed not in spec.seeds:
-            raise SpecError(f"{where}.scorer.seed: {seed} is not among the study's seeds")
-        _check_scored(task, subset, where)
-    kind = subset.get("kind")
-    if "fraction" in subset and "count" in subset:
-        raise SpecError(f"{where}: give fraction or count, not both")
-    if kind == "random" and "fraction" not in subset and "count" not in subset:
-        raise SpecError(f"{where}.fraction: required for a random subset (or give count)")
-    if kind == "classes" and len({"k", "fraction", "labels"} & set(subset)) != 1:
-        raise SpecError(f"{where}: a classes subset takes exactly one of k, fraction and labels")
-    if "val_n" in subset and kind != "per_class":
-        raise SpecError(f"{where}.val_n: only a per_class subset caps its validation side")
+    """The subset kinds' own rules (kinds.check_params), then the scorer a ranking names."""
+    from proxystore.data.kinds import ParamError, check_params, subset_kind
+
+    kind = subset_kind(subset["kind"])  # the schema allows only known kinds
+    params = {k: v for k, v in subset.items() if k not in ("kind", "seed", "parent",
+                                                           *kind.spec_fields)}
+    try:
+        check_params(kind.name, params, spec=True)
+    except ParamError as error:
+        raise SpecError(error.at(where)) from None
+    if kind.scored:
+        _check_scorer(spec, subset, where)
     if "parent" in subset:
         _check_subset(spec, subset["parent"], f"{where}.parent")
+
+
+def _check_scorer(spec: StudySpec, subset: dict[str, Any], where: str) -> None:
+    scorer = subset["scorer"]
+    if scorer["candidate"] not in spec.candidates:
+        raise SpecError(f"{where}.scorer.candidate: {scorer['candidate']!r} is not a "
+                        "candidate of this study")
+    task = spec.tasks.get(scorer["task"])
+    if task is None:
+        raise SpecError(f"{where}.scorer.task: {scorer['task']!r} is not a task")
+    if task.scorer is not None:
+        raise SpecError(f"{where}.scorer.task: {scorer['task']!r} is itself a loss-quantile "
+                        "task; a scorer must train on a subset that exists before training")
+    seed = scorer.get("seed", spec.seeds[0])
+    if seed not in spec.seeds:
+        raise SpecError(f"{where}.scorer.seed: {seed} is not among the study's seeds")
+    _check_scored(task, subset, where)

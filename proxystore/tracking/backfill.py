@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
-
-from proxystore.db.enums import RunStatus
-from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell, SqlStudyTask
 from proxystore.db.session import Database
+from proxystore.db.store import tracking as store
+from proxystore.db.store.studies import study_id, study_names
 from proxystore.errors import NotFoundError
 from proxystore.tracking import describe
 from proxystore.tracking.describe import Cell
@@ -46,14 +44,11 @@ def sync(db: Database, uri: str, study: str | None = None) -> Counts:
         TrackingError: MLflow is unreachable or refused (what was logged so far stays).
     """
     with db.session() as session:
-        names = list(session.scalars(select(SqlStudy.name).order_by(SqlStudy.id)))
-        if study is not None and study not in names:
+        if study is not None and study_id(session, study) is None:
             raise NotFoundError(f"no study {study!r} in the database")
-        chosen = [study] if study is not None else names
+        chosen = [study] if study is not None else study_names(session, by_id=True)
         infos = describe.studies(session, chosen)
-        orphans = [] if study is not None else list(session.scalars(
-            select(SqlRun.id).where(SqlRun.status == RunStatus.DONE,
-                                    ~SqlRun.id.in_(select(SqlStudyCell.run_id)))))
+        orphans = [] if study is not None else store.unlinked_done_runs(session)
     counts = Counts()
     ensure_store(uri)  # before the store's lock, which it takes itself
     with quick_http(), store_lock(uri):
@@ -81,18 +76,13 @@ def sync(db: Database, uri: str, study: str | None = None) -> Counts:
 def _listing(db: Database, logger: Writer, name: str) -> dict[str, list[Any]]:
     """The study's experiment's runs by cell key, without those of cells it no longer has."""
     found = logger.runs_of(logger.experiment(name))
-    with db.session() as session:
-        cells = {f"{c}/{t}/s{s}" for c, t, s in session.execute(
-            select(SqlStudyCell.candidate, SqlStudyCell.task, SqlStudyCell.seed)
-            .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
-            .where(SqlStudy.name == name))}
+    cells = store.study_cell_keys(db, name)
     for key in [k for k in found if k and k not in cells]:
         for run in found.pop(key):
             logger.client.delete_run(run.info.run_id)
             logger.counts.removed += 1
-            with db.session() as session:  # a cell of another study becomes the training run
-                session.execute(update(SqlRun).where(SqlRun.mlflow_run_id == run.info.run_id)
-                                .values(mlflow_run_id=None, mlflow_logged=False))
+            # A cell of another study becomes the training run.
+            store.forget_mlflow_run(db, run.info.run_id)
     return found
 
 
@@ -100,23 +90,12 @@ def _sync_study(db: Database, logger: Writer, name: str, runs: dict[str, list[An
     """Log what one study's experiment misses; `runs` is its listing by cell key."""
     found = {name: runs}
     legacy = {r.data.tags.get("proxystore.run_id"): r for r in runs.pop("", [])}
-    with db.session() as session:
-        rows = session.execute(
-            select(SqlStudyCell.run_id, SqlStudyCell.candidate, SqlStudyCell.task,
-                   SqlStudyCell.seed, SqlRun.mlflow_run_id, SqlStudyTask.role,
-                   SqlStudyTask.proxy_of)
-            .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
-            .join(SqlRun, SqlRun.id == SqlStudyCell.run_id)
-            .outerjoin(SqlStudyTask, (SqlStudyTask.study_id == SqlStudyCell.study_id)
-                       & (SqlStudyTask.label == SqlStudyCell.task))
-            .where(SqlStudy.name == name, SqlRun.status == RunStatus.DONE)
-            .order_by(SqlRun.id)).all()
     todo = []
-    for run_id, candidate, task, seed, mlflow_run_id, role, proxy_of in rows:
-        mine = runs.get(f"{candidate}/{task}/s{seed}", [])
-        labels = {"role": role or None, "proxy_of": proxy_of or None}
-        if not (len(mine) == 1 and _current(mine[0], labels, mlflow_run_id)):
-            todo.append(run_id)
+    for cell in store.done_cells(db, name):
+        mine = runs.get(f"{cell.candidate}/{cell.task}/s{cell.seed}", [])
+        labels = {"role": cell.role or None, "proxy_of": cell.proxy_of or None}
+        if not (len(mine) == 1 and _current(mine[0], labels, cell.mlflow_run_id)):
+            todo.append(cell.run_id)
     for run_id in sorted(set(todo)):
         with db.session() as session:
             rec = describe.record(session, run_id)

@@ -15,23 +15,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from proxystore.db.models import (
-    SqlArchitecture,
-    SqlDataset,
-    SqlRecipe,
-    SqlRun,
-    SqlRunEpoch,
-    SqlStudy,
-    SqlStudyCell,
-    SqlStudyTask,
-    SqlSubset,
-)
+from proxystore.db.store import tracking as store
+from proxystore.db.store.tracking import Cell
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+__all__ = ["NO_STUDY", "Cell", "Record", "Study", "cells", "millis", "record", "studies"]
 
 EPOCH_METRICS = ("train_loss", "train_error", "val_loss", "top1_error", "top5_error", "lr",
                  "seconds")
@@ -42,24 +36,6 @@ SUMMARY_METRICS = ("final_loss", "final_top1_error", "final_top5_error", "best_t
 _STAGE_FIELDS = {"depths": "depth", "widths": "width", "bottleneck_ratios": "bottleneck_ratio",
                  "group_widths": "group_width", "strides": "stride"}
 NO_STUDY = "proxystore"  # the experiment of a run no study links (e.g. after a spec change)
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One cell of one study: the study's labels for a (possibly shared) run."""
-
-    study: str
-    candidate: str
-    task: str
-    seed: int
-    order: int  # study_cells.id: the cell that asked for the run first has the lowest
-    role: str | None = None
-    proxy_of: str | None = None
-
-    @property
-    def key(self) -> str:
-        """The cell's name within its study, as the `proxystore.cell` tag carries it."""
-        return f"{self.candidate}/{self.task}/s{self.seed}"
 
 
 @dataclass(frozen=True)
@@ -118,73 +94,56 @@ def epoch_end_times(start_ms: int, end_ms: int, seconds: list[float | None]) -> 
 
 def studies(session: Session, names: list[str] | None = None) -> dict[str, Study]:
     """The studies named (all when None), by name."""
-    query = select(SqlStudy)
-    if names is not None:
-        query = query.where(SqlStudy.name.in_(names))
     found = {}
-    for study in session.scalars(query):
+    for name, spec_text in store.study_specs(session, names):
         try:
-            spec = yaml.safe_load(study.spec_text) or {}
+            spec = yaml.safe_load(spec_text) or {}
         except yaml.YAMLError:
             spec = {}
         description = spec.get("description") if isinstance(spec, dict) else None
-        found[study.name] = Study(study.name, str(description or ""), study.spec_text)
+        found[name] = Study(name, str(description or ""), spec_text)
     return found
 
 
 def cells(session: Session, run_id: int) -> tuple[Cell, ...]:
     """Every cell (of every study) the run fills, the first asker first."""
-    rows = session.execute(
-        select(SqlStudy.name, SqlStudyCell.candidate, SqlStudyCell.task, SqlStudyCell.seed,
-               SqlStudyCell.id, SqlStudyTask.role, SqlStudyTask.proxy_of)
-        .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
-        .outerjoin(SqlStudyTask, (SqlStudyTask.study_id == SqlStudyCell.study_id)
-                   & (SqlStudyTask.label == SqlStudyCell.task))
-        .where(SqlStudyCell.run_id == run_id).order_by(SqlStudyCell.id)).all()
-    return tuple(Cell(*row) for row in rows)
+    return store.run_cells(session, run_id)
 
 
 def record(session: Session, run_id: int) -> Record:
     """What MLflow shows of one finished run."""
-    run = session.get(SqlRun, run_id)
-    assert run is not None, f"run {run_id} is not in the database"
-    arch = session.get(SqlArchitecture, run.architecture_id)
-    subset = session.get(SqlSubset, run.subset_id)
-    recipe = session.get(SqlRecipe, run.recipe_id)
-    assert arch is not None and subset is not None and recipe is not None
-    dataset = session.get(SqlDataset, subset.dataset_id)
-    assert dataset is not None
-    epochs = list(session.scalars(select(SqlRunEpoch).where(SqlRunEpoch.run_id == run_id)
-                                  .order_by(SqlRunEpoch.epoch)))
+    facts = store.run_facts(session, run_id)
+    run, arch, subset, recipe = facts.run, facts.architecture, facts.subset, facts.recipe
     params: dict[str, str] = {}
-    _flatten("arch", arch.genome, params)
-    _flatten("recipe", recipe.spec, params)
-    _flatten("subset", subset.params, params)
+    _flatten("arch", arch["genome"], params)
+    _flatten("recipe", recipe["spec"], params)
+    _flatten("subset", subset["params"], params)
+    dataset = facts.dataset["name"]
     params.update({
-        "seed": str(run.seed), "cell_key": run.cell_key, "trainer_version": run.trainer_version,
-        "arch.space": arch.space, "arch.fingerprint": arch.fingerprint,
-        "subset.fingerprint": subset.fingerprint, "recipe.fingerprint": recipe.fingerprint,
-        "subset.name": subset.name, "subset.kind": subset.kind, "dataset": dataset.name})
-    if arch.name:
-        params["arch.name"] = arch.name
-    end = millis(run.finished_at) or millis(run.created_at) or 0
-    start = min(millis(run.started_at) or end, end)
-    numbers = {"arch.flops": arch.flops, "arch.params": arch.params, "arch.acts": arch.acts,
-               "arch.cumulative_depth": arch.cumulative_depth,
-               "arch.cumulative_width": arch.cumulative_width,
-               "num_classes": subset.num_classes, "subset.train_count": subset.train_count,
-               "subset.val_count": subset.val_count, "recipe.epochs": recipe.epochs,
-               "recipe.image_size": recipe.image_size}
+        "seed": str(run["seed"]), "cell_key": run["cell_key"],
+        "trainer_version": run["trainer_version"], "arch.space": arch["space"],
+        "arch.fingerprint": arch["fingerprint"], "subset.fingerprint": subset["fingerprint"],
+        "recipe.fingerprint": recipe["fingerprint"], "subset.name": subset["name"],
+        "subset.kind": subset["kind"], "dataset": dataset})
+    if arch["name"]:
+        params["arch.name"] = arch["name"]
+    end = millis(run["finished_at"]) or millis(run["created_at"]) or 0
+    start = min(millis(run["started_at"]) or end, end)
+    numbers = {"arch.flops": arch["flops"], "arch.params": arch["params"],
+               "arch.acts": arch["acts"], "arch.cumulative_depth": arch["cumulative_depth"],
+               "arch.cumulative_width": arch["cumulative_width"],
+               "num_classes": subset["num_classes"], "subset.train_count": subset["train_count"],
+               "subset.val_count": subset["val_count"], "recipe.epochs": recipe["epochs"],
+               "recipe.image_size": recipe["image_size"]}
     metrics = [(k, float(v), start, 0) for k, v in numbers.items() if v is not None]
-    ends = epoch_end_times(start, end, [e.seconds for e in epochs])
-    for epoch, at in zip(epochs, ends, strict=True):
-        metrics += [(k, float(getattr(epoch, k)), at, epoch.epoch) for k in EPOCH_METRICS
-                    if getattr(epoch, k) is not None]
-    last = epochs[-1].epoch if epochs else 0
-    metrics += [(k, float(getattr(run, k)), end, last) for k in SUMMARY_METRICS
-                if getattr(run, k) is not None]
-    tags = {"proxystore.run_id": str(run.id), "dataset": dataset.name,
-            "device": run.device or "", "imported": str(bool(run.imported)).lower()}
-    return Record(run_id=run.id, mlflow_run_id=run.mlflow_run_id, params=params, tags=tags,
+    ends = epoch_end_times(start, end, [e["seconds"] for e in facts.epochs])
+    for epoch, at in zip(facts.epochs, ends, strict=True):
+        metrics += [(k, float(epoch[k]), at, epoch["epoch"]) for k in EPOCH_METRICS
+                    if epoch[k] is not None]
+    last = facts.epochs[-1]["epoch"] if facts.epochs else 0
+    metrics += [(k, float(run[k]), end, last) for k in SUMMARY_METRICS if run[k] is not None]
+    tags = {"proxystore.run_id": str(run["id"]), "dataset": dataset,
+            "device": run["device"] or "", "imported": str(bool(run["imported"])).lower()}
+    return Record(run_id=run["id"], mlflow_run_id=run["mlflow_run_id"], params=params, tags=tags,
                   metrics=tuple(metrics), start_ms=start, end_ms=end,
                   cells=cells(session, run_id))

@@ -12,11 +12,8 @@ import logging
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select
-
-from proxystore.db.enums import RunStatus
-from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell
 from proxystore.db.session import Database
+from proxystore.db.store.tracking import not_logged_count
 from proxystore.tracking import background, describe
 from proxystore.tracking.backfill import sync
 from proxystore.tracking.runs import REPORT_TAG, Writer
@@ -57,13 +54,7 @@ def prepare(db: Database, study: str | None, uri: str | None) -> bool:
 
 def not_logged(db: Database, study: str) -> int:
     """How many of the study's finished runs are not yet in MLflow."""
-    with db.session() as session:
-        return int(session.scalar(
-            select(func.count(func.distinct(SqlRun.id)))
-            .join(SqlStudyCell, SqlStudyCell.run_id == SqlRun.id)
-            .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
-            .where(SqlStudy.name == study, SqlRun.status == RunStatus.DONE,
-                   SqlRun.mlflow_logged.is_(False))) or 0)
+    return not_logged_count(db, study)
 
 
 def finish(db: Database, study: str, uri: str | None) -> bool:

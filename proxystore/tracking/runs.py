@@ -14,10 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
-
-from proxystore.db.models import SqlRun
 from proxystore.db.session import Database
+from proxystore.db.store import tracking as store
 from proxystore.tracking import describe
 from proxystore.tracking.describe import Cell, Record, Study
 from proxystore.tracking.store import (
@@ -248,9 +246,7 @@ class Writer:
         return runs
 
     def _note_logged(self, run_id: int, mlflow_run_id: str) -> None:
-        with self.db.session() as session:
-            session.execute(update(SqlRun).where(SqlRun.id == run_id)
-                            .values(mlflow_run_id=mlflow_run_id, mlflow_logged=True))
+        store.note_logged(self.db, run_id, mlflow_run_id)
 
 
 def _folder(name: str) -> str:
@@ -291,8 +287,7 @@ def log_run(db: Database, run_id: int, uri: str) -> str:
             if isinstance(error, TrackingError):
                 raise
             raise TrackingError(f"MLflow at {uri} {why(error)}", why(error)) from None
-    with db.session() as session:
-        return str(session.scalar(select(SqlRun.mlflow_run_id).where(SqlRun.id == run_id)))
+    return str(store.mlflow_run_id(db, run_id))
 
 
 def try_log_run(db: Database, run_id: int, uri: str) -> bool:

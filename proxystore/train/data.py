@@ -87,24 +87,8 @@ class TrainData:
         if train_images.shape[1:] != val_images.shape[1:]:
             raise DataError(f"training images are {train_images.shape[1:]} but validation "
                             f"images are {val_images.shape[1:]}")
-        train_indices = np.asarray(train_indices, dtype=np.int64)
-        val_indices = np.asarray(val_indices, dtype=np.int64)
-        train_lab = np.asarray(train_labels)[train_indices].astype(np.int64)
-        val_lab = np.asarray(val_labels)[val_indices].astype(np.int64)
-        if label_map is not None:
-            num_classes = _check_label_map(label_map)
-            train_lab = remap_labels(train_lab, label_map)
-            if (train_lab < 0).any():
-                bad = int(np.asarray(train_labels)[train_indices][train_lab < 0][0])
-                raise DataError(f"training label {bad} is not in the label map")
-            val_lab = remap_labels(val_lab, label_map)
-            keep = val_lab >= 0
-            val_indices, val_lab = val_indices[keep], val_lab[keep]
-        else:
-            num_classes = int(max(np.max(train_labels), np.max(val_labels))) + 1
-        if len(train_indices) == 0 or len(val_indices) == 0:
-            raise DataError(f"empty subset: {len(train_indices)} training and "
-                            f"{len(val_indices)} validation examples")
+        train_indices, train_lab, val_indices, val_lab, num_classes = _select_labels(
+            train_labels, val_labels, train_indices, val_indices, label_map)
         mean_t = torch.as_tensor(np.asarray(mean, dtype=np.float32).reshape(-1), device=device)
         std_t = torch.as_tensor(np.asarray(std, dtype=np.float32).reshape(-1), device=device)
         channels = train_images.shape[1]
@@ -129,6 +113,38 @@ class TrainData:
         return cls(train_x=train_x, train_y=torch.from_numpy(train_lab).to(device),
                    val_x=val_x, val_y=torch.from_numpy(val_lab).to(device),
                    mean=mean_t, std=std_t, num_classes=num_classes)
+
+
+def _select_labels(train_labels: np.ndarray, val_labels: np.ndarray, train_indices: np.ndarray,
+                   val_indices: np.ndarray, label_map: dict[int, int] | None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The subset's labels, remapped by `label_map` (validation examples outside it dropped).
+
+    Returns:
+        (train_indices, train_labels, val_indices, val_labels, num_classes) as int64 arrays.
+
+    Raises:
+        DataError: a training label outside `label_map`, or an empty split.
+    """
+    train_indices = np.asarray(train_indices, dtype=np.int64)
+    val_indices = np.asarray(val_indices, dtype=np.int64)
+    train_lab = np.asarray(train_labels)[train_indices].astype(np.int64)
+    val_lab = np.asarray(val_labels)[val_indices].astype(np.int64)
+    if label_map is not None:
+        num_classes = _check_label_map(label_map)
+        train_lab = remap_labels(train_lab, label_map)
+        if (train_lab < 0).any():
+            bad = int(np.asarray(train_labels)[train_indices][train_lab < 0][0])
+            raise DataError(f"training label {bad} is not in the label map")
+        val_lab = remap_labels(val_lab, label_map)
+        keep = val_lab >= 0
+        val_indices, val_lab = val_indices[keep], val_lab[keep]
+    else:
+        num_classes = int(max(np.max(train_labels), np.max(val_labels))) + 1
+    if len(train_indices) == 0 or len(val_indices) == 0:
+        raise DataError(f"empty subset: {len(train_indices)} training and "
+                        f"{len(val_indices)} validation examples")
+    return train_indices, train_lab, val_indices, val_lab, num_classes
 
 
 def resident_budget(device: str | torch.device) -> int:

@@ -23,56 +23,13 @@ from proxystore.train.augment import crop_flip, normalize
 from proxystore.train.data import TrainData
 from proxystore.train.evaluate import evaluate
 from proxystore.train.optim import build_optimizer, lr_at
+from proxystore.train.options import COMPILE_MODES as COMPILE_MODES
+from proxystore.train.options import TrainOptions as TrainOptions
 from proxystore.train.recipe import Recipe
 from proxystore.train.step import GRAPHABLE_OPTIMIZERS, GraphedStep, Step
 from proxystore.train.stream import batches
 
 log = logging.getLogger(__name__)
-
-
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """How a run executes, without changing its result (so never part of a cell's key).
-
-    `channels_last` None means on for CUDA, off elsewhere; `log_every` > 0 logs the training
-    loss every that many steps (a host sync each time); `compile` wraps the model in
-    torch.compile for training and evaluation, with a torch.compile mode name ("default",
-    "reduce-overhead" (CUDA graphs through inductor), "max-autotune", ...; True means
-    "default"; compile time is counted in wall_seconds); `cuda_graphs` captures the whole
-    training step in a CUDA graph after `graph_warmup` eager steps (see `step.GraphedStep`;
-    CUDA only, SGD or Adam, fp32 or bf16, not together with `compile`).
-    """
-
-    eval_batch_size: int = 1024
-    channels_last: bool | None = None
-    compile: bool | str = False
-    log_every: int = 0
-    cudnn_benchmark: bool = True
-    cuda_graphs: bool = False
-    graph_warmup: int = 3
-
-    def __post_init__(self) -> None:
-        mode = self.compile_mode
-        if mode is not None and mode not in COMPILE_MODES:
-            raise ValueError(f"compile: unknown mode {self.compile!r} "
-                             f"(one of {', '.join(COMPILE_MODES)})")
-        if mode is not None and self.cuda_graphs:
-            raise ValueError("cuda_graphs and compile are exclusive: use compile="
-                             "'reduce-overhead' for inductor's own CUDA graphs")
-        if self.eval_batch_size < 1 or self.graph_warmup < 1:
-            raise ValueError("eval_batch_size and graph_warmup must be at least 1")
-
-    @property
-    def compile_mode(self) -> str | None:
-        """The torch.compile mode, or None for eager."""
-        if self.compile is True:
-            return "default"
-        if self.compile in (False, None, "", "off", "eager"):
-            return None
-        return str(self.compile)
 
 
 @dataclass(frozen=True)
@@ -136,6 +93,36 @@ def build_seeded(factory: Callable[[], torch.nn.Module], seed: int) -> torch.nn.
     return factory()
 
 
+@dataclass
+class _Run:
+    """One cell's training state, built once by `_prepare` and advanced an epoch at a time."""
+
+    model: torch.nn.Module
+    net: torch.nn.Module
+    data: TrainData
+    recipe: Recipe
+    options: TrainOptions
+    device: torch.device
+    channels_last: bool
+    memory_format: torch.memory_format
+    dtype: torch.dtype
+    optimizer: torch.optim.Optimizer
+    step_fn: Step
+    graphed: GraphedStep | None
+    sums: torch.Tensor
+    shuffler: np.random.Generator
+    generator: torch.Generator
+    batch_size: int
+    steps: int
+    total: int
+    lr_scale: float
+
+    def lr(self, epoch: int, step: int) -> float:
+        """The learning rate of `step` (0-based) in `epoch` (1-based)."""
+        return self.lr_scale * lr_at((epoch - 1) * self.steps + step, self.total, self.steps,
+                                     self.recipe)
+
+
 def train(model: torch.nn.Module, data: TrainData, recipe: Recipe, seed: int,
           device: str | torch.device, *, on_epoch: Callable[[EpochMetrics], None] | None = None,
           should_stop: Callable[[], bool] | None = None,
@@ -158,8 +145,31 @@ def train(model: torch.nn.Module, data: TrainData, recipe: Recipe, seed: int,
         Interrupted: should_stop returned True.
     """
     started = time.perf_counter()
-    options = options or TrainOptions()
-    device = _resolve_device(device)
+    run = _prepare(model, data, recipe, seed, _resolve_device(device), options or TrainOptions())
+    clock = _DeviceClock(run.device)
+    history: list[EpochMetrics] = []
+    epoch = 0
+    try:
+        for epoch in range(1, recipe.epochs + 1):
+            epoch_start = time.perf_counter()
+            lr = _train_epoch(run, epoch, should_stop)
+            if should_stop is not None and should_stop():
+                raise Interrupted(f"stopped after the training steps of epoch {epoch}")
+            metrics = _evaluate_epoch(run, epoch, lr, epoch_start)
+            history.append(metrics)
+            if on_epoch is not None:
+                on_epoch(metrics)
+    except torch.OutOfMemoryError as error:
+        _release(run.device)
+        raise OutOfMemoryError(epoch, f"out of memory in epoch {epoch}: "
+                               f"{str(error).splitlines()[0]}") from None
+    wall = time.perf_counter() - started
+    return _result(history, recipe, wall, clock.seconds(wall), _device_name(run.device))
+
+
+def _prepare(model: torch.nn.Module, data: TrainData, recipe: Recipe, seed: int,
+             device: torch.device, options: TrainOptions) -> _Run:
+    """Check the data, seed torch, place and (optionally) compile the model, build the step."""
     _check_data(data, recipe, device)
     torch.manual_seed(seed)
     channels_last = device.type == "cuda" if options.channels_last is None \
@@ -176,7 +186,6 @@ def train(model: torch.nn.Module, data: TrainData, recipe: Recipe, seed: int,
     n = len(data.train_x)
     batch_size = min(recipe.batch_size, n)  # a subset smaller than a batch: one batch per epoch
     steps = n // batch_size  # drop_last: every step sees a full batch
-    total = steps * recipe.epochs
     # lr is given at recipe.batch_size; a smaller effective batch scales it linearly.
     lr_scale = batch_size / recipe.batch_size
     optimizer = build_optimizer(list(model.parameters()), recipe, device)
@@ -186,71 +195,79 @@ def train(model: torch.nn.Module, data: TrainData, recipe: Recipe, seed: int,
     sums = torch.zeros(2, dtype=torch.float64, device=device)
     step_fn = Step(net, optimizer, scaler, dtype, recipe.label_smoothing, sums,
                    data.num_classes)
-    graphed = _graphed_step(step_fn, options, recipe, device, scaler, lr_scale * lr_at(
-        0, total, steps, recipe))
+    total = steps * recipe.epochs
+    graphed = _graphed_step(step_fn, options, recipe, device, scaler,
+                            lr_scale * lr_at(0, total, steps, recipe))
+    return _Run(model=model, net=net, data=data, recipe=recipe, options=options, device=device,
+                channels_last=channels_last, memory_format=memory_format, dtype=dtype,
+                optimizer=optimizer, step_fn=step_fn, graphed=graphed, sums=sums,
+                shuffler=shuffler, generator=generator, batch_size=batch_size, steps=steps,
+                total=total, lr_scale=lr_scale)
 
-    history: list[EpochMetrics] = []
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        first_event = torch.cuda.Event(enable_timing=True)
-        first_event.record()
-    epoch = 0
-    try:
-        for epoch in range(1, recipe.epochs + 1):
-            epoch_start = time.perf_counter()
-            model.train()
-            sums.zero_()
-            order = shuffler.permutation(n)
-            lr = 0.0
-            for step, (images, labels) in enumerate(
-                    batches(data.train_x, data.train_y, order, batch_size, steps)):
-                if should_stop is not None and should_stop():
-                    raise Interrupted(f"stopped in epoch {epoch} at step {step}")
-                lr = lr_scale * lr_at((epoch - 1) * steps + step, total, steps, recipe)
-                inputs = crop_flip(normalize(images, data.mean, data.std), recipe.crop_padding or 0,
-                                   recipe.flip_prob, generator)
-                inputs = inputs.contiguous(memory_format=memory_format)
-                if graphed is not None:
-                    loss, _ = graphed(inputs, labels, lr)
-                else:
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr
-                    loss, _ = step_fn(inputs, labels)
-                if options.log_every and (step + 1) % options.log_every == 0:
-                    log.info("epoch %d step %d/%d loss %.4f lr %.4g", epoch, step + 1, steps,
-                             loss.item(), lr)
-            if should_stop is not None and should_stop():
-                raise Interrupted(f"stopped after the training steps of epoch {epoch}")
-            val = evaluate(net, data.val_x, data.val_y, data.mean, data.std, data.num_classes,
-                           batch_size=options.eval_batch_size, channels_last=channels_last,
-                           precision=dtype)
-            train_loss, train_wrong, val_loss, top1_wrong, topk_wrong = \
-                torch.cat([sums, val]).tolist()  # the epoch's one host sync
-            seen, n_val = steps * batch_size, len(data.val_x)
-            if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
-                bad = train_loss if not math.isfinite(train_loss) else val_loss
-                raise DivergedError(epoch, f"loss became {bad} in epoch {epoch} (lr {lr:.4g})")
-            metrics = EpochMetrics(
-                epoch=epoch, train_loss=train_loss / seen, train_error=train_wrong / seen,
-                val_loss=val_loss / n_val, top1_error=top1_wrong / n_val,
-                top5_error=topk_wrong / n_val, lr=lr,
-                seconds=time.perf_counter() - epoch_start)
-            history.append(metrics)
-            if on_epoch is not None:
-                on_epoch(metrics)
-    except torch.OutOfMemoryError as error:
-        _release(device)
-        raise OutOfMemoryError(epoch, f"out of memory in epoch {epoch}: "
-                               f"{str(error).splitlines()[0]}") from None
-    wall = time.perf_counter() - started
-    if device.type == "cuda":
-        last_event = torch.cuda.Event(enable_timing=True)
-        last_event.record()
-        last_event.synchronize()
-        device_seconds = first_event.elapsed_time(last_event) / 1000.0
-    else:
-        device_seconds = wall
-    return _result(history, recipe, wall, device_seconds, _device_name(device))
+
+def _train_epoch(run: _Run, epoch: int, should_stop: Callable[[], bool] | None) -> float:
+    """The training steps of one epoch; returns the last step's learning rate."""
+    data, recipe = run.data, run.recipe
+    run.model.train()
+    run.sums.zero_()
+    order = run.shuffler.permutation(len(data.train_x))
+    lr = 0.0
+    for step, (images, labels) in enumerate(
+            batches(data.train_x, data.train_y, order, run.batch_size, run.steps)):
+        if should_stop is not None and should_stop():
+            raise Interrupted(f"stopped in epoch {epoch} at step {step}")
+        lr = run.lr(epoch, step)
+        inputs = crop_flip(normalize(images, data.mean, data.std), recipe.crop_padding or 0,
+                           recipe.flip_prob, run.generator)
+        inputs = inputs.contiguous(memory_format=run.memory_format)
+        if run.graphed is not None:
+            loss, _ = run.graphed(inputs, labels, lr)
+        else:
+            for group in run.optimizer.param_groups:
+                group["lr"] = lr
+            loss, _ = run.step_fn(inputs, labels)
+        if run.options.log_every and (step + 1) % run.options.log_every == 0:
+            log.info("epoch %d step %d/%d loss %.4f lr %.4g", epoch, step + 1, run.steps,
+                     loss.item(), lr)
+    return lr
+
+
+def _evaluate_epoch(run: _Run, epoch: int, lr: float, epoch_start: float) -> EpochMetrics:
+    """Validate after an epoch and read the epoch's sums in one host sync; NaN/inf diverges."""
+    data = run.data
+    val = evaluate(run.net, data.val_x, data.val_y, data.mean, data.std, data.num_classes,
+                   batch_size=run.options.eval_batch_size, channels_last=run.channels_last,
+                   precision=run.dtype)
+    train_loss, train_wrong, val_loss, top1_wrong, topk_wrong = \
+        torch.cat([run.sums, val]).tolist()  # the epoch's one host sync
+    seen, n_val = run.steps * run.batch_size, len(data.val_x)
+    if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+        bad = train_loss if not math.isfinite(train_loss) else val_loss
+        raise DivergedError(epoch, f"loss became {bad} in epoch {epoch} (lr {lr:.4g})")
+    return EpochMetrics(
+        epoch=epoch, train_loss=train_loss / seen, train_error=train_wrong / seen,
+        val_loss=val_loss / n_val, top1_error=top1_wrong / n_val,
+        top5_error=topk_wrong / n_val, lr=lr, seconds=time.perf_counter() - epoch_start)
+
+
+class _DeviceClock:
+    """Device seconds from the first step to the end: CUDA events on a GPU, else wall time."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.first: torch.cuda.Event | None = None
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            self.first = torch.cuda.Event(enable_timing=True)
+            self.first.record()
+
+    def seconds(self, wall: float) -> float:
+        """Seconds since construction on the device (`wall` when not on CUDA)."""
+        if self.first is None:
+            return wall
+        last = torch.cuda.Event(enable_timing=True)
+        last.record()
+        last.synchronize()
+        return self.first.elapsed_time(last) / 1000.0
 
 
 def _graphed_step(step: Step, options: TrainOptions, recipe: Recipe, device: torch.device,

@@ -14,27 +14,24 @@ from typing import Any, ClassVar
 
 from proxystore.errors import SpecError
 from proxystore.fingerprint import StableIdentity, fingerprint
-from proxystore.limits import (
-    IMAGE_SIZE_RULE,
-    MAX_BATCH_SIZE,
-    MAX_EPOCHS,
-    MAX_IMAGE_SIZE,
-    integer_in,
-    valid_image_size,
+from proxystore.train.fields import (  # noqa: F401 (the choices, where they always were)
+    EVAL_METRICS,
+    FIELDS,
+    OPTIMIZERS,
+    PRECISIONS,
+    REQUIRED,
+    SCHEDULES,
 )
-
-OPTIMIZERS = ("sgd", "adam", "rmsprop")
-SCHEDULES = ("cosine", "onecycle", "constant")
-EVAL_METRICS = ("top1", "top5")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
 class Recipe(StableIdentity):
     """How one cell is trained. SGD + momentum as seed 2; cosine is ours (seed 2 names none).
 
-    `lr` is the learning rate at `batch_size`; `crop_padding` None means image_size // 8 pixels
-    (4 at 32 px); `precision` "auto" is bf16 autocast on CUDA and fp32 on the CPU.
+    Each field's type, limits and default are one row of `fields.FIELDS` (a test keeps the
+    defaults below equal to it). `lr` is the learning rate at `batch_size`; `crop_padding` None
+    means image_size // 8 pixels (4 at 32 px); `precision` "auto" is bf16 autocast on CUDA and
+    fp32 on the CPU.
 
     Identity rules (docs/training.md): the fields below existed when recipes were first stored
     and are always fingerprinted (`FIRST_FIELDS`); a field added later must have a default that
@@ -69,30 +66,12 @@ class Recipe(StableIdentity):
         self.validate()
 
     def validate(self) -> None:
-        """Raise SpecError naming the first field whose value is out of range."""
-        checks: list[tuple[str, bool, str]] = [
-            ("epochs", integer_in(self.epochs, 1, MAX_EPOCHS),
-             f"an integer from 1 to {MAX_EPOCHS}"),
-            ("image_size", isinstance(self.image_size, int) and valid_image_size(self.image_size),
-             IMAGE_SIZE_RULE),
-            ("batch_size", integer_in(self.batch_size, 1, MAX_BATCH_SIZE),
-             f"an integer from 1 to {MAX_BATCH_SIZE}"),
-            ("eval_metric", self.eval_metric in EVAL_METRICS, f"one of {EVAL_METRICS}"),
-            ("optimizer", self.optimizer in OPTIMIZERS, f"one of {OPTIMIZERS}"),
-            ("schedule", self.schedule in SCHEDULES, f"one of {SCHEDULES}"),
-            ("precision", self.precision in PRECISIONS, f"one of {PRECISIONS}"),
-            ("lr", isinstance(self.lr, (int, float)) and self.lr > 0, "> 0"),
-            ("momentum", 0 <= self.momentum < 1, "in [0, 1)"),
-            ("weight_decay", self.weight_decay >= 0, ">= 0"),
-            ("warmup_epochs", 0 <= self.warmup_epochs <= self.epochs, "in [0, epochs]"),
-            ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
-            ("flip_prob", 0 <= self.flip_prob <= 1, "in [0, 1]"),
-            ("crop_padding", integer_in(self.crop_padding, 0, MAX_IMAGE_SIZE),
-             f"an integer from 0 to {MAX_IMAGE_SIZE}"),
-        ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise SpecError(f"{name}: must be {expected}, got {getattr(self, name)!r}")
+        """Raise SpecError naming the first field whose value is out of range (fields.FIELDS)."""
+        values = {name: getattr(self, name) for name in FIELDS}
+        for name, rule in FIELDS.items():
+            problem = rule.problem(values[name], values)
+            if problem is not None:
+                raise SpecError(f"{name}: {problem}")
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -117,11 +96,11 @@ class Recipe(StableIdentity):
         if unknown:
             raise SpecError(f"{where}.{unknown[0]}: unknown recipe field (known: "
                             f"{', '.join(cls.field_names())})")
-        for key in ("epochs", "image_size", "batch_size", "crop_padding"):
+        for key in (name for name, rule in FIELDS.items() if rule.type == "integer"):
             value = merged.get(key)
             if isinstance(value, float) and value.is_integer():
                 merged[key] = int(value)
-        missing = [k for k in ("epochs", "image_size") if k not in merged]
+        missing = [k for k, rule in FIELDS.items() if rule.default is REQUIRED and k not in merged]
         if missing:
             raise SpecError(f"{where}.{missing[0]}: required")
         try:

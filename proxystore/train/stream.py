@@ -106,6 +106,83 @@ class _Gather:
             self.pool.shutdown(wait=True)
 
 
+class _Ring:
+    """Pinned staging buffers (CUDA) filled by a background thread, handed out in step order.
+
+    On the CPU the gathered batch is the tensor itself (a fresh array each step), so there is
+    no ring; on CUDA each slot is reused once the copy out of it has finished.
+    """
+
+    def __init__(self, x: StreamedImages, device: torch.device, batch_size: int,
+                 depth: int, threads: int) -> None:
+        self.x, self.device, self.depth = x, device, depth
+        self.cuda = device.type == "cuda"
+        self.shape = x.images.shape[1:]
+        self.slots = [torch.empty((batch_size, *self.shape), dtype=torch.uint8, pin_memory=True)
+                      for _ in range(depth)] if self.cuda else []
+        self.copied: list[torch.cuda.Event | None] = [None] * depth
+        self.free: queue.Queue[int] = queue.Queue()
+        for slot in range(depth):
+            self.free.put(slot)
+        self.ready: queue.Queue[tuple[int, torch.Tensor | None] | BaseException | None] = \
+            queue.Queue(depth)
+        self.stop = threading.Event()
+        self.gather = _Gather(x.images, threads)
+
+    def fill(self, order: np.ndarray, batch_size: int, steps: int) -> None:
+        """The producer: gather each step's rows into a free slot (or a fresh CPU batch)."""
+        x, shape = self.x, self.shape
+        try:
+            for step in range(steps):
+                if self.stop.is_set():
+                    return
+                rows = x.indices[order[step * batch_size:(step + 1) * batch_size]]
+                if not self.cuda:  # on the CPU the batch *is* the buffer: a fresh array each time
+                    batch = np.empty((len(rows), *shape), dtype=x.images.dtype)
+                    self.gather(rows, batch)
+                    self.ready.put((-1, torch.from_numpy(batch)))
+                    continue
+                slot = self.free.get()
+                if self.stop.is_set():
+                    return
+                event = self.copied[slot]
+                if event is not None:
+                    event.synchronize()  # the previous copy out of this buffer has finished
+                self.gather(rows, self.slots[slot][:len(rows)].numpy())
+                self.ready.put((slot, None))
+            self.ready.put(None)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, re-raised there
+            self.ready.put(error)
+
+    def take(self, n: int) -> torch.Tensor:
+        """The next batch of `n` images on the device (re-raises the producer's error)."""
+        item = self.ready.get()
+        if isinstance(item, BaseException):
+            raise item
+        assert item is not None
+        slot, batch = item
+        if batch is not None:
+            return batch
+        batch = self.slots[slot][:n].to(self.device, non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        self.copied[slot] = event
+        self.free.put(slot)
+        return batch
+
+    def close(self, thread: threading.Thread) -> None:
+        """Stop the producer, drain what it still puts, and join it."""
+        self.stop.set()
+        self.free.put(0)  # wake a thread waiting for a slot so it can see `stop`
+        while thread.is_alive():
+            try:
+                self.ready.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        thread.join()
+        self.gather.close()
+
+
 def _streamed(x: StreamedImages, y: torch.Tensor, order: np.ndarray, batch_size: int,
               steps: int, depth: int, threads: int
               ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -113,68 +190,14 @@ def _streamed(x: StreamedImages, y: torch.Tensor, order: np.ndarray, batch_size:
     if len(x.indices) and (x.indices.min() < 0 or x.indices.max() >= len(x.images)):
         raise IndexError(f"streamed subset: indices must lie in [0, {len(x.images)}), "
                          f"got [{x.indices.min()}, {x.indices.max()}]")
-    device = y.device
-    cuda = device.type == "cuda"
-    order_t = torch.as_tensor(order, device=device)
-    shape = x.images.shape[1:]
-    slots = [torch.empty((batch_size, *shape), dtype=torch.uint8, pin_memory=True)
-             for _ in range(depth)] if cuda else []
-    copied: list[torch.cuda.Event | None] = [None] * depth
-    free: queue.Queue[int] = queue.Queue()
-    for slot in range(depth):
-        free.put(slot)
-    ready: queue.Queue[tuple[int, torch.Tensor | None] | BaseException | None] = queue.Queue(depth)
-    stop = threading.Event()
-    gather = _Gather(x.images, threads)
-
-    def fill() -> None:
-        try:
-            for step in range(steps):
-                if stop.is_set():
-                    return
-                rows = x.indices[order[step * batch_size:(step + 1) * batch_size]]
-                if not cuda:  # on the CPU the batch *is* the buffer: a fresh array each time
-                    batch = np.empty((len(rows), *shape), dtype=x.images.dtype)
-                    gather(rows, batch)
-                    ready.put((-1, torch.from_numpy(batch)))
-                    continue
-                slot = free.get()
-                if stop.is_set():
-                    return
-                event = copied[slot]
-                if event is not None:
-                    event.synchronize()  # the previous copy out of this buffer has finished
-                gather(rows, slots[slot][:len(rows)].numpy())
-                ready.put((slot, None))
-            ready.put(None)
-        except BaseException as error:  # noqa: BLE001 - handed to the consumer, re-raised there
-            ready.put(error)
-
-    thread = threading.Thread(target=fill, name="proxystore-stream", daemon=True)
+    order_t = torch.as_tensor(order, device=y.device)
+    ring = _Ring(x, y.device, batch_size, depth, threads)
+    thread = threading.Thread(target=ring.fill, args=(order, batch_size, steps),
+                              name="proxystore-stream", daemon=True)
     thread.start()
     try:
         for step in range(steps):
-            item = ready.get()
-            if isinstance(item, BaseException):
-                raise item
-            assert item is not None
-            slot, batch = item
             idx = order_t[step * batch_size:(step + 1) * batch_size]
-            if batch is None:
-                n = len(idx)
-                batch = slots[slot][:n].to(device, non_blocking=True)
-                event = torch.cuda.Event()
-                event.record()
-                copied[slot] = event
-                free.put(slot)
-            yield batch, y[idx]
+            yield ring.take(len(idx)), y[idx]
     finally:
-        stop.set()
-        free.put(0)  # wake a thread waiting for a slot so it can see `stop`
-        while thread.is_alive():
-            try:
-                ready.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        thread.join()
-        gather.close()
+        ring.close(thread)

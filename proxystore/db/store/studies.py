@@ -7,6 +7,9 @@ study (two tasks sharing a subset), so counts are of distinct runs.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -14,7 +17,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from proxystore.db.enums import RunStatus
-from proxystore.db.models import SqlRun, SqlStudy, SqlStudyCell, SqlStudyTask
+from proxystore.db.models import SqlRecipe, SqlRun, SqlStudy, SqlStudyCell, SqlStudyTask
 from proxystore.db.session import Database
 from proxystore.errors import NotFoundError
 
@@ -55,12 +58,6 @@ def require_study(db: Database, study: str | None) -> None:
     """Raise NotFoundError naming `study` when it is not registered (None: nothing to check)."""
     if study is not None and not study_exists(db, study):
         raise NotFoundError(f"no study named {study!r} in this database")
-
-
-def study_names(db: Database) -> list[str]:
-    """The names of every registered study, sorted."""
-    with db.session() as session:
-        return list(session.scalars(select(SqlStudy.name).order_by(SqlStudy.name)))
 
 
 def run_counts_by_study(db: Database, study: str | None = None) -> dict[str, dict[str, int]]:
@@ -139,3 +136,69 @@ def studies_waiting_for_scorer(db: Database, study: str | None = None) -> dict[s
         query = query.where(SqlStudy.name == study)
     with db.session() as session:
         return {str(name): str(text) for name, text in session.execute(query).all()}
+
+
+# --- for `plan --explain` (store-study, issue 17) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkedRun:
+    """A run as another study links it: the study, the run and the parts of its cell key."""
+
+    name: str  # the study's name
+    id: int
+    architecture_id: int
+    seed: int
+    trainer_version: str
+    spec: dict[str, Any] | None  # the run's canonical recipe (None: a run without a recipe)
+
+
+def linked_runs_select(*columns: Any) -> Select:
+    """`study_runs_select` for every study at once: runs joined to each study linking them.
+
+    Callers add a `where` (e.g. on the study's name or the run's subset).
+    """
+    return study_runs_select(None, *columns)
+
+
+def studies_of_runs(session: Session, run_ids: Sequence[int],
+                    other_than: str | None = None) -> dict[int, set[str]]:
+    """Run id -> the names of the studies that link it, leaving out the study `other_than`.
+
+    Args:
+        session: an open session.
+        run_ids: the runs asked about (queried 500 at a time).
+        other_than: a study's name to leave out (None: every study).
+    """
+    studies_of: dict[int, set[str]] = defaultdict(set)
+    for start in range(0, len(run_ids), 500):
+        query = (select(SqlStudy.name, SqlStudyCell.run_id)
+                 .join(SqlStudy, SqlStudy.id == SqlStudyCell.study_id)
+                 .where(SqlStudyCell.run_id.in_(run_ids[start:start + 500])))
+        if other_than is not None:
+            query = query.where(SqlStudy.name != other_than)
+        for name, run_id in session.execute(query):
+            studies_of[run_id].add(name)
+    return studies_of
+
+
+def runs_on_subset(session: Session, subset_id: int, other_than: str) -> list[LinkedRun]:
+    """The runs on subset `subset_id` of every study but `other_than`, once per linking study."""
+    rows = session.execute(
+        linked_runs_select(SqlStudy.name, SqlRun.id, SqlRun.architecture_id, SqlRun.seed,
+                           SqlRun.trainer_version, SqlRecipe.spec)
+        .outerjoin(SqlRecipe, SqlRecipe.id == SqlRun.recipe_id)
+        .where(SqlRun.subset_id == subset_id, SqlStudy.name != other_than)).all()
+    return [LinkedRun(*row) for row in rows]
+
+
+def study_names(session: Session, *, by_id: bool = False) -> list[str]:
+    """Every study's name, in name order (or in the order they were registered: `by_id`).
+
+    Example:
+        >>> with db.session() as session:  # doctest: +SKIP
+        ...     study_names(session)
+        ['cifar-proxies', 'demo']
+    """
+    order = SqlStudy.id if by_id else SqlStudy.name
+    return list(session.scalars(select(SqlStudy.name).order_by(order)))
