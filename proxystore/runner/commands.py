@@ -342,13 +342,13 @@ def fill_command(spec_path: str | None, db_url: str | None, execution: Execution
 def _print_fill(db: Database, study: str, result: FillResult, reused: int) -> None:
     """What `fill` prints at the end: failures, the study's summary, the trained/reused line
     and the tasks still waiting for their scorer."""
+    from proxystore.db.store import studies
     from proxystore.formatting import render
     from proxystore.runner.environment import ENVIRONMENT_EXIT
-    from proxystore.runner.fill import _cell_count, _waiting_for_scorer
 
     trained = len(result.summary.done) + len(result.summary.failed)
     runs = sum(result.counts.values())
-    cells = _cell_count(db, study)
+    cells = studies.cell_count(db, study)
     shared = f" ({cells} cells; cells with identical keys share a run)" if cells != runs else ""
     if result.summary.failed:
         print(f"{len(result.summary.failed)} cells failed:")
@@ -363,7 +363,7 @@ def _print_fill(db: Database, study: str, result: FillResult, reused: int) -> No
           f"{runs} runs of study {study} done{shared}"
           + (f", {result.counts['failed']} failed" if result.counts.get("failed") else "")
           + (f", {result.counts['pending']} pending" if halted else ""))
-    waiting = _waiting_for_scorer(db, study)
+    waiting = studies.waiting_for_scorer(db, study)
     if waiting:
         print(f"{len(waiting)} tasks ({', '.join(waiting)}) still wait for their scorer run: they "
               "get cells once it is done with per-example losses (see `proxystore status`; run "
@@ -381,7 +381,7 @@ def stopped(error: WorkerEnvironmentError) -> int:
 
 def summary_text(db: Database, study: str, render: Any) -> str:
     """What the study found: the analysis summaries when available, else the run table."""
-    from proxystore.runner.fill import study_runs
+    from proxystore.db.store.studies import run_table
 
     try:
         from proxystore.analysis import summary_text as analysis_summary
@@ -389,5 +389,5 @@ def summary_text(db: Database, study: str, render: Any) -> str:
         analysis_summary = None
     if analysis_summary is not None:
         return str(analysis_summary(db, study))
-    frame = study_runs(db, study)
+    frame = run_table(db, study)
     return render(frame.drop(columns=["error"]))

@@ -121,11 +121,8 @@ def fill(spec: StudySpec, db: Database, execution: ExecutionOptions | None = Non
                       counts=study_counts(db, spec.name))
 
 
-# Labels of the study's easy/hard tasks not declared yet (their scorer is not done).
-_waiting_for_scorer = studies.waiting_for_scorer
 
 
-_cell_count = studies.cell_count
 
 
 def fill_with_pool(spec: StudySpec, db: Database, execution: ExecutionOptions, *,

@@ -27,12 +27,12 @@ def worker_command(db_url: str | None, execution: ExecutionOptions, *, study: st
         study: only this study's cells.
         mlflow: the --mlflow flag (`tracking.tracking_uri` resolves it).
     """
+    from proxystore.db.store.studies import require_study
     from proxystore.runner.commands import stopped
-    from proxystore.runner.ops import _require_study
     from proxystore.tracking import prepare, tracking_uri
 
     db = open_database(db_url)
-    _require_study(db, study)
+    require_study(db, study)
     execution = replace(execution, mlflow_uri=tracking_uri(db.url, mlflow))
     base = execution.worker_config(db.url, worker_id("w").rsplit(":", 1)[0], study)
     prepare(db, study, base.mlflow_uri)  # the store made once, before workers log

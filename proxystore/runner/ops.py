@@ -11,9 +11,6 @@ from proxystore.db.status import run_counts
 from proxystore.db.store import runs
 from proxystore.db.store.studies import require_study
 
-# `nodes` (and older callers) check a study by this name.
-_require_study = require_study
-
 
 @dataclass
 class StatusReport:
