@@ -54,6 +54,24 @@ def _room(request: pytest.FixtureRequest) -> Iterator[None]:
         finally:
             fcntl.flock(room, fcntl.LOCK_UN)
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run `exclusive` tests first, then `slow` ones, then the rest (each group in file order).
+
+    With `--maxschedchunk 1` (pyproject's addopts) pytest-xdist hands each process the next test
+    when it is free, so this order is the schedule: exclusive tests run while nothing long is
+    running (an exclusive test waits for every running test to end, idling the other process),
+    and the tests of a minute or more start early, where the short ones fill in around them,
+    instead of one of them running alone at the end. The sort is stable: the order within each
+    group is pytest's own.
+    """
+    def group(item: pytest.Item) -> int:
+        if item.get_closest_marker("exclusive") is not None:
+            return 0
+        return 1 if item.get_closest_marker("slow") is not None else 2
+
+    items.sort(key=group)
+
+
 def _pg_problem() -> str | None:
     if "problem" not in _pg_state:
         try:

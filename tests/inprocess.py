@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from dataclasses import dataclass
 
 
@@ -20,13 +21,23 @@ class Result:
         return [line for line in self.stderr.splitlines() if line.strip()]
 
 
-def run_main(*args: str) -> Result:
-    """Run `proxystore ARGS` through `proxystore.cli.main`; return its code and output."""
+def run_main(*args: str, cwd: str | os.PathLike[str] | None = None) -> Result:
+    """Run `proxystore ARGS` through `proxystore.cli.main`; return its code and output.
+
+    Args:
+        args: the command line after `proxystore`.
+        cwd: the working directory to run it in (as `run_cli`'s), else this process's.
+
+    Example:
+        >>> run_main("fill", "spec.yaml", "--dry-run", cwd=tmp_path).returncode  # doctest: +SKIP
+        0
+    """
     from proxystore.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    where = contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext()
+    with where, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             main(list(args))
         except SystemExit as stop:

@@ -17,6 +17,7 @@ from proxystore.runner.execution import ExecutionOptions
 from proxystore.runner.fill import fill
 from proxystore.study.spec import load_spec, parse_spec
 from tests.helpers import REPO, run_cli
+from tests.inprocess import run_main
 from tests.studies import FULL_AND_HALF, GENOME_A, GENOME_C, tiny_spec, write
 
 CPU = ExecutionOptions(device="cpu")
@@ -174,10 +175,10 @@ def test_ctrl_c_puts_the_cell_back_and_leaves_no_partial_epochs(tmp_path):
                               .where(SqlRunEpoch.run_id == running[0])) == 0
 
 
+@pytest.mark.slow
 def test_mlflow_unavailable_then_sync(tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 
-    from tests.helpers import run_cli
 
     spec_path = write(tmp_path, "ml", tiny_spec("ml", "full: {dataset: digits, role: target}\n"))
     db_path = tmp_path / "p.db"
@@ -207,14 +208,12 @@ def test_mlflow_unavailable_then_sync(tmp_path, monkeypatch):
 
 
 def test_dry_run_and_plan_write_no_cells(tmp_path):
-    from tests.helpers import run_cli
-
     spec_path = write(tmp_path, "p", tiny_spec("p", FULL_AND_HALF))
     db_path = tmp_path / "p.db"
-    result = run_cli("fill", str(spec_path), "--db", str(db_path), "--dry-run", cwd=tmp_path)
+    result = run_main("fill", str(spec_path), "--db", str(db_path), "--dry-run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "study p: 4 cells" in result.stdout and "pending: 4 (4 new" in result.stdout
-    plan = run_cli("plan", str(spec_path), "--db", str(db_path), cwd=tmp_path)
+    plan = run_main("plan", str(spec_path), "--db", str(db_path), cwd=tmp_path)
     assert "pending: 4" in plan.stdout
     db = open_database(str(db_path))
     with db.session() as session:
@@ -225,7 +224,6 @@ def test_dry_run_and_plan_write_no_cells(tmp_path):
 @pytest.mark.slow
 def test_readme_main_command_runs_the_demo_and_a_second_run_trains_nothing(tmp_path):
     """The README's first command on a fresh directory: the demo to completion, then nothing."""
-    from tests.helpers import run_cli
 
     first = run_cli("fill", cwd=tmp_path, timeout=900)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -364,7 +362,7 @@ def test_a_subset_the_dataset_cannot_give_names_its_task_and_registers_no_study(
     tasks = FULL_AND_HALF + "few: {dataset: digits, subset: {kind: classes, k: 11, seed: 0}}\n"
     spec = write(tmp_path, "s", tiny_spec("too-many", tasks))
     db = tmp_path / "r.db"
-    proc = run_cli("fill", str(spec), "--db", str(db), "--device", "cpu", cwd=tmp_path)
+    proc = run_main("fill", str(spec), "--db", str(db), "--device", "cpu", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [
         f"created new database {db}",  # fill may create the database; the study stays out
@@ -423,7 +421,7 @@ hard: {dataset: digits, role: proxy, proxy_of: full,
        subset: {kind: loss_quantile, a: 0.0, b: 0.5, scorer: {candidate: a, task: full}}}
 """
     spec = write(tmp_path, "wait", tiny_spec("wait", tasks, archs={"a": GENOME_A}))
-    out = run_cli("fill", str(spec), "--max-cells", "0", "--quiet", "--device", "cpu", "--db",
+    out = run_main("fill", str(spec), "--max-cells", "0", "--quiet", "--device", "cpu", "--db",
                   str(tmp_path / "w.db"), "--mlflow", f"sqlite:///{tmp_path / 'm.db'}")
     assert out.returncode == 0, out.stderr
     assert ("2 tasks (easy, hard) still wait for their scorer run: they get cells once it is "

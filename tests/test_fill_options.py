@@ -11,6 +11,7 @@ from sqlalchemy import select
 from proxystore.db import open_database
 from proxystore.db.models import SqlRun
 from tests.helpers import run_cli
+from tests.inprocess import run_main
 from tests.studies import FULL_AND_HALF, GENOME_A, tiny_spec, write
 
 
@@ -22,7 +23,7 @@ def _graphs(cache: Path) -> set[str]:
 def test_cuda_graphs_on_a_cpu_device_is_one_line_and_exit_2(tmp_path):
     spec = write(tmp_path, "s", tiny_spec("s", FULL_AND_HALF))
     db = tmp_path / "x.db"
-    proc = run_cli("fill", str(spec), "--db", str(db), "--device", "cpu", "--cuda-graphs")
+    proc = run_main("fill", str(spec), "--db", str(db), "--device", "cpu", "--cuda-graphs")
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("proxystore: error: --cuda-graphs needs a CUDA device, "
                                    "not --device cpu")
@@ -31,8 +32,8 @@ def test_cuda_graphs_on_a_cpu_device_is_one_line_and_exit_2(tmp_path):
 
 def test_unknown_compile_mode_is_one_line_and_exit_2(tmp_path):
     spec = write(tmp_path, "s", tiny_spec("s", FULL_AND_HALF))
-    proc = run_cli("fill", str(spec), "--db", str(tmp_path / "x.db"), "--device", "cpu",
-                   "--compile", "fastest")
+    proc = run_main("fill", str(spec), "--db", str(tmp_path / "x.db"), "--device", "cpu",
+                    "--compile", "fastest")
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "compile: unknown mode 'fastest'" in proc.stderr
@@ -51,8 +52,8 @@ def test_devices_and_worker_counts_are_checked_before_any_write(tmp_path, comman
     """Else every cell a worker claims is marked failed on a device this machine lacks."""
     spec = write(tmp_path, "s", tiny_spec("s", FULL_AND_HALF))
     db = tmp_path / "x.db"
-    proc = run_cli(*([command, str(spec)] if command == "fill" else [command]),
-                   "--db", str(db), *args)
+    proc = run_main(*([command, str(spec)] if command == "fill" else [command]),
+                    "--db", str(db), *args)
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert proc.stderr.startswith(f"proxystore: error: {message}"), proc.stderr
@@ -64,7 +65,7 @@ def test_devices_and_worker_counts_are_checked_before_any_write(tmp_path, comman
 def test_bad_max_cells_is_one_line_and_registers_nothing(tmp_path, value, shown):
     spec = write(tmp_path, "s", tiny_spec("s", FULL_AND_HALF))
     db = tmp_path / "x.db"
-    proc = run_cli("fill", str(spec), "--db", str(db), "--device", "cpu", "--max-cells", value)
+    proc = run_main("fill", str(spec), "--db", str(db), "--device", "cpu", "--max-cells", value)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip() == (
         f"proxystore: error: --max-cells must be {shown}")
@@ -75,8 +76,8 @@ def test_bad_max_cells_is_one_line_and_registers_nothing(tmp_path, value, shown)
 def test_cuda_on_a_machine_without_it_fails_no_cell(tmp_path):
     spec = write(tmp_path, "s", tiny_spec("s", FULL_AND_HALF))
     db = tmp_path / "x.db"
-    assert run_cli("fill", str(spec), "--db", str(db), "--max-cells", "0").returncode == 0
-    proc = run_cli("fill", str(spec), "--db", str(db), "--device", "cuda")
+    assert run_main("fill", str(spec), "--db", str(db), "--max-cells", "0").returncode == 0
+    proc = run_main("fill", str(spec), "--db", str(db), "--device", "cuda")
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("proxystore: error: --device cuda: this machine has no CUDA "
                                    "device (torch.cuda.is_available() is false)")
@@ -84,6 +85,7 @@ def test_cuda_on_a_machine_without_it_fails_no_cell(tmp_path):
         assert {r.status for r in session.scalars(select(SqlRun))} == {"pending"}
 
 
+@pytest.mark.slow
 def test_compiled_cells_land_and_a_second_process_reuses_the_compilations(tmp_path):
     """Two fills of the same genome in separate processes and databases, one cache: the second
     writes no new compiled graph, so every graph it ran came from the first one's cache."""

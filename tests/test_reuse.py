@@ -22,7 +22,8 @@ from proxystore.study.recipe_docs import DEFAULT_TEXT, recipe_table
 from proxystore.study.register import register_study
 from proxystore.study.spec import load_spec, parse_spec
 from proxystore.train.recipe import Recipe
-from tests.helpers import REPO, run_cli
+from tests.helpers import REPO
+from tests.inprocess import run_main
 from tests.studies import GENOME_A, GENOME_B, GENOME_C, tiny_spec, write
 
 CPU = ExecutionOptions(device="cpu")
@@ -332,40 +333,40 @@ def test_fill_ends_with_trained_and_reused(db_url, tmp_path, capsys, monkeypatch
 def test_cli_plan_explain_arch_list_show_and_spec_check(tmp_path):
     db = str(tmp_path / "cli.db")
     first = write(tmp_path, "first", tiny_spec("first", FULL))
-    registered = run_cli("fill", str(first), "--db", db, "--max-cells", "0", cwd=tmp_path)
+    registered = run_main("fill", str(first), "--db", db, "--max-cells", "0", cwd=tmp_path)
     assert registered.returncode == 0, registered.stderr
     assert registered.stdout.strip().splitlines()[-1] == (
         "trained 0, reused 0: 0 of 2 runs of study first done")
 
     spec = write(tmp_path, "second", tiny_spec("second", FULL + QUARTER, archs={
         "old": "{from_study: first, candidates: [a, b]}"}))
-    checked = run_cli("spec", "check", str(spec), cwd=tmp_path)
+    checked = run_main("spec", "check", str(spec), cwd=tmp_path)
     assert checked.returncode == 0, checked.stderr
     assert ("not resolved yet (no database here): first's a, first's b; `plan` and `fill` look "
             "them up in the database") in checked.stdout
-    plan = run_cli("plan", str(spec), "--db", db, "--explain", cwd=tmp_path)
+    plan = run_main("plan", str(spec), "--db", db, "--explain", cwd=tmp_path)
     assert plan.returncode == 0, plan.stderr
     assert "  full     2 of 2 cells exist already (0 done), from first 2" in plan.stdout
     assert "  quarter  2 cells: nothing reused: no other study has runs on this subset" in (
         plan.stdout)
 
-    shown = run_cli("arch", "show", "a", "--study", "first", "--db", db, cwd=tmp_path)
+    shown = run_main("arch", "show", "a", "--study", "first", "--db", db, cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     record = json.loads(shown.stdout)
     assert (record["study"], record["candidate"], record["fingerprint"]) == (
         "first", "a", _fp(GENOME_A))
-    table = run_cli("arch", "list", "--study", "first", "--format", "json", "--db", db,
-                    cwd=tmp_path)
+    table = run_main("arch", "list", "--study", "first", "--format", "json", "--db", db,
+                     cwd=tmp_path)
     assert table.returncode == 0, table.stderr
     assert [r["label"] for r in json.loads(table.stdout)] == ["a", "b"]
 
     bad = write(tmp_path, "bad", tiny_spec("bad", FULL, archs={
         "x": "{from_study: frist, candidate: a}"}))
-    refused = run_cli("plan", str(bad), "--db", db, cwd=tmp_path)
+    refused = run_main("plan", str(bad), "--db", db, cwd=tmp_path)
     assert refused.returncode == 2
     assert refused.stderr.strip() == (
         "proxystore: error: candidates.architectures.listed.x.from_study: no study named "
         "'frist' in the database (studies: first)")
-    missing = run_cli("arch", "show", "a", "--db", db, cwd=tmp_path)
+    missing = run_main("arch", "show", "a", "--db", db, cwd=tmp_path)
     assert missing.returncode == 2
     assert "a is a candidate label in first: give --study first" in missing.stderr

@@ -207,6 +207,7 @@ def _run_fill(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("command", "link"), [
     ("fill", "workers"), ("fill", "everyone"), ("worker", "workers")])
 def test_pool_with_a_worker_out_of_patience_exits_2_with_its_line(outage, tmp_path, command,

@@ -11,6 +11,7 @@ import os
 import signal
 import threading
 
+import pytest
 from sqlalchemy import select
 
 from proxystore.db.models import SqlRun
@@ -48,6 +49,7 @@ def _spy_on_http(monkeypatch) -> list[tuple[str, int, int]]:  # type: ignore[no-
     return calls
 
 
+@pytest.mark.slow
 def test_mlflow_down_costs_training_nothing_and_sync_logs_it_later(sqlite_db, tmp_path,
                                                                     monkeypatch):
     calls = _spy_on_http(monkeypatch)

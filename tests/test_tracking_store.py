@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from proxystore.db import open_database
@@ -66,6 +67,7 @@ def _assert_store_sound(store: Path, db_path: Path, study: str, cells: int) -> N
     db.dispose()
 
 
+@pytest.mark.slow
 def test_a_pool_of_three_on_a_fresh_directory_logs_every_run(tmp_path):
     """`fill --workers 3` in a fresh directory left 0 of 4 runs in MLflow and a wedged mlflow.db
     (`_alembic_tmp_*` tables) on which `mlflow sync` raised a traceback every time."""
@@ -82,6 +84,7 @@ def test_a_pool_of_three_on_a_fresh_directory_logs_every_run(tmp_path):
     assert synced.stdout.strip().splitlines()[-1].startswith("logged 0 runs"), synced.stdout
 
 
+@pytest.mark.slow
 def test_three_workers_started_at_once_on_a_fresh_store_log_every_run(tmp_path):
     """Three `proxystore worker`s (no pool parent to prepare the store) started together."""
     spec = write(tmp_path, "three", tiny_spec("three", FULL_AND_HALF, seeds="[0, 1, 2]"))
@@ -119,6 +122,7 @@ def _run_ids(store: Path) -> set[str]:
             "SELECT run_uuid FROM runs WHERE lifecycle_stage = 'active'")}
 
 
+@pytest.mark.slow
 def test_sync_finishes_a_table_rebuild_cut_short_and_keeps_every_run(tmp_path):
     """A migration killed between dropping a table and renaming its copy: the copy
     (`_alembic_tmp_tags`) holds the rows; it takes the table's name again, nothing relogged."""
@@ -136,6 +140,7 @@ def test_sync_finishes_a_table_rebuild_cut_short_and_keeps_every_run(tmp_path):
     assert not list(tmp_path.glob("mlflow.db.*.bak"))
 
 
+@pytest.mark.slow
 def test_sync_rebuilds_a_store_it_cannot_finish_and_logs_every_run_again(tmp_path):
     """Leftover `_alembic_tmp_*` tables and a version stamp behind the schema (what three
     workers racing on a fresh store left): MLflow refused every call until the file was

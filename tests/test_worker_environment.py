@@ -100,15 +100,22 @@ def test_errors_of_the_machine_are_told_from_errors_of_the_cell(tmp_path):
     assert environment_failure(ValueError("bad genome"), roots) is None
 
 
+@pytest.mark.slow
 def test_a_worker_whose_cache_is_not_writable_refuses_to_start_and_a_good_pool_trains_all(
-        db_url, tmp_path):
+        db_url, tmp_path, monkeypatch):
     """The cache is a path under a file (tests run as root, so permissions would not stop
     them): `worker` and `fill`, alone or as a pool, refuse with one line and exit 2, claiming
-    nothing. Before, the real worker claimed every cell and failed it."""
+    nothing. Before, the real worker claimed every cell and failed it. The commands that refuse
+    (in the parent, before any worker starts) run in this process: a subprocess each cost more
+    than the rest of the test."""
+    from tests.inprocess import run_main
+
     spec = write(tmp_path, "env", tiny_spec("env", FULL_AND_HALF, epochs=1))
     mlflow = ("--mlflow", f"sqlite:///{tmp_path / 'ml.db'}")
-    registered = run_cli("fill", str(spec), "--db", db_url, "--max-cells", "0", "--quiet",
-                         *mlflow, cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PROXYSTORE_DB", raising=False)
+    registered = run_main("fill", str(spec), "--db", db_url, "--max-cells", "0", "--quiet",
+                          *mlflow)
     assert registered.returncode == 0, registered.stderr[-3000:]
     (tmp_path / "blocker").write_text("")
     bad = tmp_path / "blocker" / "cache"
@@ -118,8 +125,9 @@ def test_a_worker_whose_cache_is_not_writable_refuses_to_start_and_a_good_pool_t
     for command in (("worker", "--study", "env"), ("worker", "--study", "env", "--workers", "2"),
                     ("fill", str(spec), "--quiet"), ("fill", str(spec), "--workers", "2",
                                                      "--quiet")):
-        refused = run_cli(*command, "--db", db_url, "--device", "cpu", *mlflow, cwd=tmp_path,
-                          env={"PROXYSTORE_CACHE": str(bad)})
+        monkeypatch.setenv("PROXYSTORE_CACHE", str(bad))
+        refused = run_main(*command, "--db", db_url, "--device", "cpu", *mlflow)
+        monkeypatch.delenv("PROXYSTORE_CACHE")
         assert refused.returncode == 2, (command, refused.stdout, refused.stderr[-3000:])
         assert refused.stderr.strip().splitlines() == [line], command
         assert [(status, attempts) for _, status, attempts, _, _ in _runs(db_url)] == [
@@ -130,8 +138,8 @@ def test_a_worker_whose_cache_is_not_writable_refuses_to_start_and_a_good_pool_t
     assert [(status, attempts) for _, status, attempts, _, _ in _runs(db_url)] == [
         ("done", 1)] * 4
     # With nothing left to claim, the broken machine judges nothing and says so.
-    finished = run_cli("fill", str(spec), "--db", db_url, "--device", "cpu", "--quiet", *mlflow,
-                       cwd=tmp_path, env={"PROXYSTORE_CACHE": str(bad)})
+    monkeypatch.setenv("PROXYSTORE_CACHE", str(bad))
+    finished = run_main("fill", str(spec), "--db", db_url, "--device", "cpu", "--quiet", *mlflow)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "nothing to train" in finished.stdout
 

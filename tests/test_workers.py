@@ -21,8 +21,8 @@ from proxystore.db.models import SqlRun, SqlRunEpoch
 from tests.cells import seed_cells
 from tests.helpers import REPO
 
-# Leases of a second, SIGKILL and SIGSTOP, a PostgreSQL restart: alone, not beside other tests.
-pytestmark = pytest.mark.exclusive
+# Leases of a second, SIGKILL and SIGSTOP, a PostgreSQL restart: these tests run alone
+# (`exclusive`), not beside other tests. The rest of this file times nothing and shares the machine.
 
 
 def _spawn(url: str, workers: int, lease: float, log: Path, seconds: float):
@@ -58,6 +58,7 @@ def _results(db):
     return runs, epochs
 
 
+@pytest.mark.exclusive
 def test_four_workers_do_every_cell_exactly_once(db, tmp_path):
     seed_cells(db, 200)
     log = tmp_path / "starts.log"
@@ -72,6 +73,7 @@ def test_four_workers_do_every_cell_exactly_once(db, tmp_path):
     assert len({r.worker for r in runs}) > 1  # the work was actually shared
 
 
+@pytest.mark.exclusive
 def test_killed_worker_cell_is_reclaimed_and_finished_once(db, tmp_path):
     seed_cells(db, 1)
     log = tmp_path / "starts.log"
@@ -93,6 +95,7 @@ def test_killed_worker_cell_is_reclaimed_and_finished_once(db, tmp_path):
     assert run.device == starts[1][1]  # the result is the rescuer's
 
 
+@pytest.mark.exclusive
 def test_paused_worker_cannot_write_its_stale_result(db, tmp_path):
     seed_cells(db, 1)
     log = tmp_path / "starts.log"
@@ -115,6 +118,7 @@ def test_paused_worker_cannot_write_its_stale_result(db, tmp_path):
     assert run.device == starts[1][1] and epochs[run.id] == 1
 
 
+@pytest.mark.exclusive
 def test_postgresql_restart_under_running_workers_loses_nothing(pg_schema_url, tmp_path):
     from proxystore.db import migrate, open_database
 
@@ -224,6 +228,7 @@ def test_reap_worker_returns_only_that_workers_cells(db):
     assert {r.id: r.status for r in _results(db)[0]}[again.run_id] == "failed"
 
 
+@pytest.mark.exclusive
 def test_a_pool_worker_killed_mid_cell_gives_its_cell_back_at_once(tmp_path):
     """A worker SIGKILLed mid-cell (the OOM killer) held its cell until the lease expired: the
     other workers had finished and exited by then, and `fill --workers` ended with exit 0 and a
