@@ -136,7 +136,7 @@ def _collided(error: BaseException) -> bool:
     """Whether a registration lost a race it wins by starting again: a unique violation
     (another process inserted the same fact first) or a deadlock, serialization failure or
     lock that another writer caused."""
-    from proxystore.runner.claims import transient
+    from proxystore.db.store.retry import transient
 
     if isinstance(error, sa_exc.IntegrityError):
         message = str(error.orig or error).lower()
