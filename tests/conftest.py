@@ -177,8 +177,12 @@ def reader_url(db_url: str) -> Iterator[str]:
 
 def drop_role(role: str) -> None:
     """Drop a role a test created, with its privileges and defaults in the test database."""
+    from proxystore.db.roles import GRANT_LOCK_KEY
+
     admin = create_engine(parse_url(PG_URL), poolclass=NullPool)
     with admin.begin() as conn:
+        # the same turn grant_reader takes: revoking touches the rows granting does
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": GRANT_LOCK_KEY})
         conn.execute(text(f'DROP OWNED BY "{role}"'))
         conn.execute(text(f'DROP ROLE "{role}"'))
     admin.dispose()

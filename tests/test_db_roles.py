@@ -184,3 +184,40 @@ def test_a_reader_that_tries_to_write_gets_one_line(pg_url, role, tmp_path):
         assert f"permission denied for table {table} (this role may not do that" in result.stderr
     rows = run_main("sql", "SELECT count(*) AS n FROM datasets", "--format", "csv", "--db", reader)
     assert rows.stdout.split() == ["n", "0"]
+
+
+def test_grants_at_the_same_moment_take_turns_instead_of_failing(pg_url):
+    """Two grant-reader calls at once touch the same catalog rows (the database's ACL); without
+    the advisory lock PostgreSQL refused one with "tuple concurrently updated" (seen in CI)."""
+    import threading
+
+    from proxystore.db.roles import grant_reader
+
+    roles = [f"reader_{uuid.uuid4().hex[:12]}" for _ in range(6)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(roles))
+
+    def grant(role: str) -> None:
+        database = open_database(pg_url, pool=False)
+        try:
+            barrier.wait(timeout=30)
+            grant_reader(database, role)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            database.dispose()
+
+    threads = [threading.Thread(target=grant, args=(role,)) for role in roles]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert errors == []
+        for role in roles:
+            rights = _privileges(make_url(pg_url).set(username=role).render_as_string(False),
+                                 role)
+            assert rights["schema"] == (True, False), (role, rights)
+    finally:
+        for role in roles:
+            drop_role(role)

@@ -105,8 +105,15 @@ def grant_reader(db: Database, role: str, password: str | None = None) -> Reader
                             ) from None
 
 
+# Grants update shared catalog rows (the database's and the schema's ACLs); PostgreSQL refuses
+# two transactions changing one such row at once ("tuple concurrently updated"), so grants of
+# this cluster take turns on this transaction-scoped advisory lock.
+GRANT_LOCK_KEY = 0x70726F78  # "prox"
+
+
 def _grant(db: Database, role: str, password: str | None) -> ReaderGrant:
     with db.transaction() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": GRANT_LOCK_KEY})
         database, schema = conn.execute(
             text("SELECT current_database(), current_schema()")).one()
         if schema is None:
