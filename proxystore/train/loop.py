@@ -105,7 +105,7 @@ class _Run:
     device: torch.device
     channels_last: bool
     memory_format: torch.memory_format
-    dtype: torch.dtype
+    dtype: torch.dtype | None  # None: fp32 (no autocast)
     optimizer: torch.optim.Optimizer
     step_fn: Step
     graphed: GraphedStep | None
