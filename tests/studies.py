@@ -40,6 +40,17 @@ half: {dataset: digits, subset: {kind: random, fraction: 0.5, seed: 0}, role: pr
 """
 
 
+# A target and its easiest and hardest halves by candidate a's losses on it: two tasks that
+# wait for their scorer run.
+EASY_HARD = """\
+full: {dataset: digits, role: target}
+easy: {dataset: digits, role: proxy, proxy_of: full,
+       subset: {kind: loss_quantile, a: 0.5, b: 1.0, scorer: {candidate: a, task: full}}}
+hard: {dataset: digits, role: proxy, proxy_of: full,
+       subset: {kind: loss_quantile, a: 0.0, b: 0.5, scorer: {candidate: a, task: full}}}
+"""
+
+
 def write(tmp: Path, name: str, text: str) -> Path:
     """Write spec text to tmp/name.yaml and return the path."""
     path = tmp / f"{name}.yaml"

@@ -18,7 +18,7 @@ from proxystore.runner.fill import fill
 from proxystore.study.spec import load_spec, parse_spec
 from tests.helpers import REPO, run_cli
 from tests.inprocess import run_main
-from tests.studies import FULL_AND_HALF, GENOME_A, GENOME_C, tiny_spec, write
+from tests.studies import EASY_HARD, FULL_AND_HALF, GENOME_A, GENOME_C, tiny_spec, write
 
 CPU = ExecutionOptions(device="cpu")
 
@@ -320,13 +320,7 @@ def test_easy_and_hard_subsets_wait_for_their_scorer(db):
     from proxystore.db.models import SqlExampleLoss, SqlSubset
     from proxystore.study.plan import plan_study
 
-    tasks = """\
-full: {dataset: digits, role: target}
-easy: {dataset: digits, role: proxy, proxy_of: full,
-       subset: {kind: loss_quantile, a: 0.5, b: 1.0, scorer: {candidate: a, task: full}}}
-hard: {dataset: digits, role: proxy, proxy_of: full,
-       subset: {kind: loss_quantile, a: 0.0, b: 0.5, scorer: {candidate: a, task: full}}}
-"""
+    tasks = EASY_HARD
     spec = parse_spec(tiny_spec("easyhard", tasks))
     result = fill(spec, db, CPU, quiet=True)
     assert len(result.summary.done) == 6 and not result.summary.failed
@@ -386,13 +380,7 @@ def test_a_scorer_trained_by_another_study_without_losses_is_trained_again_for_t
 
     fill(parse_spec(tiny_spec("plain", "full: {dataset: digits, role: target}",
                               archs={"a": GENOME_A})), db, CPU, quiet=True)
-    tasks = """\
-full: {dataset: digits, role: target}
-easy: {dataset: digits, role: proxy, proxy_of: full,
-       subset: {kind: loss_quantile, a: 0.5, b: 1.0, scorer: {candidate: a, task: full}}}
-hard: {dataset: digits, role: proxy, proxy_of: full,
-       subset: {kind: loss_quantile, a: 0.0, b: 0.5, scorer: {candidate: a, task: full}}}
-"""
+    tasks = EASY_HARD
     result = fill(parse_spec(tiny_spec("easyhard", tasks, archs={"a": GENOME_A})), db,
                   CPU, quiet=True)
     assert not result.summary.failed
@@ -413,13 +401,7 @@ hard: {dataset: digits, role: proxy, proxy_of: full,
 def test_fill_says_which_tasks_still_wait_for_their_scorer(tmp_path):
     """`fill --max-cells 0` registers an easy/hard study but trains nothing: the tasks that wait
     for their scorer are named, instead of a count of done runs that looks complete."""
-    tasks = """\
-full: {dataset: digits, role: target}
-easy: {dataset: digits, role: proxy, proxy_of: full,
-       subset: {kind: loss_quantile, a: 0.5, b: 1.0, scorer: {candidate: a, task: full}}}
-hard: {dataset: digits, role: proxy, proxy_of: full,
-       subset: {kind: loss_quantile, a: 0.0, b: 0.5, scorer: {candidate: a, task: full}}}
-"""
+    tasks = EASY_HARD
     spec = write(tmp_path, "wait", tiny_spec("wait", tasks, archs={"a": GENOME_A}))
     out = run_main("fill", str(spec), "--max-cells", "0", "--quiet", "--device", "cpu", "--db",
                   str(tmp_path / "w.db"), "--mlflow", f"sqlite:///{tmp_path / 'm.db'}")

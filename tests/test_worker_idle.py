@@ -17,15 +17,7 @@ from proxystore.runner.worker import WorkerConfig, _WhenIdle, run_worker
 from proxystore.study.register import register_study
 from proxystore.study.spec import parse_spec
 from tests import fake_trainer
-from tests.studies import FULL_AND_HALF, GENOME_A, tiny_spec
-
-EASY_HARD = """\
-full: {dataset: digits, role: target}
-easy: {dataset: digits, role: proxy, proxy_of: full,
-       subset: {kind: loss_quantile, a: 0.5, b: 1.0, scorer: {candidate: a, task: full}}}
-hard: {dataset: digits, role: proxy, proxy_of: full,
-       subset: {kind: loss_quantile, a: 0.0, b: 0.5, scorer: {candidate: a, task: full}}}
-"""
+from tests.studies import EASY_HARD, FULL_AND_HALF, GENOME_A, tiny_spec
 
 
 def scoring_trainer(db: Any, claim: Any, config: Any, lost: Any = None,
