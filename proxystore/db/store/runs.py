@@ -449,11 +449,8 @@ def retry_runs(db: Database, study: str | None = None, failed: bool = True,
                stale: bool = True) -> int:
     """Put failed cells back to pending with no attempt used; return how many.
 
-    Args:
-        db: the open database.
-        study: only this study's cells.
-        failed: cells whose training failed (diverged, error, oom).
-        stale: cells whose worker vanished (lease expired), failed or still pending.
+    The arguments are `runner.ops.retry`'s, after it has checked the study and resolved
+    "neither flag" to both.
     """
     conditions = []
     if failed:
