@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import make_url
 
 from proxystore.db import open_database
+from proxystore.db.roles import GRANT_LOCK_KEY
 from tests.conftest import PG_URL, drop_role, require_pg
 from tests.helpers import REPO
 from tests.inprocess import run_main
@@ -152,6 +153,9 @@ def test_the_documented_worker_grants_are_enough_to_fill(pg_url, role, tmp_path)
     schema = url.query["options"].split("search_path=", 1)[1]
     database = open_database(pg_url, pool=False)
     with database.engine.begin() as conn:
+        # the turn grant_reader takes: GRANT CONNECT updates the database's ACL row, which
+        # other tests' grants change at the same moment ("tuple concurrently updated")
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({GRANT_LOCK_KEY})")
         for statement in _worker_grants():
             conn.exec_driver_sql(statement.replace("WORKER", f'"{role}"')
                                  .replace("DBNAME", f'"{url.database}"')
